@@ -1,0 +1,35 @@
+//! Collects `#` comments (the grammar skips them) so the formatter can keep
+//! them.
+
+use super::ast::Comment;
+use crate::span::Span;
+
+/// Every comment in `text`, in order. A `#` inside a string is not one.
+pub fn collect_comments(text: &str) -> Vec<Comment> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut in_str = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_str {
+            match b {
+                b'\\' => i += 1,
+                b'"' | b'\n' => in_str = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_str = true;
+        } else if b == b'#' {
+            let start = i;
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+            let end = if i > start && bytes[i - 1] == b'\r' { i - 1 } else { i };
+            out.push(Comment { span: Span::new(start, end), text: text[start..end].to_string() });
+            continue;
+        }
+        i += 1;
+    }
+    out
+}

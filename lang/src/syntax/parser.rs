@@ -1,0 +1,627 @@
+//! The parser driver: runs the pest grammar and builds the [`Ast`].
+//!
+//! Parsing never fails. A file without syntax errors is parsed in one pass
+//! of the `file` rule. Otherwise the driver parses one directive at a time,
+//! reports the error, skips to the next statement and goes on, descending
+//! into blocks whose head parses, so that every error in the file is found
+//! and the editor still gets a tree of a half-typed file.
+
+use super::ast::*;
+use super::comments::collect_comments;
+use crate::codes::Code;
+use crate::diag::Diagnostic;
+use crate::span::{FileId, Span};
+use pest::iterators::Pair;
+use pest::Parser as _;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../../grammar/hapax.pest"]
+struct Grammar;
+
+/// Parses one file. Returns the tree and the syntax errors found.
+pub fn parse(file: FileId, text: &str) -> (Ast, Vec<Diagnostic>) {
+    let mut p = Driver { file, text, diags: Vec::new() };
+    let items = match Grammar::parse(Rule::file, text) {
+        Ok(mut pairs) => {
+            let file_pair = pairs.next();
+            file_pair
+                .into_iter()
+                .flat_map(|f| f.into_inner())
+                .filter(|p| p.as_rule() == Rule::directive)
+                .map(|d| p.directive(d, 0))
+                .collect()
+        }
+        Err(_) => p.items(0, false).0,
+    };
+    let comments = collect_comments(text);
+    (Ast { items, comments }, p.diags)
+}
+
+/// Parses a standalone expression (used by tests and tools).
+pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Vec<Diagnostic>> {
+    let mut d = Driver { file, text, diags: Vec::new() };
+    match Grammar::parse(Rule::expr, text) {
+        Ok(mut pairs) => match pairs.next() {
+            Some(pair) if pair.as_span().end() == text.trim_end().len() => {
+                let e = d.expr(pair, 0);
+                if d.diags.is_empty() {
+                    Ok(e)
+                } else {
+                    Err(d.diags)
+                }
+            }
+            _ => Err(vec![Diagnostic::new(Code::Syntax, file, Span::new(0, text.len()), "expected one expression")]),
+        },
+        Err(e) => {
+            d.pest_error(&e, 0);
+            Err(d.diags)
+        }
+    }
+}
+
+struct Driver<'t> {
+    file: FileId,
+    text: &'t str,
+    diags: Vec<Diagnostic>,
+}
+
+impl<'t> Driver<'t> {
+    // ------------------------------------------------------------ recovery
+
+    /// Parses directives from `pos` until end of input (or the closing brace
+    /// when `in_block`). Returns them, the offset after them and whether the
+    /// block was closed.
+    fn items(&mut self, mut pos: usize, in_block: bool) -> (Vec<Directive>, usize, bool) {
+        let mut out = Vec::new();
+        loop {
+            pos = self.skip_trivia(pos, true);
+            let Some(c) = self.text[pos..].chars().next() else {
+                return (out, pos, false);
+            };
+            if c == '}' {
+                if in_block {
+                    return (out, pos + 1, true);
+                }
+                self.diags.push(
+                    Diagnostic::new(Code::UnexpectedBrace, self.file, Span::new(pos, pos + 1), "unexpected `}`")
+                        .help("remove it, or add the `{` it was meant to close"),
+                );
+                pos += 1;
+                continue;
+            }
+            let rest = &self.text[pos..];
+            match Grammar::parse(Rule::directive, rest) {
+                Ok(mut pairs) => {
+                    let Some(pair) = pairs.next() else { return (out, pos, false) };
+                    let end = pos + pair.as_span().end();
+                    out.push(self.directive(pair, pos));
+                    pos = self.expect_end_of_statement(end, in_block);
+                }
+                Err(err) => {
+                    // The head may still parse: then the error is inside its
+                    // block, which we parse statement by statement.
+                    if let Some(d) = self.recover_block(pos, in_block) {
+                        let (directive, next) = d;
+                        out.push(directive);
+                        pos = next;
+                        continue;
+                    }
+                    self.pest_error(&err, pos);
+                    pos = self.skip_statement(pos);
+                }
+            }
+        }
+    }
+
+    fn recover_block(&mut self, pos: usize, _in_block: bool) -> Option<(Directive, usize)> {
+        let rest = &self.text[pos..];
+        let mut pairs = Grammar::parse(Rule::head, rest).ok()?;
+        let head = pairs.next()?;
+        let mut inner = head.into_inner();
+        let key = inner.next()?;
+        let args = inner.next()?;
+        let brace = inner.next()?;
+        if brace.as_rule() != Rule::open_brace {
+            return None;
+        }
+        let open = pos + brace.as_span().start();
+        let key = self.ident(key, pos);
+        let args = self.args(args, pos);
+        let (items, end, closed) = self.items(open + 1, true);
+        if !closed {
+            self.diags.push(
+                Diagnostic::new(Code::UnclosedBlock, self.file, Span::new(open, open + 1), format!("`{}` block is not closed", key.name))
+                    .label("this `{` has no matching `}`")
+                    .help("add `}` at the end of the block"),
+            );
+        }
+        let one_line = !self.text[open..end].contains('\n');
+        let span = Span::new(pos, end);
+        let block = Block { items, span: Span::new(open, end), one_line };
+        let next = self.expect_end_of_statement(end, true);
+        Some((Directive { head: Head::Key(key), args, block: Some(block), span }, next))
+    }
+
+    /// After a directive: a newline, `;`, a comment, `}` or the end.
+    fn expect_end_of_statement(&mut self, pos: usize, in_block: bool) -> usize {
+        let p = self.skip_trivia(pos, false);
+        match self.text[p..].chars().next() {
+            None | Some('\n' | '\r' | ';') => p,
+            Some('}') if in_block => p,
+            Some(_) => {
+                let end = self.word_end(p);
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::Syntax,
+                        self.file,
+                        Span::new(p, end),
+                        format!("expected the end of the statement, found {}", self.found(p)),
+                    )
+                    .help("put each setting on its own line, or separate settings with `;`"),
+                );
+                self.skip_statement(p)
+            }
+        }
+    }
+
+    /// Skips to the end of the statement at `pos`: the end of its line, or
+    /// past the matching `}` when the line opens a block.
+    fn skip_statement(&self, pos: usize) -> usize {
+        let bytes = self.text.as_bytes();
+        let mut depth = 0i32;
+        let mut in_str = false;
+        let mut i = pos;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if in_str {
+                match b {
+                    b'\\' => i += 1,
+                    b'"' => in_str = false,
+                    b'\n' => in_str = false,
+                    _ => {}
+                }
+            } else {
+                match b {
+                    b'"' => in_str = true,
+                    b'#' => {
+                        while i < bytes.len() && bytes[i] != b'\n' {
+                            i += 1;
+                        }
+                        continue;
+                    }
+                    b'{' => depth += 1,
+                    b'}' => {
+                        if depth == 0 {
+                            return i;
+                        }
+                        depth -= 1;
+                        if depth == 0 {
+                            return i + 1;
+                        }
+                    }
+                    b'\n' | b';' if depth == 0 => return i,
+                    _ => {}
+                }
+            }
+            i += 1;
+        }
+        bytes.len()
+    }
+
+    fn skip_trivia(&self, mut pos: usize, newlines: bool) -> usize {
+        let bytes = self.text.as_bytes();
+        while pos < bytes.len() {
+            match bytes[pos] {
+                b' ' | b'\t' => pos += 1,
+                b'\n' | b'\r' | b';' if newlines => pos += 1,
+                b'\\' if bytes.get(pos + 1) == Some(&b'\n') => pos += 2,
+                b'#' if newlines => {
+                    while pos < bytes.len() && bytes[pos] != b'\n' {
+                        pos += 1;
+                    }
+                }
+                b'#' => return pos.min(bytes.len()),
+                _ => break,
+            }
+        }
+        pos
+    }
+
+    fn word_end(&self, pos: usize) -> usize {
+        let rest = &self.text[pos..];
+        let len = rest
+            .char_indices()
+            .find(|&(i, c)| i > 0 && !(c.is_alphanumeric() || c == '_' || c == '-'))
+            .map_or(rest.len(), |(i, _)| i);
+        pos + len.max(rest.chars().next().map_or(0, char::len_utf8))
+    }
+
+    fn found(&self, pos: usize) -> String {
+        let rest = &self.text[pos..];
+        match rest.chars().next() {
+            None => "the end of the file".into(),
+            Some('\n' | '\r') => "the end of the line".into(),
+            Some(c) if c.is_alphanumeric() || c == '_' => format!("`{}`", &self.text[pos..self.word_end(pos)]),
+            Some(c) => format!("`{c}`"),
+        }
+    }
+
+    fn pest_error(&mut self, err: &pest::error::Error<Rule>, base: usize) {
+        use pest::error::{ErrorVariant, InputLocation};
+        let at = base
+            + match err.location {
+                InputLocation::Pos(p) => p,
+                InputLocation::Span((s, _)) => s,
+            };
+        let at = at.min(self.text.len());
+        let expected = match &err.variant {
+            ErrorVariant::ParsingError { positives, .. } => describe_expected(positives),
+            ErrorVariant::CustomError { message } => message.clone(),
+        };
+        let found = self.found(at);
+        let end = if at < self.text.len() && !matches!(self.text.as_bytes()[at], b'\n' | b'\r') {
+            self.word_end(at)
+        } else {
+            at
+        };
+        let rest = &self.text[at..];
+        let mut d = Diagnostic::new(Code::Syntax, self.file, Span::new(at, end), format!("expected {expected}, found {found}"));
+        if rest.starts_with('"') && !rest[1..].lines().next().unwrap_or("").contains('"') {
+            d = Diagnostic::new(Code::BadString, self.file, Span::new(at, at + rest.lines().next().unwrap_or("").len()), "unterminated string")
+                .help("close the string with `\"` on the same line");
+        } else if rest.starts_with('"') {
+            d.code = Code::BadString;
+            d.message = "invalid escape in string".into();
+            d.help = Some("the escapes are `\\\"`, `\\\\`, `\\n`, `\\t`, `\\r` and `\\u{...}`".into());
+        } else if rest.starts_with('=') && !rest.starts_with("==") && !rest.starts_with("=~") {
+            d = d.help("settings take their value without `=`: write `key value`; to compare, use `==`");
+        } else if rest.starts_with(':') {
+            d = d.help("settings take their value without `:`: write `key value`");
+        }
+        self.diags.push(d);
+    }
+
+    // ------------------------------------------------------------ building
+
+    fn span(&self, pair: &Pair<Rule>, base: usize) -> Span {
+        let s = pair.as_span();
+        Span::new(base + s.start(), base + s.end())
+    }
+
+    fn ident(&self, pair: Pair<Rule>, base: usize) -> Ident {
+        Ident { name: pair.as_str().to_string(), span: self.span(&pair, base) }
+    }
+
+    fn directive(&mut self, pair: Pair<Rule>, base: usize) -> Directive {
+        let span = self.span(&pair, base);
+        let Some(inner) = pair.into_inner().next() else {
+            return Directive { head: Head::Key(Ident { name: String::new(), span }), args: vec![], block: None, span };
+        };
+        let is_arm = inner.as_rule() == Rule::arm;
+        let mut parts = inner.into_inner();
+        let head = match parts.next() {
+            Some(p) if is_arm => Head::Arm(self.primary_like(p, base)),
+            Some(p) => Head::Key(self.ident(p, base)),
+            None => Head::Key(Ident { name: String::new(), span }),
+        };
+        let mut args = Vec::new();
+        let mut block = None;
+        for p in parts {
+            match p.as_rule() {
+                Rule::args => args = self.args(p, base),
+                Rule::block => block = Some(self.block(p, base)),
+                _ => {}
+            }
+        }
+        Directive { head, args, block, span }
+    }
+
+    fn block(&mut self, pair: Pair<Rule>, base: usize) -> Block {
+        let span = self.span(&pair, base);
+        let one_line = !pair.as_str().contains('\n');
+        let items = pair.into_inner().filter(|p| p.as_rule() == Rule::directive).map(|d| self.directive(d, base)).collect();
+        Block { items, span, one_line }
+    }
+
+    fn args(&mut self, pair: Pair<Rule>, base: usize) -> Vec<Arg> {
+        let mut out: Vec<Arg> = Vec::new();
+        for p in pair.into_inner() {
+            if p.as_rule() == Rule::comma {
+                if let Some(last) = out.last_mut() {
+                    last.comma = true;
+                }
+            } else {
+                let value = self.primary_like(p, base);
+                out.push(Arg { value, comma: false });
+            }
+        }
+        out
+    }
+
+    /// Builds any expression-producing pair.
+    fn primary_like(&mut self, pair: Pair<Rule>, base: usize) -> Expr {
+        match pair.as_rule() {
+            Rule::rate => {
+                let span = self.span(&pair, base);
+                let mut it = pair.into_inner();
+                let count = it.next().map(|p| self.primary_like(p, base));
+                let _per = it.next();
+                let per = it.next().map(|p| self.primary_like(p, base));
+                match (count, per) {
+                    (Some(count), Some(per)) => Expr { kind: ExprKind::Rate { count: Box::new(count), per: Box::new(per) }, span },
+                    _ => self.bad(span),
+                }
+            }
+            Rule::range => {
+                let span = self.span(&pair, base);
+                let mut it = pair.into_inner();
+                let lo = it.next().map(|p| self.primary_like(p, base));
+                let hi = it.next().map(|p| self.primary_like(p, base));
+                match (lo, hi) {
+                    (Some(lo), Some(hi)) => Expr { kind: ExprKind::Range { lo: Box::new(lo), hi: Box::new(hi) }, span },
+                    _ => self.bad(span),
+                }
+            }
+            Rule::calendar => {
+                Expr { kind: ExprKind::Ident(pair.as_str().to_string()), span: self.span(&pair, base) }
+            }
+            _ => self.expr(pair, base),
+        }
+    }
+
+    fn bad(&self, span: Span) -> Expr {
+        Expr { kind: ExprKind::Ident(String::new()), span }
+    }
+
+    fn expr(&mut self, pair: Pair<Rule>, base: usize) -> Expr {
+        let span = self.span(&pair, base);
+        match pair.as_rule() {
+            Rule::expr | Rule::index_inner | Rule::primary => match pair.into_inner().next() {
+                Some(p) => self.expr(p, base),
+                None => self.bad(span),
+            },
+            Rule::or_expr | Rule::and_expr => {
+                let mut it = pair.into_inner();
+                let Some(first) = it.next() else { return self.bad(span) };
+                let mut lhs = self.expr(first, base);
+                while let (Some(op), Some(rhs)) = (it.next(), it.next()) {
+                    let op = if op.as_rule() == Rule::or_op { BinOp::Or } else { BinOp::And };
+                    let rhs = self.expr(rhs, base);
+                    let s = lhs.span.to(rhs.span);
+                    lhs = Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span: s };
+                }
+                lhs
+            }
+            Rule::not_expr => {
+                let mut it = pair.into_inner();
+                match (it.next(), it.next()) {
+                    (Some(n), Some(inner)) if n.as_rule() == Rule::not_op => {
+                        let e = self.expr(inner, base);
+                        Expr { kind: ExprKind::Not(Box::new(e)), span }
+                    }
+                    (Some(p), _) => self.expr(p, base),
+                    _ => self.bad(span),
+                }
+            }
+            Rule::cmp_expr => {
+                let mut it = pair.into_inner();
+                let Some(first) = it.next() else { return self.bad(span) };
+                let lhs = self.expr(first, base);
+                match (it.next(), it.next()) {
+                    (Some(op), Some(rhs)) => {
+                        let op = cmp_op(&op);
+                        let rhs = self.expr(rhs, base);
+                        Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }
+                    }
+                    _ => lhs,
+                }
+            }
+            Rule::postfix => {
+                let mut it = pair.into_inner();
+                let Some(first) = it.next() else { return self.bad(span) };
+                let mut e = self.expr(first, base);
+                for acc in it {
+                    let aspan = self.span(&acc, base);
+                    let Some(inner) = acc.into_inner().next() else { continue };
+                    let s = e.span.to(aspan);
+                    e = if inner.as_rule() == Rule::field {
+                        let name = self.ident(inner, base);
+                        Expr { kind: ExprKind::Field { base: Box::new(e), name }, span: s }
+                    } else {
+                        let index = self.expr(inner, base);
+                        Expr { kind: ExprKind::Index { base: Box::new(e), index: Box::new(index) }, span: s }
+                    };
+                }
+                e
+            }
+            Rule::paren => match pair.into_inner().next() {
+                Some(p) => {
+                    let e = self.expr(p, base);
+                    Expr { kind: ExprKind::Paren(Box::new(e)), span }
+                }
+                None => self.bad(span),
+            },
+            Rule::call => {
+                let mut it = pair.into_inner();
+                let Some(name) = it.next() else { return self.bad(span) };
+                let name = self.ident(name, base);
+                let args = it
+                    .next()
+                    .map(|a| a.into_inner().map(|p| self.expr(p, base)).collect())
+                    .unwrap_or_default();
+                Expr { kind: ExprKind::Call { name, args }, span }
+            }
+            Rule::list => {
+                let items = pair
+                    .into_inner()
+                    .map(|el| {
+                        let espan = self.span(&el, base);
+                        let mut words: Vec<Expr> = el.into_inner().map(|p| self.expr(p, base)).collect();
+                        if words.len() == 1 {
+                            words.pop().unwrap_or_else(|| self.bad(espan))
+                        } else {
+                            Expr { kind: ExprKind::Words(words), span: espan }
+                        }
+                    })
+                    .collect();
+                Expr { kind: ExprKind::List(items), span }
+            }
+            Rule::ident => Expr { kind: ExprKind::Ident(pair.as_str().to_string()), span },
+            Rule::string => {
+                let raw = pair.as_str().to_string();
+                let value = unescape(&raw[1..raw.len() - 1]);
+                Expr { kind: ExprKind::Str { value, raw }, span }
+            }
+            Rule::money => {
+                let raw = pair.as_str().to_string();
+                let mut it = pair.into_inner();
+                let amount = it.next().map(|n| n.as_str().replace('_', "").parse::<f64>().unwrap_or(f64::NAN));
+                let currency = it.next().map(|c| c.as_str().to_string()).unwrap_or_default();
+                let amount = match amount {
+                    Some(a) if a.is_finite() => a,
+                    _ => {
+                        self.diags.push(
+                            Diagnostic::new(Code::BadUnit, self.file, span, "an amount of money is a plain number followed by a currency")
+                                .help("write it like `500 USD` or `0.15 USD`"),
+                        );
+                        0.0
+                    }
+                };
+                Expr { kind: ExprKind::Money { amount, currency, raw }, span }
+            }
+            Rule::number => self.number(pair.as_str(), span),
+            _ => self.primary_like(pair, base),
+        }
+    }
+
+    fn number(&mut self, raw: &str, span: Span) -> Expr {
+        match parse_number(raw) {
+            Ok((value, unit)) => Expr { kind: ExprKind::Number { value, unit, raw: raw.to_string() }, span },
+            Err(suffix) => {
+                let mut d = Diagnostic::new(Code::BadUnit, self.file, span, format!("unknown unit `{suffix}` in `{raw}`"));
+                d = match crate::suggest::did_you_mean(&suffix, UNITS.iter().map(|(u, _, _)| *u)) {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None => d.help("durations use ms s m h d w, sizes KiB MiB GiB (or KB MB GB), counts k M G, and `%` for percentages"),
+                };
+                self.diags.push(d);
+                let digits: String = raw.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+                Expr { kind: ExprKind::Number { value: digits.parse().unwrap_or(0.0), unit: Unit::None, raw: raw.to_string() }, span }
+            }
+        }
+    }
+}
+
+/// Number suffixes: (suffix, unit, multiplier into the unit's base).
+pub const UNITS: &[(&str, Unit, f64)] = &[
+    ("k", Unit::Count, 1e3),
+    ("M", Unit::Count, 1e6),
+    ("G", Unit::Count, 1e9),
+    ("ms", Unit::Duration, 1.0),
+    ("s", Unit::Duration, 1e3),
+    ("m", Unit::Duration, 60e3),
+    ("h", Unit::Duration, 3600e3),
+    ("d", Unit::Duration, 86400e3),
+    ("w", Unit::Duration, 7.0 * 86400e3),
+    ("B", Unit::Size, 1.0),
+    ("KiB", Unit::Size, 1024.0),
+    ("MiB", Unit::Size, 1024.0 * 1024.0),
+    ("GiB", Unit::Size, 1024.0 * 1024.0 * 1024.0),
+    ("TiB", Unit::Size, 1024.0 * 1024.0 * 1024.0 * 1024.0),
+    ("KB", Unit::Size, 1e3),
+    ("MB", Unit::Size, 1e6),
+    ("GB", Unit::Size, 1e9),
+    ("%", Unit::Percent, 1.0),
+];
+
+/// Parses `200k`, `250ms`, `99.9%`; returns the unknown suffix on failure.
+pub fn parse_number(raw: &str) -> Result<(f64, Unit), String> {
+    let split = raw.find(|c: char| c.is_ascii_alphabetic() || c == '%').unwrap_or(raw.len());
+    let (digits, suffix) = raw.split_at(split);
+    let value: f64 = digits.replace('_', "").parse().map_err(|_| suffix.to_string())?;
+    if suffix.is_empty() {
+        return Ok((value, Unit::None));
+    }
+    UNITS
+        .iter()
+        .find(|(s, _, _)| *s == suffix)
+        .map(|&(_, unit, mult)| (value * mult, unit))
+        .ok_or_else(|| suffix.to_string())
+}
+
+fn cmp_op(pair: &Pair<Rule>) -> BinOp {
+    match pair.as_str() {
+        "==" => BinOp::Eq,
+        "!=" => BinOp::Ne,
+        "=~" => BinOp::Regex,
+        "<=" => BinOp::Le,
+        ">=" => BinOp::Ge,
+        "<" => BinOp::Lt,
+        ">" => BinOp::Gt,
+        "matches" => BinOp::Matches,
+        "contains" => BinOp::Contains,
+        "in" => BinOp::In,
+        _ => BinOp::NotIn,
+    }
+}
+
+fn unescape(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('u') => {
+                let hex: String = chars.by_ref().skip(1).take_while(|&c| c != '}').collect();
+                out.push(u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32).unwrap_or('\u{fffd}'));
+            }
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+fn describe_expected(rules: &[Rule]) -> String {
+    let mut words: Vec<&str> = rules
+        .iter()
+        .filter_map(|r| {
+            Some(match r {
+                Rule::key | Rule::directive | Rule::setting => "a setting name",
+                Rule::arm => "a split arm",
+                Rule::expr | Rule::or_expr | Rule::and_expr | Rule::not_expr | Rule::cmp_expr | Rule::postfix | Rule::primary => {
+                    "a value"
+                }
+                Rule::string | Rule::str_inner => "a string",
+                Rule::number => "a number",
+                Rule::ident | Rule::field => "a name",
+                Rule::escape => "a valid escape",
+                Rule::cmp_op => "an operator",
+                Rule::calendar => "a calendar period",
+                Rule::currency => "a currency",
+                Rule::block | Rule::open_brace => "`{`",
+                Rule::list | Rule::element => "a list",
+                Rule::EOI => "the end of the file",
+                Rule::args | Rule::comma => return None,
+                _ => return None,
+            })
+        })
+        .collect();
+    words.dedup();
+    if words.is_empty() {
+        return "a statement".into();
+    }
+    if words.len() == 1 {
+        return words[0].to_string();
+    }
+    let last = words.pop().unwrap_or_default();
+    format!("{} or {}", words.join(", "), last)
+}
