@@ -54,6 +54,18 @@ enum Command {
         #[arg(long, value_enum, default_value_t = cmd::graph::Format::Text)]
         format: cmd::graph::Format,
     },
+    /// Run the gateway.
+    Serve {
+        /// Policy files or folders; the embedded quickstart when omitted.
+        paths: Vec<PathBuf>,
+    },
+    /// Write a commented starter policy.
+    Init {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Run the language server over stdio (for editors).
+    Lsp,
     /// Explain a keyword or a diagnostic code.
     Explain {
         /// A keyword (`route`, `provider.pool.max_idle`) or a code (`E0501`).
@@ -69,6 +81,9 @@ fn main() -> ExitCode {
         Command::Test { paths } => cmd::test::run(&paths),
         Command::Graph { paths, format } => cmd::graph::run(&paths, format),
         Command::Explain { topic } => cmd::explain::run(&topic),
+        Command::Serve { paths } => hapax_runtime::serve(&paths),
+        Command::Init { dir } => cmd::init::run(&dir),
+        Command::Lsp => hapax_lsp::run(),
     };
     ExitCode::from(status)
 }

@@ -4,6 +4,7 @@ pub mod check;
 pub mod explain;
 pub mod fmt;
 pub mod graph;
+pub mod init;
 pub mod test;
 
 use hapax_lang::{Checked, Mode, RealFs};

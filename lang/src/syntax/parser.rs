@@ -313,6 +313,14 @@ impl<'t> Driver<'t> {
                 _ => {}
             }
         }
+        // Implicit whitespace may have consumed a trailing comment: the
+        // directive ends with its last token.
+        let head_end = match &head {
+            Head::Key(k) => k.span.end,
+            Head::Arm(e) => e.span.end,
+        };
+        let end = block.as_ref().map(|b| b.span.end).or(args.last().map(|a| a.value.span.end)).unwrap_or(head_end);
+        let span = Span { start: span.start, end };
         Directive { head, args, block, span }
     }
 

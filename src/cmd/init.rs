@@ -1,0 +1,1 @@
+pub fn run(_d: &std::path::Path) -> u8 { 0 }
