@@ -138,11 +138,24 @@ impl Printer<'_> {
             {
                 j += 1;
             }
-            let width = items[i..j].iter().filter(|d| !d.args.is_empty() && matches!(d.head, Head::Key(_))).map(|d| d.key().len()).max().unwrap_or(0);
+            let width = items[i..j]
+                .iter()
+                .filter(|d| (!d.args.is_empty() || d.block.is_some()) && matches!(d.head, Head::Key(_)))
+                .map(|d| d.key().len())
+                .max()
+                .unwrap_or(0);
             let align = j - i > 1;
             for d in &items[i..j] {
                 let start = d.span.start as usize;
+                let first_comment = self.next_comment;
                 let had_comments = self.comments_before(start, depth, prev_end.is_some());
+                if had_comments {
+                    let last = &self.comments[self.next_comment - 1];
+                    if self.blank_between(last.span.end as usize, start) && !self.out.ends_with("\n\n") {
+                        self.out.push('\n');
+                    }
+                }
+                let _ = first_comment;
                 if let (Some(pe), false) = (prev_end, had_comments) {
                     let multiline = self.prints_multiline(d);
                     if (self.blank_between(pe, start) || (top && (multiline || prev_multiline))) && !self.out.ends_with("\n\n") {
@@ -170,9 +183,13 @@ impl Printer<'_> {
         match &d.head {
             Head::Key(k) => {
                 self.out.push_str(&k.name);
+                let pad = width.saturating_sub(k.name.len());
                 if !d.args.is_empty() {
-                    let pad = if width > k.name.len() { width - k.name.len() } else { 0 };
                     for _ in 0..=pad {
+                        self.out.push(' ');
+                    }
+                } else if d.block.is_some() {
+                    for _ in 0..pad {
                         self.out.push(' ');
                     }
                 }

@@ -345,10 +345,11 @@ impl PathPattern {
             PathPattern::Glob(_, re) => re.is_match(path),
         }
     }
-    pub fn as_str(&self) -> &str {
+    /// The pattern as written in the policy.
+    pub fn pattern(&self) -> String {
         match self {
-            PathPattern::Exact(p) | PathPattern::Glob(p, _) => p,
-            PathPattern::Prefix(p) => p,
+            PathPattern::Exact(p) | PathPattern::Glob(p, _) => p.clone(),
+            PathPattern::Prefix(p) => format!("{p}*"),
         }
     }
 }
