@@ -102,15 +102,14 @@ impl Printer<'_> {
     }
 
     /// A comment that starts on the same line after `end`.
-    fn trailing_comment(&mut self, end: usize) {
-        if let Some(c) = self.comments.get(self.next_comment) {
-            let start = c.span.start as usize;
-            if start >= end && !self.text[end..start].contains('\n') {
-                self.out.push_str("  ");
-                self.out.push_str(c.text.trim_end());
-                self.next_comment += 1;
-            }
+    fn take_trailing_comment(&mut self, end: usize) -> Option<String> {
+        let c = self.comments.get(self.next_comment)?;
+        let start = c.span.start as usize;
+        if start >= end && !self.text[end..start].contains('\n') {
+            self.next_comment += 1;
+            return Some(c.text.trim_end().to_string());
         }
+        None
     }
 
     fn has_comments_in(&self, span: Span) -> bool {
@@ -145,9 +144,10 @@ impl Printer<'_> {
                 .max()
                 .unwrap_or(0);
             let align = j - i > 1;
+            // Render the run first so that trailing comments line up.
+            let mut lines: Vec<(String, Option<String>)> = Vec::with_capacity(j - i);
             for d in &items[i..j] {
                 let start = d.span.start as usize;
-                let first_comment = self.next_comment;
                 let had_comments = self.comments_before(start, depth, prev_end.is_some());
                 if had_comments {
                     let last = &self.comments[self.next_comment - 1];
@@ -155,19 +155,42 @@ impl Printer<'_> {
                         self.out.push('\n');
                     }
                 }
-                let _ = first_comment;
                 if let (Some(pe), false) = (prev_end, had_comments) {
                     let multiline = self.prints_multiline(d);
                     if (self.blank_between(pe, start) || (top && (multiline || prev_multiline))) && !self.out.ends_with("\n\n") {
                         self.out.push('\n');
                     }
                 }
+                // Comments can only precede the first statement of a run, so
+                // what was printed so far stays where it is.
+                let mark = self.out.len();
                 self.indent(depth);
                 self.directive(d, depth, if align { width } else { 0 });
-                self.trailing_comment(d.span.end as usize);
-                self.out.push('\n');
+                let text = self.out.split_off(mark);
+                let comment = self.take_trailing_comment(d.span.end as usize);
+                if j - i == 1 {
+                    self.out.push_str(&text);
+                    if let Some(c) = comment {
+                        self.out.push_str("  ");
+                        self.out.push_str(&c);
+                    }
+                    self.out.push('\n');
+                } else {
+                    lines.push((text, comment));
+                }
                 prev_end = Some(d.span.end as usize);
                 prev_multiline = self.prints_multiline(d);
+            }
+            let col = lines.iter().filter(|(_, c)| c.is_some()).map(|(t, _)| t.chars().count()).max().unwrap_or(0);
+            for (text, comment) in lines {
+                self.out.push_str(&text);
+                if let Some(c) = comment {
+                    for _ in text.chars().count()..col + 2 {
+                        self.out.push(' ');
+                    }
+                    self.out.push_str(&c);
+                }
+                self.out.push('\n');
             }
             i = j;
         }
@@ -227,7 +250,12 @@ impl Printer<'_> {
                 }
                 self.out.push_str(" }");
             } else {
-                self.out.push_str("{\n");
+                self.out.push('{');
+                if let Some(c) = self.take_trailing_comment(b.span.start as usize + 1) {
+                    self.out.push_str("  ");
+                    self.out.push_str(&c);
+                }
+                self.out.push('\n');
                 self.items(&b.items, depth + 1, b.span.end as usize, false);
                 // Comments at the end of the block, before `}`.
                 self.comments_before((b.span.end as usize).saturating_sub(1), depth + 1, !b.items.is_empty());

@@ -19,7 +19,8 @@ pub fn distance(a: &str, b: &str) -> usize {
 /// The closest candidate within a distance that grows with the word's
 /// length, or one that differs only in case.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).clamp(1, 3);
+    // Short words are too easy to confuse: only a difference of case counts.
+    let limit = (word.chars().count() / 3).min(3);
     let lower = word.to_lowercase();
     candidates
         .into_iter()

@@ -267,6 +267,7 @@ impl Checker<'_> {
         p.base_url = match (base_url, p.kind.default_base_url()) {
             (Some(u), _) => u.trim_end_matches('/').to_string(),
             (None, Some(u)) => u.to_string(),
+            (None, None) if has_key(d, "base_url") => String::new(),
             (None, None) => {
                 let e = self
                     .error(Code::MissingSetting, d.head_span(), format!("provider `{}` of type `{}` needs a `base_url`", p.decl.name, p.kind.as_str()))
@@ -559,8 +560,10 @@ impl Checker<'_> {
                 "when" => {
                     if let Some(e) = self.one(s, "when request.model == \"gpt-4o\"") {
                         r.model_key = model_key(e);
+                        let before = self.diags.len();
                         let c = self.condition(e);
-                        if let crate::expr::CExpr::Const(v) = &c {
+                        let clean = self.diags.len() == before;
+                        if let (crate::expr::CExpr::Const(v), true) = (&c, clean) {
                             let e2 = self
                                 .error(Code::ConstantCondition, e.span, format!("this condition is always {}", v.truthy()))
                                 .help("it does not depend on the request; remove `when` or compare a request value");
@@ -643,7 +646,7 @@ impl Checker<'_> {
                 }
             }
         }
-        if !has_match && d.block.is_some() {
+        if !has_match && d.block.is_some() && !has_key(d, "match") {
             let e = self
                 .error(Code::MissingSetting, d.head_span(), format!("route `{}` has no `match`", r.decl.name))
                 .help("add `match POST \"/v1/chat/completions\"`, or `match \"/v1/*\"` for every method under a prefix");
@@ -657,7 +660,7 @@ impl Checker<'_> {
                     .help("use `to` for one target, or `split` to share traffic between several");
                 self.err(e);
             }
-            (None, None) if d.block.is_some() => {
+            (None, None) if d.block.is_some() && !has_key(d, "to") && !has_key(d, "split") => {
                 let e = self
                     .error(Code::NoTarget, d.head_span(), format!("route `{}` has no target", r.decl.name))
                     .help("add `to PROVIDER` or a `split { ... }` block");
@@ -735,7 +738,7 @@ impl Checker<'_> {
             self.err(e);
             return None;
         }
-        if (total - 100.0).abs() > 1e-9 {
+        if ok && (total - 100.0).abs() > 1e-9 {
             let mut e = self
                 .error(Code::SplitSum, s.key_span(), format!("split weights add up to {}%, not 100%", fmt_num(total)))
                 .help("make the weights add up to exactly 100%");
@@ -1105,6 +1108,11 @@ impl Checker<'_> {
         }
         t
     }
+}
+
+/// Whether a block has a statement with this key, even a broken one.
+fn has_key(d: &Directive, key: &str) -> bool {
+    d.block.as_ref().is_some_and(|b| b.items.iter().any(|i| i.key() == key))
 }
 
 /// What a `when` says of `request.model` in a top-level conjunct, so the

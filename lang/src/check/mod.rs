@@ -251,6 +251,8 @@ impl<'a> Checker<'a> {
         let mut d = self.error(Code::UnknownReference, span, format!("unknown {} `{name}`", kind.keyword()));
         if let Some(s) = crate::suggest::did_you_mean(name, list.iter().map(String::as_str)) {
             d = d.help(format!("did you mean `{s}`?")).fix(format!("change to `{s}`"), loc, s);
+        } else if list.is_empty() && kind == RefKind::Script {
+            d = d.help(format!("no script is declared; declare one with `script {name} \"path/to/{name}.rhai\"`"));
         } else if list.is_empty() {
             d = d.help(format!("no {} is declared; declare one with `{} {name} {{ ... }}`", kind.keyword(), kind.keyword()));
         } else {
@@ -292,6 +294,10 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let key = d.key();
+            if d.broken {
+                seen.insert(key, d.key_span());
+                continue;
+            }
             let Some(setting) = spec.setting(key) else {
                 self.unknown_setting(ctx, spec.settings, d);
                 continue;

@@ -52,6 +52,12 @@ impl Checker<'_> {
     }
 
     fn wrong(&mut self, e: &Expr, want: &str, example: &str) {
+        if let ExprKind::Number { raw, .. } = &e.kind {
+            if crate::syntax::parse_number(raw).is_err() {
+                // Its unit was already reported.
+                return;
+            }
+        }
         let found = e.describe();
         let mut d = self.error(Code::WrongType, e.span, format!("expected {want}, found {found}"));
         d = match (&e.kind, want) {

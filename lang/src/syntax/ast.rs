@@ -41,6 +41,9 @@ pub struct Directive {
     pub args: Vec<Arg>,
     pub block: Option<Block>,
     pub span: Span,
+    /// A syntax error was reported inside or right after it; the checker
+    /// does not look at its values, so that one mistake gives one error.
+    pub broken: bool,
 }
 
 impl Directive {

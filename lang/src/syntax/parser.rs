@@ -90,26 +90,37 @@ impl<'t> Driver<'t> {
                 continue;
             }
             let rest = &self.text[pos..];
-            match Grammar::parse(Rule::directive, rest) {
-                Ok(mut pairs) => {
-                    let Some(pair) = pairs.next() else { return (out, pos, false) };
-                    let end = pos + pair.as_span().end();
-                    out.push(self.directive(pair, pos));
-                    pos = self.expect_end_of_statement(end, in_block);
-                }
-                Err(err) => {
-                    // The head may still parse: then the error is inside its
-                    // block, which we parse statement by statement.
-                    if let Some(d) = self.recover_block(pos, in_block) {
-                        let (directive, next) = d;
-                        out.push(directive);
+            let parsed = Grammar::parse(Rule::directive, rest);
+            if let Ok(pairs) = &parsed {
+                let end = pairs.clone().next().map_or(0, |p| p.as_span().end());
+                // A directive followed by `{` parsed without its block: the
+                // error is inside the block, which is recovered below.
+                let after = self.skip_trivia(pos + end, false);
+                if !self.text[after..].starts_with('{') {
+                    if let Some(pair) = parsed.ok().and_then(|mut p| p.next()) {
+                        let mut d = self.directive(pair, pos);
+                        let (next, broken) = self.end_of_statement(pos + end, in_block);
+                        d.broken = broken;
+                        out.push(d);
                         pos = next;
-                        continue;
                     }
-                    self.pest_error(&err, pos);
-                    pos = self.skip_statement(pos);
+                    continue;
                 }
             }
+            if let Some((directive, next)) = self.recover_block(pos, in_block) {
+                out.push(directive);
+                pos = next;
+                continue;
+            }
+            match parsed {
+                Err(err) => self.pest_error(&err, pos),
+                Ok(_) => {
+                    let brace = self.skip_trivia(pos, false);
+                    let e = Diagnostic::new(Code::Syntax, self.file, Span::new(brace, brace + 1), "cannot parse this statement");
+                    self.diags.push(e);
+                }
+            }
+            pos = self.skip_statement(pos);
         }
     }
 
@@ -139,29 +150,34 @@ impl<'t> Driver<'t> {
         let span = Span::new(pos, end);
         let block = Block { items, span: Span::new(open, end), one_line };
         let next = self.expect_end_of_statement(end, true);
-        Some((Directive { head: Head::Key(key), args, block: Some(block), span }, next))
+        Some((Directive { head: Head::Key(key), args, block: Some(block), span, broken: false }, next))
     }
 
     /// After a directive: a newline, `;`, a comment, `}` or the end.
-    fn expect_end_of_statement(&mut self, pos: usize, in_block: bool) -> usize {
+    /// Returns where to go on and whether the statement was broken.
+    fn end_of_statement(&mut self, pos: usize, in_block: bool) -> (usize, bool) {
         let p = self.skip_trivia(pos, false);
         match self.text[p..].chars().next() {
-            None | Some('\n' | '\r' | ';') => p,
-            Some('}') if in_block => p,
+            None | Some('\n' | '\r' | ';') => (p, false),
+            Some('}') if in_block => (p, false),
             Some(_) => {
                 let end = self.word_end(p);
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::Syntax,
-                        self.file,
-                        Span::new(p, end),
-                        format!("expected the end of the statement, found {}", self.found(p)),
-                    )
-                    .help("put each setting on its own line, or separate settings with `;`"),
-                );
-                self.skip_statement(p)
+                let d = Diagnostic::new(
+                    Code::Syntax,
+                    self.file,
+                    Span::new(p, end),
+                    format!("expected the end of the statement, found {}", self.found(p)),
+                )
+                .help("put each setting on its own line, or separate settings with `;`");
+                let d = self.with_hint(d, p);
+                self.diags.push(d);
+                (self.skip_statement(p), true)
             }
         }
+    }
+
+    fn expect_end_of_statement(&mut self, pos: usize, in_block: bool) -> usize {
+        self.end_of_statement(pos, in_block).0
     }
 
     /// Skips to the end of the statement at `pos`: the end of its line, or
@@ -264,21 +280,33 @@ impl<'t> Driver<'t> {
         } else {
             at
         };
+        let d = Diagnostic::new(Code::Syntax, self.file, Span::new(at, end), format!("expected {expected}, found {found}"));
+        let d = self.with_hint(d, at);
+        self.diags.push(d);
+    }
+
+    /// Sharpens a syntax error by what stands at `at`: a broken string, or
+    /// `=`/`:` written out of habit from other config languages.
+    fn with_hint(&self, mut d: Diagnostic, at: usize) -> Diagnostic {
         let rest = &self.text[at..];
-        let mut d = Diagnostic::new(Code::Syntax, self.file, Span::new(at, end), format!("expected {expected}, found {found}"));
-        if rest.starts_with('"') && !rest[1..].lines().next().unwrap_or("").contains('"') {
-            d = Diagnostic::new(Code::BadString, self.file, Span::new(at, at + rest.lines().next().unwrap_or("").len()), "unterminated string")
-                .help("close the string with `\"` on the same line");
-        } else if rest.starts_with('"') {
-            d.code = Code::BadString;
-            d.message = "invalid escape in string".into();
-            d.help = Some("the escapes are `\\\"`, `\\\\`, `\\n`, `\\t`, `\\r` and `\\u{...}`".into());
-        } else if rest.starts_with('=') && !rest.starts_with("==") && !rest.starts_with("=~") {
+        let line = rest.lines().next().unwrap_or("");
+        if let Some(body) = line.strip_prefix('"') {
+            let closed = body.char_indices().any(|(i, c)| c == '"' && !body[..i].ends_with('\\'));
+            if !closed {
+                return Diagnostic::new(Code::BadString, self.file, Span::new(at, at + line.trim_end().len()), "unterminated string")
+                    .help("close the string with `\"` on the same line");
+            }
+            return Diagnostic::new(Code::BadString, self.file, d.loc.span, "invalid escape in string")
+                .help("the escapes are `\\\"`, `\\\\`, `\\n`, `\\t`, `\\r` and `\\u{...}`");
+        }
+        if rest.starts_with('=') && !rest.starts_with("==") && !rest.starts_with("=~") {
             d = d.help("settings take their value without `=`: write `key value`; to compare, use `==`");
         } else if rest.starts_with(':') {
             d = d.help("settings take their value without `:`: write `key value`");
+        } else if ["==", "!=", "<", ">", "=~"].iter().any(|op| rest.starts_with(op)) {
+            d = d.help("a comparison needs a value on both sides, e.g. `request.model == \"gpt-4o\"`");
         }
-        self.diags.push(d);
+        d
     }
 
     // ------------------------------------------------------------ building
@@ -295,7 +323,7 @@ impl<'t> Driver<'t> {
     fn directive(&mut self, pair: Pair<Rule>, base: usize) -> Directive {
         let span = self.span(&pair, base);
         let Some(inner) = pair.into_inner().next() else {
-            return Directive { head: Head::Key(Ident { name: String::new(), span }), args: vec![], block: None, span };
+            return Directive { head: Head::Key(Ident { name: String::new(), span }), args: vec![], block: None, span, broken: true };
         };
         let is_arm = inner.as_rule() == Rule::arm;
         let mut parts = inner.into_inner();
@@ -321,7 +349,7 @@ impl<'t> Driver<'t> {
         };
         let end = block.as_ref().map(|b| b.span.end).or(args.last().map(|a| a.value.span.end)).unwrap_or(head_end);
         let span = Span { start: span.start, end };
-        Directive { head, args, block, span }
+        Directive { head, args, block, span, broken: false }
     }
 
     fn block(&mut self, pair: Pair<Rule>, base: usize) -> Block {
