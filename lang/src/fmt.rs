@@ -117,7 +117,10 @@ impl Printer<'_> {
     }
 
     fn prints_multiline(&self, d: &Directive) -> bool {
-        d.block.as_ref().is_some_and(|b| !b.one_line || self.has_comments_in(b.span) || b.items.iter().any(|i| self.prints_multiline(i)))
+        d.block.as_ref().is_some_and(|b| {
+            let comments = self.has_comments_in(b.span);
+            (!b.one_line && (!b.items.is_empty() || comments)) || comments || b.items.iter().any(|i| self.prints_multiline(i))
+        })
     }
 
     fn items(&mut self, items: &[Directive], depth: usize, end: usize, top: bool) {

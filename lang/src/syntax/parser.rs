@@ -158,7 +158,7 @@ impl<'t> Driver<'t> {
     fn end_of_statement(&mut self, pos: usize, in_block: bool) -> (usize, bool) {
         let p = self.skip_trivia(pos, false);
         match self.text[p..].chars().next() {
-            None | Some('\n' | '\r' | ';') => (p, false),
+            None | Some('\n' | '\r' | ';' | '#') => (p, false),
             Some('}') if in_block => (p, false),
             Some(_) => {
                 let end = self.word_end(p);
