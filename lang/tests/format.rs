@@ -304,3 +304,28 @@ proptest! {
         let _ = format(&src);
     }
 }
+
+/// Inputs the fuzzer (or a person) found to break the front end; each must
+/// now parse, check and format without a panic, and format idempotently.
+#[test]
+fn fuzz_regressions() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("fuzz/regressions exists") {
+        let p = e.expect("entry").path();
+        let src = String::from_utf8_lossy(&std::fs::read(&p).expect("readable")).into_owned();
+        let mut fs = hapax_lang::MemFs::default();
+        fs.files.insert(std::path::PathBuf::from("/p/main.hapax"), src.clone());
+        let loaded = hapax_lang::load(&[std::path::PathBuf::from("/p/main.hapax")], &fs).expect("loads");
+        let _ = hapax_lang::check(loaded, &fs, hapax_lang::Mode::Check);
+        if let Ok(out) = format(&src) {
+            assert_eq!(format(&out).expect("formats"), out, "{}", p.display());
+            let (a, _) = parse(FileId(0), &src);
+            let (b, _) = parse(FileId(0), &out);
+            assert_eq!(a.comments.len(), b.comments.len(), "{}", p.display());
+        }
+        n += 1;
+    }
+    assert!(n >= 3);
+}
+

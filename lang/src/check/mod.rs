@@ -88,14 +88,21 @@ pub fn check_paths(roots: &[std::path::PathBuf], vfs: &dyn Vfs, mode: Mode) -> R
     Ok(check(crate::loader::load(roots, vfs)?, vfs, mode))
 }
 
+/// The names of one kind: their order gives their ids.
+#[derive(Default)]
+struct NameTable {
+    list: Vec<(String, Loc)>,
+    index: HashMap<String, u32>,
+}
+
 pub(crate) struct Checker<'a> {
     file: FileId,
     sources: &'a SourceMap,
     vfs: &'a dyn Vfs,
     serve: bool,
     diags: Vec<Diagnostic>,
-    /// Declared names per kind, with their index and where they are.
-    names: HashMap<RefKind, Vec<(String, Loc)>>,
+    /// Declared names per kind, in declaration order, with where they are.
+    names: HashMap<RefKind, NameTable>,
     symbols: Symbols,
     used: HashSet<(RefKind, u32)>,
     has_cluster: bool,
@@ -188,9 +195,9 @@ impl<'a> Checker<'a> {
 
     fn add_decl(&mut self, kind: RefKind, name: crate::syntax::ast::Ident, d: &Directive) {
         let loc = self.loc(name.span);
-        let list = self.names.entry(kind).or_default();
-        if let Some((_, first)) = list.iter().find(|(n, _)| *n == name.name) {
-            let first = *first;
+        let table = self.names.entry(kind).or_default();
+        if let Some(&i) = table.index.get(&name.name) {
+            let first = table.list[i as usize].1;
             let msg = format!("`{} {}` is declared twice", kind.keyword(), name.name);
             let here = Diagnostic::new(Code::Duplicate, loc.file, loc.span, msg.clone())
                 .related(first, "also declared here")
@@ -202,7 +209,8 @@ impl<'a> Checker<'a> {
             self.diags.push(there);
             return;
         }
-        list.push((name.name.clone(), loc));
+        table.index.insert(name.name.clone(), table.list.len() as u32);
+        table.list.push((name.name.clone(), loc));
         self.symbols.decls.push((Symbol { kind, name: name.name, loc }, self.loc(d.span)));
     }
 
@@ -239,12 +247,12 @@ impl<'a> Checker<'a> {
         let loc = self.loc(span);
         self.symbols.refs.push(Symbol { kind, name: name.to_string(), loc });
         let list: Vec<String> = match self.names.get(&kind) {
-            Some(list) => {
-                if let Some(i) = list.iter().position(|(n, _)| n == name) {
-                    self.used.insert((kind, i as u32));
-                    return Some(i as u32);
+            Some(table) => {
+                if let Some(&i) = table.index.get(name) {
+                    self.used.insert((kind, i));
+                    return Some(i);
                 }
-                list.iter().map(|(n, _)| n.clone()).collect()
+                table.list.iter().map(|(n, _)| n.clone()).collect()
             }
             None => Vec::new(),
         };

@@ -15,18 +15,19 @@ pub fn collect_comments(text: &str) -> Vec<Comment> {
         if in_str {
             match b {
                 b'\\' => i += 1,
-                b'"' | b'\n' => in_str = false,
+                b'"' | b'\n' | b'\r' => in_str = false,
                 _ => {}
             }
         } else if b == b'"' {
             in_str = true;
         } else if b == b'#' {
             let start = i;
-            while i < bytes.len() && bytes[i] != b'\n' {
+            // A comment ends at any line break the grammar knows: `\n`,
+            // `\r\n` or a lone `\r`.
+            while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
                 i += 1;
             }
-            let end = if i > start && bytes[i - 1] == b'\r' { i - 1 } else { i };
-            out.push(Comment { span: Span::new(start, end), text: text[start..end].to_string() });
+            out.push(Comment { span: Span::new(start, i), text: text[start..i].to_string() });
             continue;
         }
         i += 1;

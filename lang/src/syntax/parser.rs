@@ -18,9 +18,87 @@ use pest::Parser as _;
 #[grammar = "../../grammar/hapax.pest"]
 struct Grammar;
 
+/// How deeply `(` and `[` may nest. Deeper input is refused before it
+/// reaches the recursive parts of the front end.
+pub const MAX_NESTING: usize = 64;
+
+/// Blanks out (keeping every byte offset) each statement that nests deeper
+/// than [`MAX_NESTING`], reporting it.
+fn limit_nesting(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut in_str = false;
+    let mut too_deep = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_str {
+            match b {
+                b'\\' => i += 1,
+                b'"' | b'\n' | b'\r' => in_str = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_str = true,
+                b'#' => {
+                    while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                        i += 1;
+                    }
+                    continue;
+                }
+                b'(' | b'[' => {
+                    depth += 1;
+                    if depth == MAX_NESTING + 1 {
+                        too_deep.push(i);
+                    }
+                }
+                b')' | b']' => depth = depth.saturating_sub(1),
+                b'\n' | b'\r' | b';' | b'{' | b'}' => depth = 0,
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    if too_deep.is_empty() {
+        return None;
+    }
+    let mut out = bytes.to_vec();
+    for at in too_deep {
+        let start = text[..at].rfind(['\n', '\r', ';', '{', '}']).map_or(0, |p| p + 1);
+        let end = text[at..].find(['\n', '\r', ';', '{', '}']).map_or(text.len(), |p| at + p);
+        diags.push(
+            Diagnostic::new(Code::Syntax, file, Span::new(at, at + 1), format!("lists and parentheses nest more than {MAX_NESTING} deep"))
+                .help("flatten the expression"),
+        );
+        for b in &mut out[start..end] {
+            if *b != b'\n' && *b != b'\r' {
+                *b = b' ';
+            }
+        }
+    }
+    // Only ASCII bytes were replaced by spaces, but a multi-byte character
+    // may have been cut: fall back to a lossy conversion then.
+    Some(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
 /// Parses one file. Returns the tree and the syntax errors found.
 pub fn parse(file: FileId, text: &str) -> (Ast, Vec<Diagnostic>) {
-    let mut p = Driver { file, text, diags: Vec::new() };
+    let mut early = Vec::new();
+    if let Some(limited) = limit_nesting(file, text, &mut early) {
+        let (ast, mut diags) = parse_text(file, &limited);
+        early.append(&mut diags);
+        // Comments come from the real text.
+        let ast = Ast { comments: collect_comments(text), ..ast };
+        return (ast, early);
+    }
+    parse_text(file, text)
+}
+
+fn parse_text(file: FileId, text: &str) -> (Ast, Vec<Diagnostic>) {
+    let comments = collect_comments(text);
+    let comment_ends = comments.iter().map(|c| (c.span.end as usize, c.span.start as usize)).collect();
+    let mut p = Driver { file, text, diags: Vec::new(), comment_ends };
     let items = match Grammar::parse(Rule::file, text) {
         Ok(mut pairs) => {
             let file_pair = pairs.next();
@@ -33,13 +111,12 @@ pub fn parse(file: FileId, text: &str) -> (Ast, Vec<Diagnostic>) {
         }
         Err(_) => p.items(0, false).0,
     };
-    let comments = collect_comments(text);
     (Ast { items, comments }, p.diags)
 }
 
 /// Parses a standalone expression (used by tests and tools).
 pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Vec<Diagnostic>> {
-    let mut d = Driver { file, text, diags: Vec::new() };
+    let mut d = Driver { file, text, diags: Vec::new(), comment_ends: Vec::new() };
     match Grammar::parse(Rule::expr, text) {
         Ok(mut pairs) => match pairs.next() {
             Some(pair) if pair.as_span().end() == text.trim_end().len() => {
@@ -63,6 +140,8 @@ struct Driver<'t> {
     file: FileId,
     text: &'t str,
     diags: Vec<Diagnostic>,
+    /// (end, start) of every comment, sorted by end.
+    comment_ends: Vec<(usize, usize)>,
 }
 
 impl<'t> Driver<'t> {
@@ -311,9 +390,21 @@ impl<'t> Driver<'t> {
 
     // ------------------------------------------------------------ building
 
+    /// A pair's span without the whitespace and comments that implicit
+    /// whitespace may have consumed at its end.
     fn span(&self, pair: &Pair<Rule>, base: usize) -> Span {
         let s = pair.as_span();
-        Span::new(base + s.start(), base + s.end())
+        let start = base + s.start();
+        let mut end = base + s.end();
+        let bytes = self.text.as_bytes();
+        while end > start {
+            match self.comment_ends.binary_search_by_key(&end, |&(e, _)| e) {
+                Ok(i) if self.comment_ends[i].1 >= start => end = self.comment_ends[i].1,
+                _ if matches!(bytes[end - 1], b' ' | b'\t') => end -= 1,
+                _ => break,
+            }
+        }
+        Span::new(start, end)
     }
 
     fn ident(&self, pair: Pair<Rule>, base: usize) -> Ident {
@@ -412,46 +503,11 @@ impl<'t> Driver<'t> {
     fn expr(&mut self, pair: Pair<Rule>, base: usize) -> Expr {
         let span = self.span(&pair, base);
         match pair.as_rule() {
-            Rule::expr | Rule::index_inner | Rule::primary => match pair.into_inner().next() {
+            Rule::expr => self.pratt(pair, base),
+            Rule::index_inner | Rule::primary => match pair.into_inner().next() {
                 Some(p) => self.expr(p, base),
                 None => self.bad(span),
             },
-            Rule::or_expr | Rule::and_expr => {
-                let mut it = pair.into_inner();
-                let Some(first) = it.next() else { return self.bad(span) };
-                let mut lhs = self.expr(first, base);
-                while let (Some(op), Some(rhs)) = (it.next(), it.next()) {
-                    let op = if op.as_rule() == Rule::or_op { BinOp::Or } else { BinOp::And };
-                    let rhs = self.expr(rhs, base);
-                    let s = lhs.span.to(rhs.span);
-                    lhs = Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span: s };
-                }
-                lhs
-            }
-            Rule::not_expr => {
-                let mut it = pair.into_inner();
-                match (it.next(), it.next()) {
-                    (Some(n), Some(inner)) if n.as_rule() == Rule::not_op => {
-                        let e = self.expr(inner, base);
-                        Expr { kind: ExprKind::Not(Box::new(e)), span }
-                    }
-                    (Some(p), _) => self.expr(p, base),
-                    _ => self.bad(span),
-                }
-            }
-            Rule::cmp_expr => {
-                let mut it = pair.into_inner();
-                let Some(first) = it.next() else { return self.bad(span) };
-                let lhs = self.expr(first, base);
-                match (it.next(), it.next()) {
-                    (Some(op), Some(rhs)) => {
-                        let op = cmp_op(&op);
-                        let rhs = self.expr(rhs, base);
-                        Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }
-                    }
-                    _ => lhs,
-                }
-            }
             Rule::postfix => {
                 let mut it = pair.into_inner();
                 let Some(first) = it.next() else { return self.bad(span) };
@@ -480,11 +536,11 @@ impl<'t> Driver<'t> {
             Rule::call => {
                 let mut it = pair.into_inner();
                 let Some(name) = it.next() else { return self.bad(span) };
+                let Some(args) = it.next() else {
+                    return Expr { kind: ExprKind::Ident(name.as_str().to_string()), span };
+                };
                 let name = self.ident(name, base);
-                let args = it
-                    .next()
-                    .map(|a| a.into_inner().map(|p| self.expr(p, base)).collect())
-                    .unwrap_or_default();
+                let args = args.into_inner().map(|p| self.expr(p, base)).collect();
                 Expr { kind: ExprKind::Call { name, args }, span }
             }
             Rule::list => {
@@ -508,13 +564,17 @@ impl<'t> Driver<'t> {
                 let value = unescape(&raw[1..raw.len() - 1]);
                 Expr { kind: ExprKind::Str { value, raw }, span }
             }
-            Rule::money => {
+            Rule::amount => {
                 let raw = pair.as_str().to_string();
                 let mut it = pair.into_inner();
-                let amount = it.next().map(|n| n.as_str().replace('_', "").parse::<f64>().unwrap_or(f64::NAN));
-                let currency = it.next().map(|c| c.as_str().to_string()).unwrap_or_default();
-                let amount = match amount {
-                    Some(a) if a.is_finite() => a,
+                let Some(number) = it.next() else { return self.bad(span) };
+                let Some(currency) = it.next() else {
+                    // The optional currency may have consumed trailing spaces.
+                    let nspan = self.span(&number, base);
+                    return self.number(number.as_str(), nspan);
+                };
+                let amount = match parse_number(number.as_str()) {
+                    Ok((a, Unit::None)) => a,
                     _ => {
                         self.diags.push(
                             Diagnostic::new(Code::BadUnit, self.file, span, "an amount of money is a plain number followed by a currency")
@@ -523,11 +583,43 @@ impl<'t> Driver<'t> {
                         0.0
                     }
                 };
-                Expr { kind: ExprKind::Money { amount, currency, raw }, span }
+                Expr { kind: ExprKind::Money { amount, currency: currency.as_str().to_string(), raw }, span }
             }
             Rule::number => self.number(pair.as_str(), span),
             _ => self.primary_like(pair, base),
         }
+    }
+
+    /// Applies operator precedence to a flat `expr` sequence.
+    fn pratt(&mut self, pair: Pair<Rule>, base: usize) -> Expr {
+        use pest::pratt_parser::{Assoc, Op, PrattParser};
+        use std::sync::OnceLock;
+        static PRATT: OnceLock<PrattParser<Rule>> = OnceLock::new();
+        let pratt = PRATT.get_or_init(|| {
+            PrattParser::new()
+                .op(Op::infix(Rule::or_op, Assoc::Left))
+                .op(Op::infix(Rule::and_op, Assoc::Left))
+                .op(Op::prefix(Rule::not_op))
+                .op(Op::infix(Rule::cmp_op, Assoc::Left))
+        });
+        let file_base = base;
+        pratt
+            .map_primary(|p| self.expr(p, base))
+            .map_prefix(move |op, e| {
+                let s = op.as_span();
+                let span = Span::new(file_base + s.start(), file_base + s.end()).to(e.span);
+                Expr { kind: ExprKind::Not(Box::new(e)), span }
+            })
+            .map_infix(|lhs, op, rhs| {
+                let op = match op.as_rule() {
+                    Rule::or_op => BinOp::Or,
+                    Rule::and_op => BinOp::And,
+                    _ => cmp_op(&op),
+                };
+                let span = lhs.span.to(rhs.span);
+                Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }
+            })
+            .parse(pair.into_inner())
     }
 
     fn number(&mut self, raw: &str, span: Span) -> Expr {
@@ -633,14 +725,12 @@ fn describe_expected(rules: &[Rule]) -> String {
             Some(match r {
                 Rule::key | Rule::directive | Rule::setting => "a setting name",
                 Rule::arm => "a split arm",
-                Rule::expr | Rule::or_expr | Rule::and_expr | Rule::not_expr | Rule::cmp_expr | Rule::postfix | Rule::primary => {
-                    "a value"
-                }
+                Rule::expr | Rule::postfix | Rule::primary | Rule::call | Rule::amount => "a value",
                 Rule::string | Rule::str_inner => "a string",
                 Rule::number => "a number",
                 Rule::ident | Rule::field => "a name",
                 Rule::escape => "a valid escape",
-                Rule::cmp_op => "an operator",
+                Rule::cmp_op | Rule::or_op | Rule::and_op => "an operator",
                 Rule::calendar => "a calendar period",
                 Rule::currency => "a currency",
                 Rule::block | Rule::open_brace => "`{`",
@@ -660,4 +750,10 @@ fn describe_expected(rules: &[Rule]) -> String {
     }
     let last = words.pop().unwrap_or_default();
     format!("{} or {}", words.join(", "), last)
+}
+
+/// Runs only the generated parser over a whole file (for benchmarks).
+#[doc(hidden)]
+pub fn pest_only(text: &str) -> bool {
+    Grammar::parse(Rule::file, text).is_ok()
 }

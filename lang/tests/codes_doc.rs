@@ -1,0 +1,26 @@
+//! `docs/diagnostics.md` is generated from the table of codes; this test
+//! fails when it is out of date (run with `UPDATE_DOCS=1` to rewrite it).
+
+use hapax_lang::Code;
+use std::path::Path;
+
+fn render() -> String {
+    let mut out = String::from(
+        "# Diagnostic codes\n\nGenerated from `lang/src/codes.rs` by the test `lang/tests/codes_doc.rs`; do not edit by hand.\n`hapax explain CODE` prints the same line. Errors (E) stop `check`, `test` and `serve`; warnings (W) do\nnot, unless `hapax check --deny-warnings` is given.\n\n| code | severity | meaning |\n| --- | --- | --- |\n",
+    );
+    for c in Code::ALL {
+        out.push_str(&format!("| {} | {} | {} |\n", c.as_str(), c.severity().as_str(), c.title()));
+    }
+    out
+}
+
+#[test]
+fn diagnostics_doc_is_current() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/diagnostics.md");
+    let want = render();
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &want).expect("writable");
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(have, want, "docs/diagnostics.md is out of date: run `UPDATE_DOCS=1 cargo test -p hapax-lang --test codes_doc`");
+}

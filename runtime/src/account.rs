@@ -1,0 +1,179 @@
+//! Accounting: one record per request, finished exactly once (when the
+//! answer is complete, or when it is dropped because the client went away),
+//! which writes the access log line and the request metrics. Streams carry
+//! their record to the end of the stream.
+//!
+//! Logs hold ids, names, statuses and timings; never prompt text or keys.
+
+use crate::error::GatewayError;
+use crate::metrics::Metrics;
+use crate::wire::Usage;
+use http::{HeaderValue, Method, StatusCode, Uri};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct Record {
+    metrics: Arc<Metrics>,
+    pub request_id: HeaderValue,
+    pub method: Method,
+    pub uri: Uri,
+    pub start: Instant,
+    pub route: Option<HeaderValue>,
+    pub provider: Option<Arc<str>>,
+    /// The model asked of the provider.
+    pub model: Option<String>,
+    pub status: StatusCode,
+    pub stream: bool,
+    pub prompt_estimate: u64,
+    pub upstream_start: Option<Instant>,
+    pub ttft: Option<Duration>,
+    pub usage: Option<Usage>,
+    pub attempts: u32,
+    pub error: Option<&'static str>,
+    live: bool,
+}
+
+impl Record {
+    pub fn start(metrics: Arc<Metrics>, request_id: HeaderValue, method: Method, uri: Uri) -> Self {
+        metrics.in_flight.inc();
+        Record {
+            metrics,
+            request_id,
+            method,
+            uri,
+            start: Instant::now(),
+            route: None,
+            provider: None,
+            model: None,
+            status: StatusCode::OK,
+            stream: false,
+            prompt_estimate: 0,
+            upstream_start: None,
+            ttft: None,
+            usage: None,
+            attempts: 0,
+            error: None,
+            live: true,
+        }
+    }
+
+    pub fn fail(&mut self, err: &GatewayError) {
+        self.status = err.status;
+        self.error = Some(err.kind.as_str());
+    }
+
+    /// Moves the record into a stream body, which finishes it at the end of
+    /// the stream; this one is then inert.
+    pub fn hand_off(&mut self) -> Record {
+        let other = Record {
+            metrics: self.metrics.clone(),
+            request_id: self.request_id.clone(),
+            method: self.method.clone(),
+            uri: self.uri.clone(),
+            start: self.start,
+            route: self.route.take(),
+            provider: self.provider.take(),
+            model: self.model.take(),
+            status: self.status,
+            stream: self.stream,
+            prompt_estimate: self.prompt_estimate,
+            upstream_start: self.upstream_start,
+            ttft: self.ttft,
+            usage: self.usage,
+            attempts: self.attempts,
+            error: self.error,
+            live: self.live,
+        };
+        self.live = false;
+        other
+    }
+
+    /// Writes the log line and the metrics, once.
+    pub fn finish(&mut self) {
+        if !self.live {
+            return;
+        }
+        self.live = false;
+        let m = &self.metrics;
+        m.in_flight.dec();
+        let elapsed = self.start.elapsed();
+        let route = self
+            .route
+            .as_ref()
+            .and_then(|r| r.to_str().ok())
+            .unwrap_or("");
+        let provider = self.provider.as_deref().unwrap_or("");
+        let model = self.model.as_deref().unwrap_or("");
+        m.requests
+            .with_label_values(&[route, provider, model, self.status.as_str()])
+            .inc();
+        m.request_duration
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+        let upstream = self.upstream_start.map(|t| t.elapsed());
+        if let Some(u) = upstream {
+            m.upstream_duration
+                .with_label_values(&[provider])
+                .observe(u.as_secs_f64());
+        }
+        if let Some(t) = self.ttft {
+            m.ttft
+                .with_label_values(&[provider])
+                .observe(t.as_secs_f64());
+        }
+        let (tokens_in, tokens_out) = match &self.usage {
+            Some(u) => (u.input_tokens, u.output_tokens),
+            None => (self.prompt_estimate, 0),
+        };
+        if !provider.is_empty() && self.status.is_success() {
+            m.tokens
+                .with_label_values(&[provider, model, "in"])
+                .inc_by(tokens_in);
+            if tokens_out > 0 {
+                m.tokens
+                    .with_label_values(&[provider, model, "out"])
+                    .inc_by(tokens_out);
+            }
+        }
+        let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+        tracing::info!(
+            target: "hapax::access",
+            request_id = self.request_id.to_str().unwrap_or(""),
+            method = self.method.as_str(),
+            path = self.uri.path(),
+            route,
+            provider,
+            model,
+            status = self.status.as_u16(),
+            stream = self.stream,
+            latency_ms = ms(elapsed),
+            upstream_ms = upstream.map_or(0.0, ms),
+            ttft_ms = self.ttft.map_or(0.0, ms),
+            tokens_in,
+            tokens_out,
+            attempts = self.attempts,
+            error = self.error.unwrap_or(""),
+            "request"
+        );
+    }
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// The request id: the client's `x-request-id` when it is reasonable, else a
+/// fresh random one.
+pub fn request_id(headers: &http::HeaderMap) -> HeaderValue {
+    if let Some(v) = headers.get("x-request-id") {
+        let b = v.as_bytes();
+        if !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic()) {
+            return v.clone();
+        }
+    }
+    let n: u128 = rand::random();
+    // 32 lowercase hex digits are always a valid header value.
+    HeaderValue::from_str(&format!("{n:032x}")).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}

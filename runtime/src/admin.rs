@@ -1,0 +1,55 @@
+//! The admin listener: `/metrics` (Prometheus text format), `/healthz` and
+//! `/readyz`.
+
+use crate::body::Body;
+use crate::builtin;
+use crate::error::{error_body, ClientApi};
+use crate::listen::Service;
+use crate::pipeline::{self, Ctx};
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use std::sync::Arc;
+
+/// The admin endpoints.
+#[derive(Clone)]
+pub struct Admin(pub Arc<Ctx>);
+
+impl Service for Admin {
+    async fn call(&self, req: Request<Incoming>) -> Response<Body> {
+        match req.uri().path() {
+            "/metrics" => {
+                let mut r = Response::new(Body::full(self.0.state.metrics.render()));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                r
+            }
+            "/healthz" => builtin::healthz(),
+            "/readyz" => builtin::readyz(&self.0.current.load()),
+            path => builtin::json(
+                StatusCode::NOT_FOUND,
+                error_body(
+                    ClientApi::OpenAi,
+                    StatusCode::NOT_FOUND,
+                    &format!("unknown admin endpoint `{path}`"),
+                    "not_found",
+                ),
+            ),
+        }
+    }
+}
+
+/// The API endpoints.
+#[derive(Clone)]
+pub struct Main(pub Arc<Ctx>);
+
+impl Service for Main {
+    fn call(
+        &self,
+        req: Request<Incoming>,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send {
+        pipeline::handle(self.0.clone(), req)
+    }
+}

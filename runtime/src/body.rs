@@ -1,0 +1,62 @@
+//! The response body type: a whole buffer (most answers) or a stream that
+//! forwards upstream events as they arrive. Neither fails: a stream that
+//! breaks ends with an error event in the client's format instead.
+
+use bytes::Bytes;
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// A streaming body that cannot fail.
+pub type DynBody = Pin<Box<dyn HttpBody<Data = Bytes, Error = Infallible> + Send>>;
+
+/// The body of every response the gateway sends.
+pub struct Body(Inner);
+
+enum Inner {
+    Full(Option<Bytes>),
+    Stream(DynBody),
+}
+
+impl Body {
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        let b = bytes.into();
+        Body(Inner::Full(if b.is_empty() { None } else { Some(b) }))
+    }
+    pub fn empty() -> Self {
+        Body(Inner::Full(None))
+    }
+    pub fn stream(body: impl HttpBody<Data = Bytes, Error = Infallible> + Send + 'static) -> Self {
+        Body(Inner::Stream(Box::pin(body)))
+    }
+}
+
+impl HttpBody for Body {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match &mut self.get_mut().0 {
+            Inner::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Inner::Stream(s) => s.as_mut().poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            Inner::Full(b) => b.is_none(),
+            Inner::Stream(s) => s.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            Inner::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Inner::Stream(s) => s.size_hint(),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! One attempt against one provider: build the request in the provider's
+//! format (URL, authentication, body), send it on the provider's pooled
+//! client within the deadline, and classify what comes back. The mock
+//! provider answers here too, without a network.
+
+use crate::error::GatewayError;
+use crate::ingress::Ingress;
+use crate::upstream::{Upstream, Wire};
+use bytes::Bytes;
+use futures_util::Stream;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::Request;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body as _, Incoming};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// The largest upstream answer read whole (non-streamed answers and error
+/// bodies); streams are never read whole.
+const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
+
+/// A successful answer from a provider.
+pub struct Reply {
+    /// The format the body is in.
+    pub wire: Wire,
+    /// Headers worth passing to the client (rate limit information).
+    pub headers: HeaderMap,
+    pub body: ReplyBody,
+}
+
+pub enum ReplyBody {
+    Full(Bytes),
+    Stream(UpStream),
+}
+
+/// The source of a streamed answer.
+pub enum UpStream {
+    Http(Incoming),
+    Local(Pin<Box<dyn Stream<Item = Bytes> + Send>>),
+}
+
+impl UpStream {
+    /// The next chunk of data; `Err` when the upstream broke off.
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ()>>> {
+        match self {
+            UpStream::Http(body) => loop {
+                match Pin::new(&mut *body).poll_frame(cx) {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Ok(data) = frame.into_data() {
+                            if !data.is_empty() {
+                                return Poll::Ready(Some(Ok(data)));
+                            }
+                        }
+                    }
+                    Poll::Ready(Some(Err(_))) => return Poll::Ready(Some(Err(()))),
+                    Poll::Ready(None) => return Poll::Ready(None),
+                    Poll::Pending => return Poll::Pending,
+                }
+            },
+            UpStream::Local(s) => s.as_mut().poll_next(cx).map(|o| o.map(Ok)),
+        }
+    }
+}
+
+/// Request headers that are not passed to providers: hop-by-hop headers,
+/// the client's credentials (the provider gets the gateway's), and headers
+/// the gateway sets itself.
+fn forwardable(name: &HeaderName) -> bool {
+    !matches!(
+        name.as_str(),
+        "host"
+            | "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authorization"
+            | "proxy-authenticate"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "expect"
+            | "content-length"
+            | "content-type"
+            | "authorization"
+            | "x-api-key"
+            | "api-key"
+            | "cookie"
+            | "accept-encoding"
+            | "anthropic-version"
+            | "x-request-id"
+    )
+}
+
+/// Answer headers passed back to the client.
+fn passed_back(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    n == "retry-after" || n.starts_with("x-ratelimit-") || n.starts_with("anthropic-ratelimit-")
+}
+
+/// Sends one attempt. `model` is what the provider is asked for; `rewrite`
+/// says it differs from the client's.
+pub async fn call(
+    up: &Upstream,
+    ingress: &Ingress,
+    model: &str,
+    rewrite: bool,
+    request_id: &HeaderValue,
+    timeout: Duration,
+) -> Result<Reply, GatewayError> {
+    if up.wire == Wire::Mock {
+        return match tokio::time::timeout(timeout, crate::mock::answer(up, ingress, model)).await {
+            Ok(r) => r,
+            Err(_) => Err(GatewayError::timeout(&up.name)),
+        };
+    }
+    let client = up
+        .client()
+        .ok_or_else(|| GatewayError::internal("the provider has no HTTP client"))?;
+    let uri = up.uri(ingress.endpoint, model)?;
+    let body = crate::translate::request_body(ingress, up.wire, model, rewrite)?;
+    let mut req = Request::post(uri)
+        .body(Full::new(body))
+        .map_err(|e| GatewayError::internal(format!("cannot build the upstream request: {e}")))?;
+    let h = req.headers_mut();
+    for (name, value) in &ingress.headers {
+        if forwardable(name) {
+            h.append(name.clone(), value.clone());
+        }
+    }
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(HeaderName::from_static("x-request-id"), request_id.clone());
+    for (n, v) in up.fixed_headers() {
+        h.insert(n, v);
+    }
+    let stream = ingress.stream;
+    let name = &up.name;
+    let attempt = async {
+        let resp = client.request(req).await.map_err(|e| {
+            tracing::debug!(target: "hapax::upstream", provider = %name, error = %e, "upstream request failed");
+            if e.is_connect() {
+                GatewayError::connect(name)
+            } else {
+                GatewayError::reset(name)
+            }
+        })?;
+        let (parts, body) = resp.into_parts();
+        let mut pass = HeaderMap::new();
+        for (n, v) in &parts.headers {
+            if passed_back(n) {
+                pass.append(n.clone(), v.clone());
+            }
+        }
+        if !parts.status.is_success() {
+            let bytes = Limited::new(body, 1024 * 1024)
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let retry_after = parts.headers.get(header::RETRY_AFTER).cloned();
+            return Err(GatewayError::upstream_status(
+                name,
+                parts.status,
+                bytes,
+                retry_after,
+            ));
+        }
+        let is_sse = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if stream && is_sse {
+            return Ok(Reply {
+                wire: up.wire,
+                headers: pass,
+                body: ReplyBody::Stream(UpStream::Http(body)),
+            });
+        }
+        let bytes = Limited::new(body, MAX_UPSTREAM_BODY)
+            .collect()
+            .await
+            .map_err(|_| GatewayError::reset(name))?
+            .to_bytes();
+        Ok(Reply {
+            wire: up.wire,
+            headers: pass,
+            body: ReplyBody::Full(bytes),
+        })
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(GatewayError::timeout(name)),
+    }
+}

@@ -1,0 +1,167 @@
+//! The request path, in order. Each stage is a module of its own; this file
+//! is the one place that says which runs when:
+//!
+//! 1. `account::request_id`: take the client's `x-request-id` or make one;
+//!    load the current snapshot, which the request keeps to the end.
+//! 2. `builtin`: `/healthz`, `/readyz`, `GET /v1/models` need no route.
+//! 3. `ingress`: classify the endpoint, read the body within `max_body`,
+//!    parse it once into the view the policy sees.
+//! 4. route: the graph's `match_route` (first route whose `match` and `when`
+//!    hold), else 404.
+//! 5. `execute`: pick the target (split arm), try it with retries, then the
+//!    fallbacks; each attempt is `outbound` (or `mock`), guarded by the
+//!    provider's breaker and health, translated by `translate`.
+//! 6. `respond`: the answer in the client's format, whole or as a `stream`.
+//! 7. `account`: the access log line and metrics, when the answer is done.
+//!
+//! Any stage may fail with a [`GatewayError`]; `error::to_response` is the
+//! one place that turns it into the client's answer.
+
+use crate::account::{self, Record};
+use crate::body::Body;
+use crate::error::{self, ClientApi, GatewayError};
+use crate::ingress::{self, Endpoint, Ingress};
+use crate::snapshot::{Current, Snapshot};
+use crate::state::State;
+use crate::{builtin, execute, respond};
+use hapax_lang::expr::RequestView;
+use http::header::{HeaderName, HeaderValue};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the request path shares: the current snapshot and the state that
+/// outlives reloads.
+pub struct Ctx {
+    pub current: Current,
+    pub state: State,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static ROUTE: HeaderName = HeaderName::from_static("x-hapax-route");
+static TARGET: HeaderName = HeaderName::from_static("x-hapax-target");
+
+/// Answers one request on the main listener.
+pub async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
+    // Stage 1.
+    let request_id = account::request_id(req.headers());
+    let snap = ctx.current.load_full();
+    // Stage 2.
+    if let Some(mut resp) = builtin::answer(req.method(), req.uri().path(), &snap) {
+        resp.headers_mut().insert(REQUEST_ID.clone(), request_id);
+        return resp;
+    }
+    let mut rec = Record::start(
+        ctx.state.metrics.clone(),
+        request_id.clone(),
+        req.method().clone(),
+        req.uri().clone(),
+    );
+    let mut tags = Tags::default();
+    let mut resp = match stages(&ctx, &snap, req, &mut rec, &mut tags).await {
+        Ok(resp) => resp,
+        Err((e, api)) => {
+            rec.fail(&e);
+            if tags.target.is_none() {
+                tags.target = target_header(rec.provider.as_deref(), rec.model.as_deref());
+            }
+            error::to_response(&e, api)
+        }
+    };
+    let h = resp.headers_mut();
+    h.insert(REQUEST_ID.clone(), request_id);
+    if let Some(r) = tags.route {
+        h.insert(ROUTE.clone(), r);
+    }
+    if let Some(t) = tags.target {
+        h.insert(TARGET.clone(), t);
+    }
+    // Stage 7 (a stream finishes its own record when it ends).
+    rec.finish();
+    resp
+}
+
+#[derive(Default)]
+struct Tags {
+    route: Option<HeaderValue>,
+    target: Option<HeaderValue>,
+}
+
+fn target_header(provider: Option<&str>, model: Option<&str>) -> Option<HeaderValue> {
+    let p = provider?;
+    HeaderValue::from_str(&format!("{p}/{}", model.unwrap_or(""))).ok()
+}
+
+async fn stages(
+    ctx: &Ctx,
+    snap: &Snapshot,
+    req: Request<Incoming>,
+    rec: &mut Record,
+    tags: &mut Tags,
+) -> Result<Response<Body>, (GatewayError, ClientApi)> {
+    // Stage 3.
+    let path = req.uri().path();
+    let Some(endpoint) = Endpoint::classify(path) else {
+        let api = if path.starts_with("/v1/messages") {
+            ClientApi::Anthropic
+        } else {
+            ClientApi::OpenAi
+        };
+        return Err((
+            GatewayError::not_found(format!("unknown endpoint `{} {path}`", req.method())),
+            api,
+        ));
+    };
+    let api = endpoint.client_api();
+    if req.method() != endpoint.method() {
+        let e = GatewayError::method_not_allowed(format!(
+            "`{path}` takes `{}`, not `{}`",
+            endpoint.method(),
+            req.method()
+        ));
+        return Err((e, api));
+    }
+    let (parts, body) = req.into_parts();
+    let raw = ingress::read_body(
+        body,
+        &parts.headers,
+        snap.graph.gateway.max_body,
+        ctx.body_timeout,
+    )
+    .await
+    .map_err(|e| (e, api))?;
+    let ingress = Ingress::parse(endpoint, parts.method, parts.uri, parts.headers, raw)
+        .map_err(|e| (e, api))?;
+    rec.stream = ingress.stream;
+    rec.prompt_estimate = ingress.tokens;
+    // Stage 4.
+    let Some(route_id) = snap.graph.match_route(&ingress) else {
+        let e = match ingress.model() {
+            Some(m) => GatewayError::model_not_found(format!(
+                "no route accepts model `{m}` on `{} {}`",
+                ingress.method,
+                ingress.uri.path()
+            )),
+            None => GatewayError::not_found(format!(
+                "no route matches `{} {}`",
+                ingress.method,
+                ingress.uri.path()
+            )),
+        };
+        return Err((e, api));
+    };
+    let route = snap.graph.route(route_id);
+    let name = snap.route_names[route_id.index()].clone();
+    tags.route = Some(name.clone());
+    rec.route = Some(name);
+    // Stage 5.
+    let success = execute::run(snap, route, &ingress, rec, &ctx.state.metrics)
+        .await
+        .map_err(|e| (e, api))?;
+    tags.target = target_header(Some(&success.upstream.name), Some(&success.model));
+    // Stage 6.
+    respond::answer(success, &ingress, rec).map_err(|e| (e, api))
+}

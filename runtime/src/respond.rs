@@ -1,0 +1,59 @@
+//! Answering: a provider's reply becomes the client's response, in the
+//! client's format: a whole JSON body, or an event stream forwarded as it
+//! arrives.
+
+use crate::account::Record;
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::execute::Success;
+use crate::ingress::Ingress;
+use crate::outbound::ReplyBody;
+use crate::stream::SseBody;
+use crate::translate::{self, StreamConv};
+use http::header::{self, HeaderValue};
+use http::Response;
+
+pub fn answer(
+    s: Success,
+    ingress: &Ingress,
+    rec: &mut Record,
+) -> Result<Response<Body>, GatewayError> {
+    let api = ingress.api();
+    let mut resp = match s.reply.body {
+        ReplyBody::Full(bytes) => {
+            let (body, usage) =
+                translate::response_body(api, s.reply.wire, &s.upstream.name, bytes, &s.model)?;
+            rec.usage = usage;
+            let mut r = Response::new(Body::full(body));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        ReplyBody::Stream(up) => {
+            let include_usage = ingress
+                .json
+                .pointer("/stream_options/include_usage")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false);
+            let id = rec.request_id.to_str().unwrap_or("0").to_string();
+            let conv = StreamConv::new(api, s.reply.wire, &s.model, &id, include_usage);
+            let body = SseBody::new(up, conv, api, s.timeout, rec.hand_off());
+            let mut r = Response::new(Body::stream(body));
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            // Tells buffering proxies in front of the gateway to pass events on.
+            h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+            r
+        }
+    };
+    for (n, v) in &s.reply.headers {
+        resp.headers_mut().append(n.clone(), v.clone());
+    }
+    Ok(resp)
+}

@@ -1,0 +1,226 @@
+//! `hapax serve`: load and check the policy, build the first snapshot, bind
+//! the listeners, then serve until SIGTERM or SIGINT, and drain: stop
+//! accepting, let requests and streams in flight finish within
+//! `shutdown_grace`, exit 0.
+
+use crate::admin::{Admin, Main};
+use crate::listen::{self, ConnConfig, Tracker};
+use crate::metrics::Metrics;
+use crate::pipeline::Ctx;
+use crate::policy::{self, Source};
+use crate::snapshot::Snapshot;
+use crate::state::State;
+use arc_swap::ArcSwap;
+use hapax_lang::graph::ListenProto;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Exit status: the policy has errors, or the gateway cannot start.
+const FAILED: u8 = 1;
+/// Exit status: a path on the command line cannot be read.
+const USAGE: u8 = 2;
+
+pub fn run(paths: &[PathBuf]) -> u8 {
+    let source = Source::from_args(paths);
+    let checked = match policy::compile(&source) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return USAGE;
+        }
+    };
+    if !checked.diags.0.is_empty() {
+        policy::print_diagnostics(&checked);
+    }
+    if !checked.ok() {
+        let n = checked.diags.errors();
+        eprintln!(
+            "hapax serve: the policy has {n} error{}; not starting",
+            if n == 1 { "" } else { "s" }
+        );
+        return FAILED;
+    }
+    crate::logging::init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hapax")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return FAILED;
+        }
+    };
+    let files = policy::files(&checked, &source);
+    let status = rt.block_on(serve(source, files, checked.graph));
+    rt.shutdown_timeout(Duration::from_millis(200));
+    status
+}
+
+async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph) -> u8 {
+    let metrics = match Metrics::new() {
+        Ok(m) => Arc::new(m),
+        Err(e) => {
+            eprintln!("error: cannot set up metrics: {e}");
+            return FAILED;
+        }
+    };
+    let state = State::new(metrics);
+    let gw = graph.gateway.clone();
+    let snapshot = match Snapshot::build(graph, &state) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return FAILED;
+        }
+    };
+    let ctx = Arc::new(Ctx {
+        current: ArcSwap::from_pointee(snapshot),
+        state,
+        body_timeout: gw.idle_timeout,
+    });
+    let cfg = ConnConfig {
+        header_timeout: gw.header_timeout,
+        idle_timeout: gw.idle_timeout,
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let tracker = Tracker::default();
+    let mut loops = Vec::new();
+
+    // Bind everything before serving anything, so a bad address fails the
+    // start instead of leaving a half-open gateway.
+    let mut bound = Vec::new();
+    for l in &gw.listeners {
+        let tls = match l.proto {
+            ListenProto::H3 => {
+                tracing::warn!(target: "hapax::listen", addr = %l.addr, "h3 not yet supported; skipping this listener");
+                continue;
+            }
+            ListenProto::Http => None,
+            ListenProto::Https => match (&l.cert, &l.key) {
+                (Some(cert), Some(key)) => match crate::tls::acceptor(cert, key) {
+                    Ok(a) => Some(a),
+                    Err(e) => {
+                        eprintln!("error: listener {}: {e}", l.addr);
+                        return FAILED;
+                    }
+                },
+                _ => {
+                    eprintln!(
+                        "error: listener {}: https needs a certificate and a key",
+                        l.addr
+                    );
+                    return FAILED;
+                }
+            },
+        };
+        match TcpListener::bind(&l.addr).await {
+            Ok(listener) => bound.push((listener, tls)),
+            Err(e) => {
+                eprintln!("error: cannot listen on {}: {e}", l.addr);
+                return FAILED;
+            }
+        }
+    }
+    let admin = match &gw.admin {
+        Some(addr) => match TcpListener::bind(addr).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("error: cannot listen on {addr} (admin): {e}");
+                return FAILED;
+            }
+        },
+        None => None,
+    };
+
+    let mut out = std::io::stdout().lock();
+    for (listener, tls) in bound {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        if let Ok(addr) = listener.local_addr() {
+            let _ = writeln!(out, "listening on {scheme}://{addr}");
+            tracing::info!(target: "hapax::listen", %addr, scheme, "listening");
+        }
+        loops.push(tokio::spawn(listen::accept_loop(
+            listener,
+            tls,
+            Main(ctx.clone()),
+            cfg,
+            stop_rx.clone(),
+            tracker.clone(),
+        )));
+    }
+    if let Some(listener) = admin {
+        if let Ok(addr) = listener.local_addr() {
+            let _ = writeln!(out, "admin on http://{addr}");
+            tracing::info!(target: "hapax::listen", %addr, "admin listening");
+        }
+        loops.push(tokio::spawn(listen::accept_loop(
+            listener,
+            None,
+            Admin(ctx.clone()),
+            cfg,
+            stop_rx.clone(),
+            tracker.clone(),
+        )));
+    }
+    let _ = out.flush();
+    drop(out);
+
+    let reloader = tokio::spawn(crate::reload::run(
+        ctx.clone(),
+        source,
+        files,
+        stop_rx.clone(),
+    ));
+
+    let mut signals = match Signals::new() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen for signals: {e}");
+            return FAILED;
+        }
+    };
+    let sig = signals.next().await;
+    tracing::info!(target: "hapax::serve", signal = sig, grace_ms = gw.shutdown_grace.as_millis() as u64, "shutting down");
+    let _ = stop_tx.send(true);
+    for l in loops {
+        let _ = l.await;
+    }
+    reloader.abort();
+    tokio::select! {
+        r = tokio::time::timeout(gw.shutdown_grace, tracker.idle()) => match r {
+            Ok(()) => tracing::info!(target: "hapax::serve", "all connections closed"),
+            Err(_) => tracing::warn!(target: "hapax::serve", open = tracker.count(), "shutdown grace is over; closing the remaining connections"),
+        },
+        sig = signals.next() => tracing::warn!(target: "hapax::serve", signal = sig, "second signal; closing the remaining connections now"),
+    }
+    0
+}
+
+/// SIGTERM and SIGINT.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}

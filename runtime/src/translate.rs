@@ -1,0 +1,260 @@
+//! Format translation: when the client speaks one API and the provider
+//! another (OpenAI client → Anthropic provider, Anthropic client → OpenAI
+//! provider), requests, answers, streams and errors are converted with the
+//! `wire` module. When both speak the same API the body passes through as
+//! bytes, rewritten only when the target names another model.
+
+use crate::error::{ClientApi, GatewayError};
+use crate::ingress::Ingress;
+use crate::upstream::Wire;
+use crate::wire::{self, anthropic as a, openai as o, SseParser, Usage};
+use bytes::Bytes;
+use http::StatusCode;
+use std::collections::VecDeque;
+
+/// `max_tokens` is required by Anthropic; this is used when the OpenAI
+/// client did not set one.
+const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+fn same_api(api: ClientApi, wire: Wire) -> bool {
+    matches!(
+        (api, wire),
+        (ClientApi::OpenAi, Wire::OpenAi)
+            | (ClientApi::Anthropic, Wire::Anthropic)
+            | (_, Wire::Mock)
+    )
+}
+
+/// The body to send upstream.
+pub fn request_body(
+    ingress: &Ingress,
+    wire: Wire,
+    model: &str,
+    rewrite: bool,
+) -> Result<Bytes, GatewayError> {
+    let out = match (ingress.api(), wire) {
+        (api, w) if same_api(api, w) => {
+            if !rewrite {
+                return Ok(ingress.raw.clone());
+            }
+            let mut v = ingress.json.clone();
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("model".into(), serde_json::Value::String(model.to_string()));
+            }
+            serde_json::to_vec(&v)
+        }
+        (ClientApi::OpenAi, _) => {
+            let req: o::ChatRequest = serde_json::from_slice(&ingress.raw).map_err(|e| {
+                GatewayError::bad_request(format!(
+                    "the request is not a valid chat completion request: {e}"
+                ))
+            })?;
+            let mut out = wire::openai_request_to_anthropic(&req, DEFAULT_MAX_TOKENS)
+                .map_err(translate_error)?;
+            out.model = model.to_string();
+            serde_json::to_vec(&out)
+        }
+        (ClientApi::Anthropic, _) => {
+            let req: a::MessagesRequest = serde_json::from_slice(&ingress.raw).map_err(|e| {
+                GatewayError::bad_request(format!(
+                    "the request is not a valid messages request: {e}"
+                ))
+            })?;
+            let mut out = wire::anthropic_request_to_openai(&req).map_err(translate_error)?;
+            out.model = model.to_string();
+            serde_json::to_vec(&out)
+        }
+    };
+    out.map(Bytes::from)
+        .map_err(|e| GatewayError::internal(format!("cannot encode the upstream request: {e}")))
+}
+
+fn translate_error(e: wire::TranslateError) -> GatewayError {
+    if e.is_upstream() {
+        GatewayError::protocol("upstream", e)
+    } else {
+        GatewayError::unsupported(e.to_string())
+    }
+}
+
+/// A whole answer from the provider, in the client's format, and its usage.
+pub fn response_body(
+    api: ClientApi,
+    wire: Wire,
+    provider: &str,
+    body: Bytes,
+    model: &str,
+) -> Result<(Bytes, Option<Usage>), GatewayError> {
+    if same_api(api, wire) {
+        let usage = match api {
+            ClientApi::OpenAi => Usage::from_openai_body(&body),
+            ClientApi::Anthropic => Usage::from_anthropic_body(&body),
+        };
+        return Ok((body, usage));
+    }
+    let out = match api {
+        ClientApi::OpenAi => {
+            let resp: a::MessagesResponse =
+                serde_json::from_slice(&body).map_err(|e| GatewayError::protocol(provider, e))?;
+            let usage = Usage::from_anthropic(&resp.usage);
+            (
+                serde_json::to_vec(&wire::anthropic_response_to_openai(&resp, model)),
+                usage,
+            )
+        }
+        ClientApi::Anthropic => {
+            let resp: o::ChatResponse =
+                serde_json::from_slice(&body).map_err(|e| GatewayError::protocol(provider, e))?;
+            let usage = resp
+                .usage
+                .as_ref()
+                .map(Usage::from_openai)
+                .unwrap_or_default();
+            (
+                serde_json::to_vec(&wire::openai_response_to_anthropic(&resp, model)),
+                usage,
+            )
+        }
+    };
+    let bytes = out
+        .0
+        .map_err(|e| GatewayError::internal(format!("cannot encode the answer: {e}")))?;
+    Ok((Bytes::from(bytes), Some(out.1)))
+}
+
+/// An upstream's error body, whatever its shape, in the client's format.
+pub fn upstream_error_body(api: ClientApi, status: StatusCode, raw: &[u8]) -> Bytes {
+    let out = match api {
+        ClientApi::OpenAi => {
+            serde_json::to_vec(&wire::upstream_error_to_openai(status.as_u16(), raw))
+        }
+        ClientApi::Anthropic => {
+            serde_json::to_vec(&wire::upstream_error_to_anthropic(status.as_u16(), raw))
+        }
+    };
+    out.map(Bytes::from).unwrap_or_else(|_| {
+        crate::error::error_body(api, status, "upstream error", "upstream_error")
+    })
+}
+
+/// One SSE error frame in the client's format, ending a broken stream.
+pub fn stream_error_frame(api: ClientApi, message: &str) -> Bytes {
+    let status = StatusCode::BAD_GATEWAY;
+    let body = crate::error::error_body(api, status, message, "upstream_stream_error");
+    let mut out = Vec::with_capacity(body.len() + 32);
+    if api == ClientApi::Anthropic {
+        out.extend_from_slice(b"event: error\n");
+    }
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(&body);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+/// Watches or converts a stream, event by event.
+pub enum StreamConv {
+    /// Same format: chunks pass as they are; usage is read on the side.
+    PassOpenAi(wire::OpenAiUsageTap),
+    PassAnthropic(wire::AnthropicUsageTap),
+    /// Anthropic provider, OpenAI client.
+    ToOpenAi(Box<wire::AnthropicToOpenAiStream>),
+    /// OpenAI provider, Anthropic client.
+    ToAnthropic(Box<wire::OpenAiToAnthropicStream>),
+}
+
+impl StreamConv {
+    pub fn new(api: ClientApi, wire: Wire, model: &str, id: &str, include_usage: bool) -> Self {
+        match (api, wire) {
+            (ClientApi::OpenAi, Wire::Anthropic) => StreamConv::ToOpenAi(Box::new(
+                wire::AnthropicToOpenAiStream::new(model, format!("chatcmpl-{id}"), include_usage),
+            )),
+            (ClientApi::Anthropic, Wire::OpenAi) => StreamConv::ToAnthropic(Box::new(
+                wire::OpenAiToAnthropicStream::new(model, format!("msg_{id}")),
+            )),
+            (ClientApi::OpenAi, _) => StreamConv::PassOpenAi(Default::default()),
+            (ClientApi::Anthropic, _) => StreamConv::PassAnthropic(Default::default()),
+        }
+    }
+
+    /// Takes one upstream chunk; pushes the frames to send. An error means
+    /// the upstream sent garbage: the stream must end.
+    pub fn on_chunk(
+        &mut self,
+        parser: &mut SseParser,
+        chunk: Bytes,
+        out: &mut VecDeque<Bytes>,
+    ) -> Result<(), String> {
+        let events = parser.feed(&chunk);
+        match self {
+            StreamConv::PassOpenAi(tap) => {
+                out.push_back(chunk);
+                for e in &events {
+                    tap.on_data(&e.data);
+                }
+            }
+            StreamConv::PassAnthropic(tap) => {
+                out.push_back(chunk);
+                for e in &events {
+                    tap.on_event(e.event.as_deref().unwrap_or(""), &e.data);
+                }
+            }
+            StreamConv::ToOpenAi(t) => {
+                for e in &events {
+                    let frames = t
+                        .on_event(e.event.as_deref().unwrap_or(""), &e.data)
+                        .map_err(|e| e.to_string())?;
+                    out.extend(frames);
+                }
+            }
+            StreamConv::ToAnthropic(t) => {
+                for e in &events {
+                    let frames = t.on_data(&e.data).map_err(|e| e.to_string())?;
+                    out.extend(frames);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The upstream ended cleanly: flush what the translation still owes.
+    pub fn finish(&mut self, parser: &mut SseParser, out: &mut VecDeque<Bytes>) {
+        let last = parser.finish();
+        match self {
+            StreamConv::PassOpenAi(tap) => {
+                if let Some(e) = last {
+                    tap.on_data(&e.data);
+                }
+            }
+            StreamConv::PassAnthropic(tap) => {
+                if let Some(e) = last {
+                    tap.on_event(e.event.as_deref().unwrap_or(""), &e.data);
+                }
+            }
+            StreamConv::ToOpenAi(t) => {
+                if let Some(e) = last {
+                    if let Ok(frames) = t.on_event(e.event.as_deref().unwrap_or(""), &e.data) {
+                        out.extend(frames);
+                    }
+                }
+                out.extend(t.finish());
+            }
+            StreamConv::ToAnthropic(t) => {
+                if let Some(e) = last {
+                    if let Ok(frames) = t.on_data(&e.data) {
+                        out.extend(frames);
+                    }
+                }
+                out.extend(t.finish());
+            }
+        }
+    }
+
+    pub fn usage(&self) -> Option<Usage> {
+        match self {
+            StreamConv::PassOpenAi(t) => t.usage(),
+            StreamConv::PassAnthropic(t) => t.usage(),
+            StreamConv::ToOpenAi(t) => t.usage(),
+            StreamConv::ToAnthropic(t) => t.usage(),
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! An incremental parser for `text/event-stream` bodies, per the WHATWG HTML "server-sent
+//! events" parsing rules.
+//!
+//! Upstream bodies arrive in chunks that split events, lines and even UTF-8 characters at
+//! arbitrary bytes; the parser keeps only the unfinished line and the event being built, so
+//! memory stays bounded by the largest event, never the whole stream.
+
+/// One dispatched event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` field; `None` when absent or empty (the spec's default type `message`).
+    pub event: Option<String>,
+    /// The `data:` lines joined with `\n`.
+    pub data: String,
+}
+
+/// Incremental SSE parser: [`feed`](Self::feed) it byte chunks, collect events.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    /// The bytes of a line whose terminator has not arrived yet.
+    line: Vec<u8>,
+    /// The previous chunk ended in `\r`: a `\n` at the start of the next one belongs to it.
+    skip_lf: bool,
+    /// Whether the first line (which may start with a byte order mark) was seen.
+    bom_checked: bool,
+    event: Option<String>,
+    data: String,
+    has_data: bool,
+}
+
+impl SseParser {
+    /// A parser at the start of a stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses `chunk` and returns the events it completes.
+    pub fn feed(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        self.feed_into(chunk, &mut out);
+        out
+    }
+
+    /// Parses `chunk` and appends the events it completes to `out`.
+    pub fn feed_into(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) {
+        let mut rest = chunk;
+        if self.skip_lf {
+            if let Some(tail) = rest.strip_prefix(b"\n") {
+                rest = tail;
+            }
+            if !chunk.is_empty() {
+                self.skip_lf = false;
+            }
+        }
+        while let Some(pos) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+            let (line, tail) = rest.split_at(pos);
+            if self.line.is_empty() {
+                self.process_line(line, out);
+            } else {
+                // Keep the buffer's capacity across lines: take it, use it, put it back empty.
+                let mut buffered = std::mem::take(&mut self.line);
+                buffered.extend_from_slice(line);
+                self.process_line(&buffered, out);
+                buffered.clear();
+                self.line = buffered;
+            }
+            let Some((&terminator, after)) = tail.split_first() else {
+                break;
+            };
+            rest = after;
+            if terminator == b'\r' {
+                match rest.first() {
+                    Some(b'\n') => rest = &rest[1..],
+                    Some(_) => {}
+                    None => self.skip_lf = true,
+                }
+            }
+        }
+        self.line.extend_from_slice(rest);
+    }
+
+    /// Ends the stream: a last line without terminator is processed, and an event still being
+    /// built is returned. (The spec discards such an event; upstreams that omit the final blank
+    /// line are common enough that keeping it is the better trade.)
+    pub fn finish(&mut self) -> Option<SseEvent> {
+        let mut out = Vec::new();
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.process_line(&line, &mut out);
+        }
+        self.process_line(b"", &mut out);
+        self.skip_lf = false;
+        out.pop()
+    }
+
+    fn process_line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
+        let mut line = line;
+        if !self.bom_checked {
+            self.bom_checked = true;
+            if let Some(tail) = line.strip_prefix("\u{feff}".as_bytes()) {
+                line = tail;
+            }
+        }
+        if line.is_empty() {
+            self.dispatch(out);
+            return;
+        }
+        if line.first() == Some(&b':') {
+            return;
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(colon) => {
+                let value = &line[colon + 1..];
+                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+            }
+            None => (line, &line[line.len()..]),
+        };
+        match field {
+            b"data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(&String::from_utf8_lossy(value));
+                self.has_data = true;
+            }
+            b"event" => {
+                self.event = if value.is_empty() {
+                    None
+                } else {
+                    Some(String::from_utf8_lossy(value).into_owned())
+                };
+            }
+            // `id` and `retry` matter to browsers reconnecting, not to a proxy reading a
+            // response once; other field names are ignored by the spec.
+            _ => {}
+        }
+    }
+
+    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+        let event = self.event.take();
+        if !self.has_data {
+            return;
+        }
+        self.has_data = false;
+        out.push(SseEvent {
+            event,
+            data: std::mem::take(&mut self.data),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(event: Option<&str>, data: &str) -> SseEvent {
+        SseEvent {
+            event: event.map(str::to_owned),
+            data: data.to_owned(),
+        }
+    }
+
+    fn parse_whole(input: &[u8]) -> Vec<SseEvent> {
+        let mut parser = SseParser::new();
+        let mut events = parser.feed(input);
+        events.extend(parser.finish());
+        events
+    }
+
+    fn parse_split(input: &[u8], cuts: &[usize]) -> Vec<SseEvent> {
+        let mut parser = SseParser::new();
+        let mut events = Vec::new();
+        let mut start = 0;
+        for &cut in cuts {
+            parser.feed_into(&input[start..cut], &mut events);
+            start = cut;
+        }
+        parser.feed_into(&input[start..], &mut events);
+        events.extend(parser.finish());
+        events
+    }
+
+    const SAMPLES: &[&[u8]] = &[
+        b"event: message_start\ndata: {\"a\":1}\n\nevent: ping\ndata: {}\n\n",
+        b"data: one\r\ndata: two\r\n\r\n: comment\r\ndata: three\r\n\r\n",
+        b"data: x\rdata: y\r\rdata:z\n\n",
+        "\u{feff}data: h\u{e9}llo \u{1f600}\n\ndata: [DONE]\n\n".as_bytes(),
+        b"event: a\nevent: b\ndata\ndata:\n\nid: 7\nretry: 10\ndata:  two spaces\n\n",
+        b"event: orphan\n\ndata: last without blank line",
+    ];
+
+    #[test]
+    fn parses_fields_and_events() {
+        assert_eq!(
+            parse_whole(SAMPLES[0]),
+            vec![
+                ev(Some("message_start"), "{\"a\":1}"),
+                ev(Some("ping"), "{}")
+            ]
+        );
+    }
+
+    #[test]
+    fn joins_data_lines_and_ignores_comments_with_crlf() {
+        assert_eq!(
+            parse_whole(SAMPLES[1]),
+            vec![ev(None, "one\ntwo"), ev(None, "three")]
+        );
+    }
+
+    #[test]
+    fn lone_cr_ends_lines() {
+        assert_eq!(
+            parse_whole(SAMPLES[2]),
+            vec![ev(None, "x\ny"), ev(None, "z")]
+        );
+    }
+
+    #[test]
+    fn strips_bom_and_keeps_utf8() {
+        assert_eq!(
+            parse_whole(SAMPLES[3]),
+            vec![ev(None, "h\u{e9}llo \u{1f600}"), ev(None, "[DONE]")]
+        );
+    }
+
+    #[test]
+    fn field_rules() {
+        // The last `event:` wins, a bare `data` line is an empty data line, `id`/`retry` are
+        // ignored and only one leading space is stripped.
+        assert_eq!(
+            parse_whole(SAMPLES[4]),
+            vec![ev(Some("b"), "\n"), ev(None, " two spaces")]
+        );
+    }
+
+    #[test]
+    fn event_without_data_is_not_dispatched_and_finish_flushes() {
+        assert_eq!(
+            parse_whole(SAMPLES[5]),
+            vec![ev(None, "last without blank line")]
+        );
+    }
+
+    #[test]
+    fn finish_on_clean_end_yields_nothing() {
+        let mut parser = SseParser::new();
+        assert_eq!(parser.feed(b"data: a\n\n").len(), 1);
+        assert_eq!(parser.finish(), None);
+    }
+
+    #[test]
+    fn every_single_split_gives_the_same_events() {
+        for input in SAMPLES {
+            let expected = parse_whole(input);
+            for cut in 0..=input.len() {
+                assert_eq!(
+                    parse_split(input, &[cut]),
+                    expected,
+                    "input {:?} cut at {cut}",
+                    String::from_utf8_lossy(input)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_pair_of_splits_gives_the_same_events() {
+        for input in SAMPLES {
+            let expected = parse_whole(input);
+            for first in 0..=input.len() {
+                for second in first..=input.len() {
+                    assert_eq!(parse_split(input, &[first, second]), expected);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn byte_at_a_time_gives_the_same_events() {
+        for input in SAMPLES {
+            let cuts: Vec<usize> = (1..input.len()).collect();
+            assert_eq!(parse_split(input, &cuts), parse_whole(input));
+        }
+    }
+
+    #[test]
+    fn empty_chunks_do_not_lose_a_pending_cr() {
+        let mut parser = SseParser::new();
+        let mut events = Vec::new();
+        parser.feed_into(b"data: a\r", &mut events);
+        parser.feed_into(b"", &mut events);
+        parser.feed_into(b"\n\r\n", &mut events);
+        assert_eq!(events, vec![ev(None, "a")]);
+    }
+}

@@ -1,0 +1,382 @@
+//! Token usage in one shape for metrics and cost, read from either format's responses and
+//! streams.
+
+use serde::Deserialize;
+
+use crate::wire::serde_util::Extra;
+use crate::wire::{anthropic, openai};
+
+/// Token counts of one call, normalized to OpenAI's convention: `input_tokens` counts every
+/// prompt token, the cached and cache-writing ones included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Usage {
+    /// All prompt tokens.
+    pub input_tokens: u64,
+    /// Generated tokens (reasoning included).
+    pub output_tokens: u64,
+    /// Prompt tokens read from the provider's cache (a subset of `input_tokens`).
+    pub cached_input_tokens: u64,
+    /// Prompt tokens written to the provider's cache (a subset of `input_tokens`; Anthropic
+    /// bills them above the base rate, OpenAI never reports them).
+    pub cache_creation_input_tokens: u64,
+}
+
+impl Usage {
+    /// Input plus output tokens.
+    pub fn total_tokens(&self) -> u64 {
+        self.input_tokens.saturating_add(self.output_tokens)
+    }
+
+    /// Prompt tokens neither read from nor written to the cache.
+    pub fn uncached_input_tokens(&self) -> u64 {
+        self.input_tokens
+            .saturating_sub(self.cached_input_tokens)
+            .saturating_sub(self.cache_creation_input_tokens)
+    }
+
+    /// From an OpenAI `usage` object.
+    pub fn from_openai(usage: &openai::CompletionUsage) -> Self {
+        Self {
+            input_tokens: usage.prompt_tokens,
+            output_tokens: usage.completion_tokens,
+            cached_input_tokens: usage
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|details| details.cached_tokens)
+                .unwrap_or(0),
+            cache_creation_input_tokens: 0,
+        }
+    }
+
+    /// From an OpenAI embeddings `usage` object.
+    pub fn from_openai_embedding(usage: &openai::EmbeddingUsage) -> Self {
+        Self {
+            input_tokens: usage.prompt_tokens,
+            ..Self::default()
+        }
+    }
+
+    /// From an Anthropic `usage` object, whose `input_tokens` excludes cache reads and writes.
+    pub fn from_anthropic(usage: &anthropic::Usage) -> Self {
+        Self::from_anthropic_parts(
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_input_tokens.unwrap_or(0),
+            usage.cache_creation_input_tokens.unwrap_or(0),
+        )
+    }
+
+    pub(super) fn from_anthropic_parts(
+        uncached_input: u64,
+        output: u64,
+        cache_read: u64,
+        cache_write: u64,
+    ) -> Self {
+        Self {
+            input_tokens: uncached_input
+                .saturating_add(cache_read)
+                .saturating_add(cache_write),
+            output_tokens: output,
+            cached_input_tokens: cache_read,
+            cache_creation_input_tokens: cache_write,
+        }
+    }
+
+    /// As an OpenAI `usage` object.
+    pub fn to_openai(&self) -> openai::CompletionUsage {
+        openai::CompletionUsage {
+            prompt_tokens: self.input_tokens,
+            completion_tokens: self.output_tokens,
+            total_tokens: self.total_tokens(),
+            prompt_tokens_details: Some(openai::PromptTokensDetails {
+                cached_tokens: Some(self.cached_input_tokens),
+                audio_tokens: None,
+                extra: Extra::new(),
+            }),
+            completion_tokens_details: None,
+            extra: Extra::new(),
+        }
+    }
+
+    /// As an Anthropic `usage` object.
+    pub fn to_anthropic(&self) -> anthropic::Usage {
+        anthropic::Usage {
+            input_tokens: self.uncached_input_tokens(),
+            output_tokens: self.output_tokens,
+            cache_creation_input_tokens: Some(self.cache_creation_input_tokens),
+            cache_read_input_tokens: Some(self.cached_input_tokens),
+            extra: Extra::new(),
+        }
+    }
+
+    /// From a whole OpenAI response body (chat, legacy completion or embeddings) that has a
+    /// top-level `usage`; `None` when it has none or is not JSON.
+    pub fn from_openai_body(body: &[u8]) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Body {
+            #[serde(default)]
+            usage: Option<openai::CompletionUsage>,
+        }
+        let body: Body = serde_json::from_slice(body).ok()?;
+        body.usage.as_ref().map(Self::from_openai)
+    }
+
+    /// From a whole Anthropic response body; `None` when it has no `usage` or is not JSON.
+    pub fn from_anthropic_body(body: &[u8]) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Body {
+            #[serde(default)]
+            usage: Option<anthropic::Usage>,
+        }
+        let body: Body = serde_json::from_slice(body).ok()?;
+        body.usage.as_ref().map(Self::from_anthropic)
+    }
+}
+
+/// Watches the `data:` payloads of an OpenAI stream for the final `usage` object. Payloads that
+/// do not contain `"usage"` are not parsed at all, so the tap costs one substring search per
+/// chunk.
+#[derive(Debug, Clone, Default)]
+pub struct OpenAiUsageTap {
+    usage: Option<Usage>,
+}
+
+impl OpenAiUsageTap {
+    /// A tap that has seen nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Looks at one `data:` payload.
+    pub fn on_data(&mut self, data: &str) {
+        #[derive(Deserialize)]
+        struct Chunk {
+            #[serde(default)]
+            usage: Option<openai::CompletionUsage>,
+        }
+        if !data.contains("\"usage\"") {
+            return;
+        }
+        if let Ok(Chunk { usage: Some(usage) }) = serde_json::from_str(data) {
+            self.usage = Some(Usage::from_openai(&usage));
+        }
+    }
+
+    /// The last usage seen, if any.
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
+
+/// Watches an Anthropic stream for usage: input counts in `message_start`, cumulative output
+/// (and sometimes input) counts in `message_delta`. Other events are not parsed.
+#[derive(Debug, Clone, Default)]
+pub struct AnthropicUsageTap {
+    seen: bool,
+    uncached_input: u64,
+    output: u64,
+    cache_read: u64,
+    cache_write: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawUsage {
+    #[serde(default)]
+    pub(super) input_tokens: Option<u64>,
+    #[serde(default)]
+    pub(super) output_tokens: Option<u64>,
+    #[serde(default)]
+    pub(super) cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    pub(super) cache_read_input_tokens: Option<u64>,
+}
+
+impl AnthropicUsageTap {
+    /// A tap that has seen nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Looks at one event; `event_name` may be empty, then the payload's `type` decides.
+    pub fn on_event(&mut self, event_name: &str, data: &str) {
+        #[derive(Deserialize)]
+        struct Start {
+            message: StartMessage,
+        }
+        #[derive(Deserialize)]
+        struct StartMessage {
+            #[serde(default)]
+            usage: Option<RawUsage>,
+        }
+        #[derive(Deserialize)]
+        struct Delta {
+            #[serde(default)]
+            usage: Option<RawUsage>,
+        }
+        let is_start = event_name == "message_start"
+            || (event_name.is_empty() && data.contains("\"message_start\""));
+        let is_delta = event_name == "message_delta"
+            || (event_name.is_empty() && data.contains("\"message_delta\""));
+        let usage = if is_start {
+            serde_json::from_str::<Start>(data)
+                .ok()
+                .and_then(|start| start.message.usage)
+        } else if is_delta {
+            serde_json::from_str::<Delta>(data)
+                .ok()
+                .and_then(|delta| delta.usage)
+        } else {
+            None
+        };
+        if let Some(usage) = usage {
+            self.absorb(&usage);
+        }
+    }
+
+    pub(super) fn absorb(&mut self, usage: &RawUsage) {
+        self.seen = true;
+        if let Some(n) = usage.input_tokens {
+            self.uncached_input = n;
+        }
+        if let Some(n) = usage.output_tokens {
+            self.output = n;
+        }
+        if let Some(n) = usage.cache_read_input_tokens {
+            self.cache_read = n;
+        }
+        if let Some(n) = usage.cache_creation_input_tokens {
+            self.cache_write = n;
+        }
+    }
+
+    /// The usage so far, if any was seen.
+    pub fn usage(&self) -> Option<Usage> {
+        self.seen.then(|| {
+            Usage::from_anthropic_parts(
+                self.uncached_input,
+                self.output,
+                self.cache_read,
+                self.cache_write,
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openai_usage_counts_cached_tokens() {
+        let usage: openai::CompletionUsage = serde_json::from_str(
+            r#"{"prompt_tokens":100,"completion_tokens":20,"total_tokens":120,
+                "prompt_tokens_details":{"cached_tokens":64,"audio_tokens":0},
+                "completion_tokens_details":{"reasoning_tokens":5}}"#,
+        )
+        .unwrap();
+        let usage = Usage::from_openai(&usage);
+        assert_eq!(
+            usage,
+            Usage {
+                input_tokens: 100,
+                output_tokens: 20,
+                cached_input_tokens: 64,
+                cache_creation_input_tokens: 0
+            }
+        );
+        assert_eq!(usage.total_tokens(), 120);
+        assert_eq!(usage.uncached_input_tokens(), 36);
+    }
+
+    #[test]
+    fn anthropic_usage_adds_cache_reads_and_writes_to_input() {
+        let usage: anthropic::Usage = serde_json::from_str(
+            r#"{"input_tokens":10,"output_tokens":7,"cache_read_input_tokens":90,
+                "cache_creation_input_tokens":5}"#,
+        )
+        .unwrap();
+        let usage = Usage::from_anthropic(&usage);
+        assert_eq!(usage.input_tokens, 105);
+        assert_eq!(usage.cached_input_tokens, 90);
+        assert_eq!(usage.cache_creation_input_tokens, 5);
+        assert_eq!(usage.uncached_input_tokens(), 10);
+        let back = usage.to_anthropic();
+        assert_eq!(back.input_tokens, 10);
+        assert_eq!(back.cache_read_input_tokens, Some(90));
+        let openai = usage.to_openai();
+        assert_eq!(openai.prompt_tokens, 105);
+        assert_eq!(openai.total_tokens, 112);
+        assert_eq!(
+            openai.prompt_tokens_details.and_then(|d| d.cached_tokens),
+            Some(90)
+        );
+    }
+
+    #[test]
+    fn usage_from_whole_bodies() {
+        let chat = br#"{"id":"x","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#;
+        assert_eq!(
+            Usage::from_openai_body(chat).map(|u| (u.input_tokens, u.output_tokens)),
+            Some((3, 4))
+        );
+        let embeddings =
+            br#"{"object":"list","data":[],"usage":{"prompt_tokens":8,"total_tokens":8}}"#;
+        assert_eq!(
+            Usage::from_openai_body(embeddings).map(|u| u.input_tokens),
+            Some(8)
+        );
+        assert_eq!(Usage::from_openai_body(b"{\"choices\":[]}"), None);
+        assert_eq!(Usage::from_openai_body(b"not json"), None);
+        let messages = br#"{"id":"m","type":"message","usage":{"input_tokens":1,"output_tokens":2,"cache_read_input_tokens":null}}"#;
+        assert_eq!(
+            Usage::from_anthropic_body(messages).map(|u| (u.input_tokens, u.output_tokens)),
+            Some((1, 2))
+        );
+    }
+
+    #[test]
+    fn openai_tap_reads_only_the_usage_chunk() {
+        let mut tap = OpenAiUsageTap::new();
+        tap.on_data(r#"{"id":"c","choices":[{"index":0,"delta":{"content":"say \"usage\""}}]}"#);
+        assert_eq!(tap.usage(), None);
+        tap.on_data(r#"{"id":"c","choices":[{"index":0,"delta":{}}],"usage":null}"#);
+        assert_eq!(tap.usage(), None);
+        tap.on_data(
+            r#"{"id":"c","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11,"prompt_tokens_details":{"cached_tokens":4}}}"#,
+        );
+        tap.on_data("[DONE]");
+        assert_eq!(
+            tap.usage(),
+            Some(Usage {
+                input_tokens: 9,
+                output_tokens: 2,
+                cached_input_tokens: 4,
+                cache_creation_input_tokens: 0
+            })
+        );
+    }
+
+    #[test]
+    fn anthropic_tap_combines_start_and_delta() {
+        let mut tap = AnthropicUsageTap::new();
+        assert_eq!(tap.usage(), None);
+        tap.on_event(
+            "message_start",
+            r#"{"type":"message_start","message":{"id":"m","type":"message","role":"assistant","content":[],"model":"c","stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"output_tokens":1,"cache_read_input_tokens":100,"cache_creation_input_tokens":0}}}"#,
+        );
+        tap.on_event("ping", r#"{"type":"ping"}"#);
+        tap.on_event(
+            "",
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}}"#,
+        );
+        assert_eq!(
+            tap.usage(),
+            Some(Usage {
+                input_tokens: 125,
+                output_tokens: 15,
+                cached_input_tokens: 100,
+                cache_creation_input_tokens: 0
+            })
+        );
+    }
+}

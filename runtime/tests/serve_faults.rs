@@ -1,0 +1,204 @@
+//! Faults: upstream errors, timeouts, resets and refused connections, with
+//! and without a fallback; the circuit breaker opening and half-opening.
+
+mod support;
+
+use hapax_mock_upstream::Knobs;
+use std::time::Duration;
+use support::*;
+
+fn write_policy(body: &str) -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new("faults");
+    let path = dir.path().join("policy.hapax");
+    std::fs::write(&path, format!("{GATEWAY}\n{body}")).unwrap();
+    (dir, path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fallback_hides_every_upstream_fault() {
+    let bad = mock_upstream().await;
+    let good = mock_upstream().await;
+    let (dir, path) = write_policy(&format!(
+        r#"provider bad {{ type openai_compatible; base_url "{}/v1" }}
+provider good {{ type openai_compatible; base_url "{}/v1" }}
+route chat {{
+  match POST "/v1/chat/completions"
+  to bad
+  fallback [good]
+  retry 1 backoff 5ms..20ms
+  timeout 300ms
+}}
+"#,
+        bad.url(""),
+        good.url("")
+    ));
+    let gw = Gateway::start_in(dir, path, &[]);
+    let faults = [
+        ("500", Knobs { status: Some(500), ..Default::default() }),
+        ("503", Knobs { status: Some(503), ..Default::default() }),
+        ("429", Knobs { status: Some(429), ..Default::default() }),
+        ("timeout", Knobs { delay_ms: 3000, ..Default::default() }),
+        ("reset", Knobs { reset: true, ..Default::default() }),
+    ];
+    let url = format!("{}/v1/chat/completions", gw.url);
+    for (name, knobs) in faults {
+        bad.set_knobs(knobs);
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let url = url.clone();
+            tasks.push(tokio::spawn(async move {
+                if i % 2 == 0 {
+                    let r = post(&url, &chat("m", false)).await;
+                    (r.status, r.header("x-hapax-target").to_string(), r.text())
+                } else {
+                    let s = stream(&url, &chat("m", true), &[]).await;
+                    let done = s.data().last().cloned().unwrap_or_default();
+                    (s.status, s.headers.get("x-hapax-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_string(), done)
+                }
+            }));
+        }
+        for t in tasks {
+            let (status, target, body) = t.await.unwrap();
+            assert_eq!(status, 200, "fault {name}: {body}");
+            assert_eq!(target, "good/m", "fault {name}");
+            if body.starts_with('[') || !body.starts_with('{') {
+                assert_eq!(body, "[DONE]", "fault {name}");
+            }
+        }
+    }
+    let m = get(&format!("{}/metrics", gw.admin.clone().unwrap())).await.text();
+    for kind in ["status", "timeout", "reset"] {
+        assert!(m.contains(&format!("hapax_upstream_errors_total{{kind=\"{kind}\",provider=\"bad\"}}")), "{kind}: {m}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_fallback_the_client_gets_the_right_status() {
+    let up = mock_upstream().await;
+    // A port with nobody listening.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (dir, path) = write_policy(&format!(
+        r#"provider up {{ type openai; base_url "{}/v1" }}
+provider gone {{ type openai; base_url "http://{closed}/v1" }}
+route nowhere {{
+  match POST "/v1/chat/completions"
+  when request.model == "gone"
+  to gone
+}}
+route chat {{
+  match POST "/v1/chat/completions"
+  to up
+  timeout 300ms
+}}
+"#,
+        up.url("")
+    ));
+    let gw = Gateway::start_in(dir, path, &[]);
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let c = client();
+    let cases: [(&[(&str, &str)], u16, &str); 4] = [
+        (&[("x-mock-status", "500")], 500, ""),
+        (&[("x-mock-status", "503")], 503, ""),
+        (&[("x-mock-delay-ms", "2000")], 504, "upstream_timeout"),
+        (&[("x-mock-reset", "1")], 502, "upstream_reset"),
+    ];
+    for (headers, status, code) in cases {
+        let r = request(&c, "POST", &url, &chat("m", false), headers).await;
+        assert_eq!(r.status, status, "{headers:?}: {}", r.text());
+        let v = r.json();
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        assert!(v["error"]["type"].is_string(), "{v}");
+        if !code.is_empty() {
+            assert_eq!(v["error"]["code"], code, "{v}");
+        }
+        assert_eq!(r.header("x-hapax-route"), "chat");
+    }
+    let r = post(&url, &chat("gone", false)).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "upstream_connect_error");
+
+    // Once bytes have been streamed nothing can be retried: the stream ends
+    // with an error event.
+    let s = stream(&url, &chat("m", true), &[("x-mock-disconnect-after", "2")]).await;
+    assert_eq!(s.status, 200);
+    let last = s.data().last().cloned().unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&last).unwrap_or_default();
+    assert!(v["error"]["message"].is_string(), "{}", s.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_opens_then_lets_a_probe_through() {
+    let up = mock_upstream().await;
+    let (dir, path) = write_policy(&format!(
+        r#"provider up {{
+  type openai
+  base_url "{}/v1"
+  breaker {{ failures 3 within 10s; open_for 600ms }}
+}}
+route chat {{
+  match POST "/v1/chat/completions"
+  to up
+}}
+"#,
+        up.url("")
+    ));
+    let gw = Gateway::start_in(dir, path, &[]);
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let admin = gw.admin.clone().unwrap();
+    up.set_knobs(Knobs { status: Some(500), ..Default::default() });
+    for _ in 0..3 {
+        assert_eq!(post(&url, &chat("m", false)).await.status, 500);
+    }
+    // Open: answered without asking the provider.
+    let r = post(&url, &chat("m", false)).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "circuit_open");
+    assert_eq!(up.stats().requests, 3);
+    let m = get(&format!("{admin}/metrics")).await.text();
+    assert!(m.contains("hapax_breaker_state{provider=\"up\"} 1"), "{m}");
+    assert_eq!(get(&format!("{admin}/readyz")).await.status, 503);
+
+    // Half-open after `open_for`: one probe; it succeeds and closes the breaker.
+    up.set_knobs(Knobs::default());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(post(&url, &chat("m", false)).await.status, 200);
+    assert_eq!(up.stats().requests, 4);
+    let m = get(&format!("{admin}/metrics")).await.text();
+    assert!(m.contains("hapax_breaker_state{provider=\"up\"} 0"), "{m}");
+    assert_eq!(post(&url, &chat("m", false)).await.status, 200);
+    assert_eq!(get(&format!("{admin}/readyz")).await.status, 200);
+
+    // A failed probe reopens it.
+    up.set_knobs(Knobs { status: Some(500), ..Default::default() });
+    for _ in 0..3 {
+        assert_eq!(post(&url, &chat("m", false)).await.status, 500);
+    }
+    assert_eq!(post(&url, &chat("m", false)).await.status, 503);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(post(&url, &chat("m", false)).await.status, 500, "the probe goes through");
+    assert_eq!(post(&url, &chat("m", false)).await.status, 503, "and reopens the breaker");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_failure_modes_and_fallback() {
+    let (dir, path) = write_policy(
+        r#"provider broken { type mock; mode error }
+provider flaky { type mock; mode flaky }
+provider slow { type mock; mode slow }
+provider ok { type mock }
+route slow { match POST "/v1/chat/completions"; when request.model == "slow"; to slow; timeout 200ms }
+route flaky { match POST "/v1/chat/completions"; when request.model == "flaky"; to flaky }
+route broken { match POST "/v1/chat/completions"; when request.model == "broken"; to broken }
+route chat { match POST "/v1/chat/completions"; to broken; fallback [ok] }
+"#,
+    );
+    let gw = Gateway::start_in(dir, path, &[]);
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let r = post(&url, &chat("x", false)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-hapax-target"), "ok/x");
+    assert_eq!(post(&url, &chat("broken", false)).await.status, 500);
+    assert_eq!(post(&url, &chat("slow", false)).await.status, 504);
+    let statuses: Vec<u16> = [post(&url, &chat("flaky", false)).await.status, post(&url, &chat("flaky", false)).await.status].into();
+    assert_eq!(statuses, [200, 500]);
+}
