@@ -49,7 +49,7 @@ enum Command {
     },
     /// Print the compiled routing graph.
     Graph {
-        #[arg(default_value = "policies/quickstart.hapax")]
+        #[arg(default_value = "policies")]
         paths: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = cmd::graph::Format::Text)]
         format: cmd::graph::Format,

@@ -383,12 +383,15 @@ pub fn glob_to_regex(glob: &str) -> Result<Regex, String> {
                     return Err("a `[` class is not closed".into());
                 }
                 re.push('[');
-                if let Some(rest) = class.strip_prefix('!') {
+                let (negated, class) = match class.strip_prefix('!') {
+                    Some(rest) => (true, rest.to_string()),
+                    None => (false, class),
+                };
+                if negated {
                     re.push('^');
-                    re.push_str(&regex::escape(rest));
-                } else {
-                    re.push_str(&regex::escape(&class).replace("\\-", "-"));
                 }
+                // Ranges (`a-c`) keep their meaning in both forms.
+                re.push_str(&regex::escape(&class).replace("\\-", "-"));
                 re.push(']');
             }
             c => re.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
@@ -741,5 +744,8 @@ mod tests {
         assert!(!glob_to_regex("a.b").unwrap().is_match("axb"));
         assert!(glob_to_regex("[ab]x").unwrap().is_match("bx"));
         assert!(glob_to_regex("[ab").is_err());
+        let neg = glob_to_regex("[!a-c]x").unwrap();
+        assert!(!neg.is_match("bx"));
+        assert!(neg.is_match("dx"));
     }
 }

@@ -482,10 +482,17 @@ pub struct Audit {
     pub log_prompts: bool,
 }
 
+/// How this node names itself in a cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeName {
+    Literal(String),
+    Secret(Secret),
+}
+
 #[derive(Debug, Clone)]
 pub struct Cluster {
     pub store: String,
-    pub node: Option<Secret>,
+    pub node: Option<NodeName>,
 }
 
 /// The request of a `test` block.

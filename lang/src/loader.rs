@@ -129,7 +129,11 @@ pub fn load(roots: &[PathBuf], vfs: &dyn Vfs) -> Result<Loaded, LoadError> {
                     Err(e) => {
                         loaded.diags.push(
                             Diagnostic::new(Code::ImportNotFound, id, span, format!("cannot import `{rel}`: {}", io_reason(&e)))
-                                .help(format!("the path is relative to this file's folder, `{}`", dir.display())),
+                                .help(if dir.as_os_str().is_empty() || dir == Path::new(".") {
+                                    "the path is relative to this file's folder, the current folder".to_string()
+                                } else {
+                                    format!("the path is relative to this file's folder, `{}`", dir.display())
+                                }),
                         );
                         continue;
                     }

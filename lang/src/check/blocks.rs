@@ -40,8 +40,18 @@ impl Checker<'_> {
                         g.tiers.push(Tier { decl, priority });
                     }
                     "client" => g.clients.push(self.client(d, decl)),
+                    "gateway" => {
+                        // A second block is an error already; its settings are still checked.
+                        self.gateway(d);
+                    }
                     "auth" if g.auth.is_none() => g.auth = Some(self.auth(d)),
+                    "auth" => {
+                        self.auth(d);
+                    }
                     "authz" if g.authz.is_none() => g.authz = self.authz(d),
+                    "authz" => {
+                        self.authz(d);
+                    }
                     "limit" => g.limits.push(self.limit(d, decl)),
                     "queue" => g.queues.push(self.queue(d, decl)),
                     "cache" => g.caches.push(self.cache(d, decl)),
@@ -53,6 +63,10 @@ impl Checker<'_> {
                                 Default::default()
                             }
                         };
+                        if let Some(b) = &d.block {
+                            let e = self.error(Code::UnknownSetting, Span::new(b.span.start as usize, b.span.start as usize + 1), "`script` does not take a block").help("write `script NAME \"path/to/script.rhai\"`");
+                            self.err(e);
+                        }
                         g.scripts.push(Script { decl, path });
                     }
                     "route" => g.routes.push(self.route(d, decl)),
@@ -64,7 +78,13 @@ impl Checker<'_> {
                         }
                     }
                     "audit" if g.audit.is_none() => g.audit = Some(self.audit(d)),
+                    "audit" => {
+                        self.audit(d);
+                    }
                     "cluster" if g.cluster.is_none() => g.cluster = self.cluster(d),
+                    "cluster" => {
+                        self.cluster(d);
+                    }
                     "test" => tests.push((self.file, d)),
                     "import" => {
                         if d.args.len() != 1 || d.args[0].value.as_str().is_none() {
@@ -129,14 +149,14 @@ impl Checker<'_> {
                             _ => l.max_streams = self.one(t, "max_streams 256").and_then(|e| self.count(e)),
                         }
                     }
-                    if proto == ListenProto::H3 && l.cert.is_none() {
-                        // HTTP/3 usually shares the HTTPS listener's certificate.
-                        if let Some(https) = g.listeners.iter().find(|x| x.proto == ListenProto::Https && x.cert.is_some()) {
-                            l.cert = https.cert.clone();
-                            l.key = https.key.clone();
-                        }
-                    }
-                    if proto != ListenProto::Http && (l.cert.is_none() || l.key.is_none()) {
+                    // HTTP/3 may share an HTTPS listener's certificate,
+                    // wherever that listener is written in the block.
+                    let shared = proto == ListenProto::H3
+                        && l.cert.is_none()
+                        && d.block.as_ref().is_some_and(|b| {
+                            b.items.iter().any(|i| i.key() == "listen" && i.args.first().and_then(|a| a.value.as_ident()) == Some("https") && i.block.is_some())
+                        });
+                    if proto != ListenProto::Http && !shared && (l.cert.is_none() || l.key.is_none()) {
                         let e = self
                             .error(Code::MissingSetting, s.head_span(), format!("`listen {}` needs a certificate and a key", if proto == ListenProto::H3 { "h3" } else { "https" }))
                             .help("add `{ cert \"server.pem\"; key \"server.key\" }` (an `h3` listener may share the certificate of an `https` one)");
@@ -169,6 +189,13 @@ impl Checker<'_> {
         }
         if g.listeners.is_empty() {
             g.listeners = Gateway::default().listeners;
+        }
+        let tls = g.listeners.iter().find(|l| l.proto == ListenProto::Https && l.cert.is_some()).map(|l| (l.cert.clone(), l.key.clone()));
+        for l in &mut g.listeners {
+            if let (ListenProto::H3, None, Some((cert, key))) = (&l.proto, &l.cert, &tls) {
+                l.cert = cert.clone();
+                l.key = key.clone();
+            }
         }
         g
     }
@@ -240,8 +267,12 @@ impl Checker<'_> {
                                 if args[1].as_ident() != Some("within") {
                                     let e = self.error(Code::Syntax, args[1].span, format!("expected `within`, found {}", show(args[1]))).help("write `failures 5 within 30s`");
                                     self.err(e);
-                                } else if let Some(w) = args.get(2).and_then(|e| self.duration(e)) {
-                                    b.within = w;
+                                } else if let Some(w) = args.get(2) {
+                                    if let Some(w) = self.duration(w) {
+                                        b.within = w;
+                                    }
+                                } else {
+                                    self.args(t, 3, 3, "failures 5 within 30s");
                                 }
                             }
                         } else {
@@ -622,8 +653,14 @@ impl Checker<'_> {
                         self.args(s, 1, 1, "use per_client, monthly_quota");
                     }
                     for a in &s.args {
-                        if let Some(id) = self.resolve(RefKind::Limit, &a.value) {
-                            r.limits.push(LimitId(id));
+                        let items: Vec<&Expr> = match &a.value.kind {
+                            ExprKind::List(items) => items.iter().collect(),
+                            _ => vec![&a.value],
+                        };
+                        for item in items {
+                            if let Some(id) = self.resolve(RefKind::Limit, item) {
+                                r.limits.push(LimitId(id));
+                            }
                         }
                     }
                 }
@@ -997,8 +1034,8 @@ impl Checker<'_> {
                 "store" => store = self.one(s, "store \"redis://127.0.0.1:6379\"").and_then(|e| self.url(e, &["redis", "rediss"])),
                 _ => {
                     node = match self.one(s, "node env(\"HOSTNAME\")") {
-                        Some(e) if e.as_str().is_some() => e.as_str().map(|_| Secret::Env(String::new())),
-                        Some(e) => self.secret(e),
+                        Some(e) if e.as_str().is_some() => e.as_str().map(|n| NodeName::Literal(n.to_string())),
+                        Some(e) => self.secret(e).map(NodeName::Secret),
                         None => None,
                     }
                 }
