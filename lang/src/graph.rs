@@ -562,6 +562,40 @@ impl Graph {
         self.routes.iter().position(|r| r.decl.name == name).map(|i| RouteId(i as u32))
     }
 
+    /// The price of a model: the stdlib table, with any `price` block of
+    /// the policy overriding it field by field.
+    pub fn price(&self, model: &str) -> Option<hapax_stdlib::prices::ModelPrice> {
+        let base = hapax_stdlib::prices::lookup(model).cloned();
+        let over = self.prices.iter().find(|p| p.model == model);
+        match (base, over) {
+            (base, None) => base,
+            (base, Some(o)) => {
+                let mut p = base.unwrap_or(hapax_stdlib::prices::ModelPrice {
+                    model: model.to_string(),
+                    provider: String::new(),
+                    input_per_mtok: 0.0,
+                    output_per_mtok: 0.0,
+                    cached_input_per_mtok: None,
+                    context_window: 0,
+                });
+                p.model = model.to_string();
+                if let Some(v) = o.input_per_mtok {
+                    p.input_per_mtok = v;
+                }
+                if let Some(v) = o.output_per_mtok {
+                    p.output_per_mtok = v;
+                }
+                if o.cached_input_per_mtok.is_some() {
+                    p.cached_input_per_mtok = o.cached_input_per_mtok;
+                }
+                if let Some(v) = o.context_window {
+                    p.context_window = v;
+                }
+                Some(p)
+            }
+        }
+    }
+
     /// The first route, in file order, whose `match` and `when` hold.
     pub fn match_route<R: RequestView + ?Sized>(&self, req: &R) -> Option<RouteId> {
         let method = req.method();
