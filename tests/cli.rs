@@ -69,8 +69,10 @@ fn exit_codes_and_json() {
 
     let o = run(&["check", "--format", "json", bad.to_str().expect("utf-8")]);
     assert_eq!(o.status.code(), Some(1));
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
     assert_eq!(lines.len(), 2);
     for key in ["code", "severity", "file", "line", "column", "end_line", "end_column", "message", "help"] {
         assert!(lines[0].get(key).is_some(), "missing {key}");
@@ -97,7 +99,10 @@ fn failing_policy_test_explains_why() {
     let o = run(&["test", f.to_str().expect("utf-8")]);
     assert_eq!(o.status.code(), Some(1));
     let out = text(&o);
-    assert!(out.contains("FAILED  wrong") && out.contains("expected targets [b], but route `r` can send to [a]"), "{out}");
+    assert!(
+        out.contains("FAILED  wrong") && out.contains("expected targets [b], but route `r` can send to [a]"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -157,7 +162,8 @@ fn contract_example_is_valid() {
     let example = &md[start..start + md[start..].find("```").expect("closed")];
     let d = tempdir("contract");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/contract");
-    for f in ["certs/server.pem", "certs/server.key", "rbac.cedar", "scripts/add_system_prompt.rhai", "keys/jwks.json"] {
+    for f in ["certs/server.pem", "certs/server.key", "rbac.cedar", "scripts/add_system_prompt.rhai", "keys/jwks.json"]
+    {
         let to = d.join(f);
         std::fs::create_dir_all(to.parent().expect("parent")).expect("dirs");
         std::fs::copy(src.join(f), &to).expect("copy");

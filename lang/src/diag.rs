@@ -4,7 +4,6 @@
 use crate::codes::Code;
 use crate::span::{FileId, Loc, SourceMap, Span};
 
-
 /// Error or warning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -185,4 +184,3 @@ pub fn to_json(d: &Diagnostic, sources: &SourceMap) -> serde_json::Value {
         "help": d.help,
     })
 }
-

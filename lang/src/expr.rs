@@ -25,9 +25,7 @@ pub trait RequestView {
     fn client(&self) -> Option<&ClientInfo>;
     /// UTC hour (0-23) and weekday (0 = Monday).
     fn clock(&self) -> (u8, u8) {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         (((secs / 3600) % 24) as u8, (((secs / 86400) + 3) % 7) as u8)
     }
 }
@@ -183,7 +181,8 @@ impl Func {
             _ => return None,
         })
     }
-    const NAMES: &'static [&'static str] = &["len", "lower", "upper", "hash", "starts_with", "ends_with", "trim", "coalesce"];
+    const NAMES: &'static [&'static str] =
+        &["len", "lower", "upper", "hash", "starts_with", "ends_with", "trim", "coalesce"];
 }
 
 /// Comparison operators that survive compilation.
@@ -278,7 +277,8 @@ fn path_value<'a, R: RequestView + ?Sized>(p: &'a PathRef, req: &'a R) -> Value<
         PathRef::ClientTier => opt(req.client().and_then(|c| c.tier.as_deref())),
         PathRef::ClientTeam => opt(req.client().and_then(|c| c.team.as_deref())),
         PathRef::ClientRoles => Value::List(
-            req.client().map_or(Vec::new(), |c| c.roles.iter().map(|r| Value::Str(Cow::Borrowed(r.as_str()))).collect()),
+            req.client()
+                .map_or(Vec::new(), |c| c.roles.iter().map(|r| Value::Str(Cow::Borrowed(r.as_str()))).collect()),
         ),
         PathRef::Hour => Value::Num(f64::from(req.clock().0)),
         PathRef::Weekday => {
@@ -413,8 +413,13 @@ impl ExprCompiler<'_> {
         let (c, ty) = self.compile(e);
         if !ty.fits(Ty::Bool) {
             self.err(
-                Diagnostic::new(Code::NotBoolean, self.file, e.span, format!("this condition is {}, not true or false", ty.name()))
-                    .help("compare it with something, e.g. `request.model == \"gpt-4o\"`"),
+                Diagnostic::new(
+                    Code::NotBoolean,
+                    self.file,
+                    e.span,
+                    format!("this condition is {}, not true or false", ty.name()),
+                )
+                .help("compare it with something, e.g. `request.model == \"gpt-4o\"`"),
             );
         }
         c
@@ -467,7 +472,12 @@ impl ExprCompiler<'_> {
             ExprKind::Not(inner) => {
                 let (c, ty) = self.compile(inner);
                 if !ty.fits(Ty::Bool) {
-                    self.err(Diagnostic::new(Code::NotBoolean, self.file, inner.span, format!("`not` needs a condition, found {}", ty.name())));
+                    self.err(Diagnostic::new(
+                        Code::NotBoolean,
+                        self.file,
+                        inner.span,
+                        format!("`not` needs a condition, found {}", ty.name()),
+                    ));
                 }
                 match c {
                     CExpr::Const(v) => (CExpr::Const(Value::Bool(!v.truthy())), Ty::Bool),
@@ -476,7 +486,12 @@ impl ExprCompiler<'_> {
             }
             ExprKind::Call { name, args } => {
                 let Some((f, arity, ret)) = Func::lookup(&name.name) else {
-                    let mut d = Diagnostic::new(Code::UnknownFunction, self.file, name.span, format!("unknown function `{}`", name.name));
+                    let mut d = Diagnostic::new(
+                        Code::UnknownFunction,
+                        self.file,
+                        name.span,
+                        format!("unknown function `{}`", name.name),
+                    );
                     if let Some(s) = crate::suggest::did_you_mean(&name.name, Func::NAMES.iter().copied()) {
                         d = d.help(format!("did you mean `{s}`?"));
                         d = d.fix(format!("change to `{s}`"), crate::span::Loc { file: self.file, span: name.span }, s);
@@ -491,7 +506,13 @@ impl ExprCompiler<'_> {
                         Code::WrongArity,
                         self.file,
                         e.span,
-                        format!("`{}` takes {} argument{}, found {}", name.name, arity, if arity == 1 { "" } else { "s" }, args.len()),
+                        format!(
+                            "`{}` takes {} argument{}, found {}",
+                            name.name,
+                            arity,
+                            if arity == 1 { "" } else { "s" },
+                            args.len()
+                        ),
                     ));
                 }
                 let cargs: Vec<CExpr> = args.iter().map(|a| self.compile(a).0).collect();
@@ -514,8 +535,13 @@ impl ExprCompiler<'_> {
                 for (t, ex) in [(lt, lhs), (rt, rhs)] {
                     if !t.fits(Ty::Bool) {
                         self.err(
-                            Diagnostic::new(Code::NotBoolean, self.file, ex.span, format!("`{}` needs conditions on both sides, found {}", op.as_str(), t.name()))
-                                .help("compare the value with something, e.g. `== \"x\"`"),
+                            Diagnostic::new(
+                                Code::NotBoolean,
+                                self.file,
+                                ex.span,
+                                format!("`{}` needs conditions on both sides, found {}", op.as_str(), t.name()),
+                            )
+                            .help("compare the value with something, e.g. `== \"x\"`"),
                         );
                     }
                 }
@@ -546,15 +572,30 @@ impl ExprCompiler<'_> {
                     self.mismatch(span, op, lt, "a string");
                 }
                 let Some(pattern) = rhs.as_str() else {
-                    return self.bad(rhs.span, format!("the pattern after `{}` must be a string literal", op.as_str()), "patterns are compiled once, when the policy is loaded");
+                    return self.bad(
+                        rhs.span,
+                        format!("the pattern after `{}` must be a string literal", op.as_str()),
+                        "patterns are compiled once, when the policy is loaded",
+                    );
                 };
-                let compiled = if op == BinOp::Regex { Regex::new(pattern).map_err(|e| e.to_string()) } else { glob_to_regex(pattern) };
+                let compiled = if op == BinOp::Regex {
+                    Regex::new(pattern).map_err(|e| e.to_string())
+                } else {
+                    glob_to_regex(pattern)
+                };
                 match compiled {
                     Ok(re) => (CExpr::Regex(Box::new(l), re), Ty::Bool).map_glob(op),
                     Err(msg) => {
-                        let (code, what) = if op == BinOp::Regex { (Code::BadRegex, "regular expression") } else { (Code::BadGlob, "glob") };
+                        let (code, what) = if op == BinOp::Regex {
+                            (Code::BadRegex, "regular expression")
+                        } else {
+                            (Code::BadGlob, "glob")
+                        };
                         let first = msg.lines().last().unwrap_or(&msg).trim().trim_start_matches("error: ").to_string();
-                        self.err(Diagnostic::new(code, self.file, rhs.span, format!("invalid {what} `{pattern}`")).label(first));
+                        self.err(
+                            Diagnostic::new(code, self.file, rhs.span, format!("invalid {what} `{pattern}`"))
+                                .label(first),
+                        );
                         (CExpr::Const(Value::Bool(false)), Ty::Bool)
                     }
                 }
@@ -569,7 +610,15 @@ impl ExprCompiler<'_> {
             BinOp::In | BinOp::NotIn => {
                 let (r, rt) = self.compile(rhs);
                 if !(rt.fits(Ty::List) || rt.fits(Ty::Str)) {
-                    self.err(Diagnostic::new(Code::TypeMismatch, self.file, rhs.span, format!("`{}` needs a list on its right, found {}", op.as_str(), rt.name())).help("write the choices as a list: `[\"a\", \"b\"]`"));
+                    self.err(
+                        Diagnostic::new(
+                            Code::TypeMismatch,
+                            self.file,
+                            rhs.span,
+                            format!("`{}` needs a list on its right, found {}", op.as_str(), rt.name()),
+                        )
+                        .help("write the choices as a list: `[\"a\", \"b\"]`"),
+                    );
                 }
                 let e = CExpr::In(Box::new(l), Box::new(r));
                 if op == BinOp::NotIn {
@@ -584,14 +633,24 @@ impl ExprCompiler<'_> {
                 if ordered {
                     for (t, ex) in [(lt, lhs), (rt, rhs)] {
                         if !t.fits(Ty::Num) {
-                            self.err(Diagnostic::new(Code::TypeMismatch, self.file, ex.span, format!("`{}` compares numbers, found {}", op.as_str(), t.name())));
+                            self.err(Diagnostic::new(
+                                Code::TypeMismatch,
+                                self.file,
+                                ex.span,
+                                format!("`{}` compares numbers, found {}", op.as_str(), t.name()),
+                            ));
                         }
                     }
                 } else if !(lt.fits(rt) || lt == Ty::Null || rt == Ty::Null) {
                     self.err(
-                        Diagnostic::new(Code::TypeMismatch, self.file, span, format!("`{}` compares {} with {}", op.as_str(), lt.name(), rt.name()))
-                            .label("these can never be equal")
-                            .help("compare values of the same kind, e.g. a string with a string"),
+                        Diagnostic::new(
+                            Code::TypeMismatch,
+                            self.file,
+                            span,
+                            format!("`{}` compares {} with {}", op.as_str(), lt.name(), rt.name()),
+                        )
+                        .label("these can never be equal")
+                        .help("compare values of the same kind, e.g. a string with a string"),
                     );
                 }
                 let cmp = match op {
@@ -611,7 +670,12 @@ impl ExprCompiler<'_> {
     }
 
     fn mismatch(&mut self, span: Span, op: BinOp, found: Ty, want: &str) {
-        self.err(Diagnostic::new(Code::TypeMismatch, self.file, span, format!("`{}` needs {want} on its left, found {}", op.as_str(), found.name())));
+        self.err(Diagnostic::new(
+            Code::TypeMismatch,
+            self.file,
+            span,
+            format!("`{}` needs {want} on its left, found {}", op.as_str(), found.name()),
+        ));
     }
 
     /// Resolves `request.x`, `client.x`, `time.x`.
@@ -619,22 +683,26 @@ impl ExprCompiler<'_> {
         // Flatten into root + steps.
         let mut steps: Vec<&Expr> = Vec::new();
         let mut cur = e;
-        loop {
-            match &cur.kind {
-                ExprKind::Field { base, .. } | ExprKind::Index { base, .. } => {
-                    steps.push(cur);
-                    cur = base;
-                }
-                _ => break,
-            }
+        while let ExprKind::Field { base, .. } | ExprKind::Index { base, .. } = &cur.kind {
+            steps.push(cur);
+            cur = base;
         }
         steps.reverse();
         let Some(root) = cur.as_ident() else {
-            return self.bad(e.span, "only `request`, `client` and `time` values can be indexed".into(), "write a path like `request.body.messages[0]`");
+            return self.bad(
+                e.span,
+                "only `request`, `client` and `time` values can be indexed".into(),
+                "write a path like `request.body.messages[0]`",
+            );
         };
         let roots: Vec<&str> = crate::schema::PATHS.iter().map(|(r, _)| *r).collect();
         let Some((_, fields)) = crate::schema::PATHS.iter().find(|(r, _)| *r == root) else {
-            let mut d = Diagnostic::new(Code::UnknownPath, self.file, cur.span, format!("unknown name `{root}` in an expression"));
+            let mut d = Diagnostic::new(
+                Code::UnknownPath,
+                self.file,
+                cur.span,
+                format!("unknown name `{root}` in an expression"),
+            );
             d = match crate::suggest::did_you_mean(root, roots.iter().copied()) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None => d.help("expressions read `request.*`, `client.*` and `time.*`; to compare with a word, quote it: `\"...\"`"),
@@ -643,15 +711,28 @@ impl ExprCompiler<'_> {
             return (CExpr::Const(Value::Null), Ty::Any);
         };
         let Some(first) = steps.first() else {
-            return self.bad(e.span, format!("`{root}` needs a field, like `{root}.{}`", fields[0]), "pick one of its fields");
+            return self.bad(
+                e.span,
+                format!("`{root}` needs a field, like `{root}.{}`", fields[0]),
+                "pick one of its fields",
+            );
         };
         let ExprKind::Field { name, .. } = &first.kind else {
             return self.bad(first.span, format!("`{root}` is not a list or map"), "use a field");
         };
         if !fields.contains(&name.name.as_str()) {
-            let mut d = Diagnostic::new(Code::UnknownPath, self.file, name.span, format!("`{root}` has no field `{}`", name.name));
+            let mut d = Diagnostic::new(
+                Code::UnknownPath,
+                self.file,
+                name.span,
+                format!("`{root}` has no field `{}`", name.name),
+            );
             d = match crate::suggest::did_you_mean(&name.name, fields.iter().copied()) {
-                Some(s) => d.help(format!("did you mean `{s}`?")).fix(format!("change to `{s}`"), crate::span::Loc { file: self.file, span: name.span }, s),
+                Some(s) => d.help(format!("did you mean `{s}`?")).fix(
+                    format!("change to `{s}`"),
+                    crate::span::Loc { file: self.file, span: name.span },
+                    s,
+                ),
                 None => d.help(format!("the fields of `{root}` are {}", fields.join(", "))),
             };
             self.err(d);
@@ -687,7 +768,11 @@ impl ExprCompiler<'_> {
                 };
                 match header {
                     Some(h) => (CExpr::Path(PathRef::Header(h)), Ty::Str),
-                    None => self.bad(e.span, "a header is read as `request.header[\"name\"]`".into(), "name exactly one header, as a string"),
+                    None => self.bad(
+                        e.span,
+                        "a header is read as `request.header[\"name\"]`".into(),
+                        "name exactly one header, as a string",
+                    ),
                 }
             }
             _ => {
@@ -697,12 +782,18 @@ impl ExprCompiler<'_> {
                     match &step.kind {
                         ExprKind::Field { name, .. } => segs.push(Seg::Key(name.name.clone())),
                         ExprKind::Index { index, .. } => match &index.kind {
-                            ExprKind::Number { value, unit: Unit::None, .. } if *value >= 0.0 && value.fract() == 0.0 => {
+                            ExprKind::Number { value, unit: Unit::None, .. }
+                                if *value >= 0.0 && value.fract() == 0.0 =>
+                            {
                                 segs.push(Seg::Index(*value as usize))
                             }
                             ExprKind::Str { value, .. } => segs.push(Seg::Key(value.clone())),
                             _ => {
-                                return self.bad(index.span, "a body index must be a whole number or a string".into(), "write `[0]` or `[\"key\"]`");
+                                return self.bad(
+                                    index.span,
+                                    "a body index must be a whole number or a string".into(),
+                                    "write `[0]` or `[\"key\"]`",
+                                );
                             }
                         },
                         _ => {}

@@ -113,13 +113,16 @@ impl Printer<'_> {
     }
 
     fn has_comments_in(&self, span: Span) -> bool {
-        self.comments[self.next_comment..].iter().take_while(|c| c.span.start < span.end).any(|c| c.span.start >= span.start)
+        self.comments[self.next_comment..]
+            .iter()
+            .take_while(|c| c.span.start < span.end)
+            .any(|c| c.span.start >= span.start)
     }
 
     fn prints_multiline(&self, d: &Directive) -> bool {
         d.block.as_ref().is_some_and(|b| {
             let comments = self.has_comments_in(b.span);
-            (!b.one_line && (!b.items.is_empty() || comments)) || comments || b.items.iter().any(|i| self.prints_multiline(i))
+            comments || (!b.one_line && !b.items.is_empty()) || b.items.iter().any(|i| self.prints_multiline(i))
         })
     }
 
@@ -135,7 +138,9 @@ impl Printer<'_> {
                 && !self.prints_multiline(&items[j])
                 && !self.blank_between(items[j - 1].span.end as usize, items[j].span.start as usize)
                 && !self.comments[self.next_comment..].iter().any(|c| {
-                    c.span.start >= items[j - 1].span.end && c.span.start < items[j].span.start && self.own_line(c.span.start as usize)
+                    c.span.start >= items[j - 1].span.end
+                        && c.span.start < items[j].span.start
+                        && self.own_line(c.span.start as usize)
                 })
             {
                 j += 1;
@@ -160,7 +165,9 @@ impl Printer<'_> {
                 }
                 if let (Some(pe), false) = (prev_end, had_comments) {
                     let multiline = self.prints_multiline(d);
-                    if (self.blank_between(pe, start) || (top && (multiline || prev_multiline))) && !self.out.ends_with("\n\n") {
+                    if (self.blank_between(pe, start) || (top && (multiline || prev_multiline)))
+                        && !self.out.ends_with("\n\n")
+                    {
                         self.out.push('\n');
                     }
                 }

@@ -128,12 +128,17 @@ pub fn load(roots: &[PathBuf], vfs: &dyn Vfs) -> Result<Loaded, LoadError> {
                     Ok(text) => add_file(&mut loaded, &mut by_path, target, text),
                     Err(e) => {
                         loaded.diags.push(
-                            Diagnostic::new(Code::ImportNotFound, id, span, format!("cannot import `{rel}`: {}", io_reason(&e)))
-                                .help(if dir.as_os_str().is_empty() || dir == Path::new(".") {
-                                    "the path is relative to this file's folder, the current folder".to_string()
-                                } else {
-                                    format!("the path is relative to this file's folder, `{}`", dir.display())
-                                }),
+                            Diagnostic::new(
+                                Code::ImportNotFound,
+                                id,
+                                span,
+                                format!("cannot import `{rel}`: {}", io_reason(&e)),
+                            )
+                            .help(if dir.as_os_str().is_empty() || dir == Path::new(".") {
+                                "the path is relative to this file's folder, the current folder".to_string()
+                            } else {
+                                format!("the path is relative to this file's folder, `{}`", dir.display())
+                            }),
                         );
                         continue;
                     }

@@ -131,7 +131,13 @@ pub const BLOCKS: &[BlockSpec] = &[
         "gateway",
         Naming::Singleton,
         &[
-            Setting { key: "listen", repeat: true, choices: &["http", "https", "h3"], refers: None, block: Some("gateway.listen") },
+            Setting {
+                key: "listen",
+                repeat: true,
+                choices: &["http", "https", "h3"],
+                refers: None,
+                block: Some("gateway.listen"),
+            },
             s("admin"),
             s("max_body"),
             s("data_dir"),
@@ -159,17 +165,9 @@ pub const BLOCKS: &[BlockSpec] = &[
     ),
     top("tier", Naming::Name, &[s("priority")]),
     top("client", Naming::Name, &[refer("tier", RefKind::Tier), s("team"), s("roles")]),
-    top(
-        "auth",
-        Naming::Singleton,
-        &[choice("api_keys", &["store", "off"]), nested("jwt", "auth.jwt"), s("open")],
-    ),
+    top("auth", Naming::Singleton, &[choice("api_keys", &["store", "off"]), nested("jwt", "auth.jwt"), s("open")]),
     top("authz", Naming::Singleton, &[s("cedar"), choice("default", &["allow", "deny"])]),
-    top(
-        "limit",
-        Naming::Name,
-        &[s("by"), s("requests"), s("tokens"), s("burst"), choice("scope", SCOPES)],
-    ),
+    top("limit", Naming::Name, &[s("by"), s("requests"), s("tokens"), s("burst"), choice("scope", SCOPES)]),
     top(
         "queue",
         Naming::Name,
@@ -182,11 +180,7 @@ pub const BLOCKS: &[BlockSpec] = &[
             choice("persist", ON_OFF),
         ],
     ),
-    top(
-        "cache",
-        Naming::Name,
-        &[s("key"), s("when"), s("ttl"), s("max_size"), choice("scope", SCOPES)],
-    ),
+    top("cache", Naming::Name, &[s("key"), s("when"), s("ttl"), s("max_size"), choice("scope", SCOPES)]),
     top("script", Naming::NameAndPath, &[]),
     top(
         "route",
@@ -202,7 +196,13 @@ pub const BLOCKS: &[BlockSpec] = &[
             refer("use", RefKind::Limit),
             refer("queue", RefKind::Queue),
             refer("cache", RefKind::Cache),
-            Setting { key: "transform", repeat: true, choices: &["request", "response"], refers: Some(RefKind::Script), block: None },
+            Setting {
+                key: "transform",
+                repeat: true,
+                choices: &["request", "response"],
+                refers: Some(RefKind::Script),
+                block: None,
+            },
             refer("sla", RefKind::Sla),
             refer("budget", RefKind::Budget),
         ],
@@ -227,7 +227,13 @@ pub const BLOCKS: &[BlockSpec] = &[
         "audit",
         Naming::Singleton,
         &[
-            Setting { key: "sink", repeat: true, choices: &["file", "stdout"], refers: None, block: Some("audit.sink") },
+            Setting {
+                key: "sink",
+                repeat: true,
+                choices: &["file", "stdout"],
+                refers: None,
+                block: Some("audit.sink"),
+            },
             s("redact"),
             choice("log_prompts", ON_OFF),
         ],
@@ -238,16 +244,18 @@ pub const BLOCKS: &[BlockSpec] = &[
     top(
         "gateway.listen",
         Naming::Singleton,
-        &[s("cert"), s("key"), choice("congestion", &["bbr", "cubic", "newreno"]), choice("zero_rtt", ON_OFF), s("max_streams")],
+        &[
+            s("cert"),
+            s("key"),
+            choice("congestion", &["bbr", "cubic", "newreno"]),
+            choice("zero_rtt", ON_OFF),
+            s("max_streams"),
+        ],
     ),
     top("provider.pool", Naming::Singleton, &[s("max_idle"), s("idle_timeout"), choice("http2", ON_OFF)]),
     top("provider.health", Naming::Singleton, &[s("every"), s("path"), s("timeout")]),
     top("provider.breaker", Naming::Singleton, &[s("failures"), s("open_for")]),
-    top(
-        "auth.jwt",
-        Naming::Singleton,
-        &[s("issuer"), s("audience"), s("jwks"), nested("claims", "auth.jwt.claims")],
-    ),
+    top("auth.jwt", Naming::Singleton, &[s("issuer"), s("audience"), s("jwks"), nested("claims", "auth.jwt.claims")]),
     top("auth.jwt.claims", Naming::Singleton, &[s("client"), s("team"), s("roles"), s("tier")]),
     top("audit.sink", Naming::Singleton, &[choice("rotate", &["daily", "hourly", "never"]), s("keep")]),
     top("route.split", Naming::Singleton, &[]),
@@ -268,7 +276,13 @@ pub const BLOCKS: &[BlockSpec] = &[
     top(
         "test.expect",
         Naming::Singleton,
-        &[refer("route", RefKind::Route), refer("target", RefKind::Provider), s("allow"), refer("limits", RefKind::Limit), s("status")],
+        &[
+            refer("route", RefKind::Route),
+            refer("target", RefKind::Provider),
+            s("allow"),
+            refer("limits", RefKind::Limit),
+            s("status"),
+        ],
     ),
 ];
 

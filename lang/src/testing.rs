@@ -2,7 +2,7 @@
 //! any network, and what happened is compared with what was expected.
 
 use crate::expr::{ClientInfo, RequestView};
-use crate::graph::{Graph, TestCase, Targets};
+use crate::graph::{Graph, Targets, TestCase};
 
 /// The result of one test.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +34,11 @@ impl RequestView for TestView<'_> {
         &self.t.request.path
     }
     fn model(&self) -> Option<&str> {
-        self.t.request.model.as_deref().or_else(|| self.t.request.body.as_ref().and_then(|b| b.get("model")).and_then(|m| m.as_str()))
+        self.t
+            .request
+            .model
+            .as_deref()
+            .or_else(|| self.t.request.body.as_ref().and_then(|b| b.get("model")).and_then(|m| m.as_str()))
     }
     fn stream(&self) -> bool {
         self.t.request.stream
@@ -78,7 +82,9 @@ fn run_one(g: &Graph, t: &TestCase) -> Outcome {
     let mut failures = Vec::new();
     let mut skipped = Vec::new();
     let matched = g.match_route(&view);
-    let name_of = |r: Option<crate::graph::RouteId>| r.map_or_else(|| "no route".to_string(), |r| format!("route `{}`", g.route(r).decl.name));
+    let name_of = |r: Option<crate::graph::RouteId>| {
+        r.map_or_else(|| "no route".to_string(), |r| format!("route `{}`", g.route(r).decl.name))
+    };
     if let Some(want) = t.expect.route {
         if matched != Some(want) {
             failures.push(format!("expected {}, but the request matched {}", name_of(Some(want)), name_of(matched)));
@@ -94,7 +100,9 @@ fn run_one(g: &Graph, t: &TestCase) -> Outcome {
         let route = g.route(r);
         let mut got: Vec<&str> = match &route.targets {
             Targets::One(t) => vec![g.provider(t.provider).decl.name.as_str()],
-            Targets::Split { arms, .. } => arms.iter().map(|a| g.provider(a.target.provider).decl.name.as_str()).collect(),
+            Targets::Split { arms, .. } => {
+                arms.iter().map(|a| g.provider(a.target.provider).decl.name.as_str()).collect()
+            }
         };
         got.sort_unstable();
         got.dedup();
@@ -102,7 +110,12 @@ fn run_one(g: &Graph, t: &TestCase) -> Outcome {
         want.sort_unstable();
         want.dedup();
         if got != want {
-            failures.push(format!("expected targets [{}], but route `{}` can send to [{}]", want.join(", "), route.decl.name, got.join(", ")));
+            failures.push(format!(
+                "expected targets [{}], but route `{}` can send to [{}]",
+                want.join(", "),
+                route.decl.name,
+                got.join(", ")
+            ));
         }
     }
     if let (Some(want), Some(r)) = (&t.expect.limits, matched) {
@@ -112,14 +125,22 @@ fn run_one(g: &Graph, t: &TestCase) -> Outcome {
         got.sort_unstable();
         want.sort_unstable();
         if got != want {
-            failures.push(format!("expected limits [{}], but route `{}` applies [{}]", want.join(", "), route.decl.name, got.join(", ")));
+            failures.push(format!(
+                "expected limits [{}], but route `{}` applies [{}]",
+                want.join(", "),
+                route.decl.name,
+                got.join(", ")
+            ));
         }
     }
     if let Some(allow) = t.expect.allow {
         if g.authz.is_some() {
             skipped.push(format!("allow {allow}: Cedar authorization is not evaluated by `hapax test` yet"));
         } else if !allow {
-            failures.push("expected the request to be denied, but no `authz` block is declared, so every request is allowed".into());
+            failures.push(
+                "expected the request to be denied, but no `authz` block is declared, so every request is allowed"
+                    .into(),
+            );
         }
     }
     Outcome { name: t.decl.name.clone(), loc: t.decl.loc, failures, skipped }

@@ -22,7 +22,10 @@ fn diagnostics_doc_is_current() {
         std::fs::write(&path, &want).expect("writable");
     }
     let have = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(have, want, "docs/diagnostics.md is out of date: run `UPDATE_DOCS=1 cargo test -p hapax-lang --test codes_doc`");
+    assert_eq!(
+        have, want,
+        "docs/diagnostics.md is out of date: run `UPDATE_DOCS=1 cargo test -p hapax-lang --test codes_doc`"
+    );
 }
 
 #[test]

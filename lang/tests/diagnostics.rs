@@ -161,7 +161,7 @@ fn every_code_has_a_case() {
 
 #[test]
 fn json_lines_have_every_field() {
-    let files = vec![("/p/main.hapax", "provider p { type opanai }\n".to_string())];
+    let files = [("/p/main.hapax", "provider p { type opanai }\n".to_string())];
     let mut fs = MemFs::default();
     fs.files.insert(PathBuf::from(files[0].0), files[0].1.clone());
     let checked = check(load(&[PathBuf::from("/p/main.hapax")], &fs).unwrap(), &fs, Mode::Check);

@@ -149,7 +149,12 @@ fn policies_are_formatted_and_snapshotted() {
         let src = std::fs::read_to_string(&f).expect("readable");
         assert_format_properties(&src);
         let out = format(&src).expect("formats");
-        let name = f.strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies")).unwrap_or(&f).display().to_string().replace(['/', '.'], "_");
+        let name = f
+            .strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies"))
+            .unwrap_or(&f)
+            .display()
+            .to_string()
+            .replace(['/', '.'], "_");
         insta::assert_snapshot!(name, out);
         assert_eq!(out, src, "{} is not in canonical form; run `hapax fmt`", f.display());
     }
@@ -180,7 +185,8 @@ fn leaf() -> impl Strategy<Value = String> {
         name(),
         "[a-z ]{0,8}".prop_map(|s| format!("\"{s}\"")),
         Just("\"esc \\\" \\n \\u{41}\"".to_string()),
-        (0u32..5000, prop::sample::select(vec!["", "ms", "s", "m", "h", "d", "KiB", "MiB", "%", "k", "M"])).prop_map(|(n, u)| format!("{n}{u}")),
+        (0u32..5000, prop::sample::select(vec!["", "ms", "s", "m", "h", "d", "KiB", "MiB", "%", "k", "M"]))
+            .prop_map(|(n, u)| format!("{n}{u}")),
         (0u32..100, 0u32..100).prop_map(|(a, b)| format!("{a}.{b}%")),
         Just("request.body.messages[0].content".to_string()),
         Just("request.header[\"x-team\"]".to_string()),
@@ -189,13 +195,23 @@ fn leaf() -> impl Strategy<Value = String> {
 }
 
 fn expr_text() -> impl Strategy<Value = String> {
-    let leaf = prop_oneof![name(), "[a-z]{0,5}".prop_map(|s| format!("\"{s}\"")), (0u32..99).prop_map(|n| n.to_string()), Just("client.tier".to_string())];
+    let leaf = prop_oneof![
+        name(),
+        "[a-z]{0,5}".prop_map(|s| format!("\"{s}\"")),
+        (0u32..99).prop_map(|n| n.to_string()),
+        Just("client.tier".to_string())
+    ];
     leaf.prop_recursive(3, 12, 3, |inner| {
         prop_oneof![
-            (inner.clone(), prop::sample::select(vec!["==", "!=", "<", ">=", "matches", "contains", "in", "and", "or", "=~"]), inner.clone())
+            (
+                inner.clone(),
+                prop::sample::select(vec!["==", "!=", "<", ">=", "matches", "contains", "in", "and", "or", "=~"]),
+                inner.clone()
+            )
                 .prop_map(|(a, op, b)| {
                     // Only and/or take compound operands without parentheses.
-                    let wrap = |x: String| if x.contains(' ') && !matches!(op, "and" | "or") { format!("({x})") } else { x };
+                    let wrap =
+                        |x: String| if x.contains(' ') && !matches!(op, "and" | "or") { format!("({x})") } else { x };
                     format!("{} {op} {}", wrap(a), wrap(b))
                 }),
             inner.clone().prop_map(|a| format!("not {a}")),
@@ -228,15 +244,36 @@ struct Gen {
 }
 
 fn directive_gen() -> impl Strategy<Value = Gen> {
-    let simple = (name(), prop::collection::vec(arg(), 0..4), prop::option::of("[a-z ]{0,10}"), any::<bool>(), 1usize..4).prop_map(
-        |(key, args, comment, blank_before, pad)| Gen { key, args, children: None, comment: comment.map(|c| format!("# {c}")), blank_before, pad },
-    );
+    let simple =
+        (name(), prop::collection::vec(arg(), 0..4), prop::option::of("[a-z ]{0,10}"), any::<bool>(), 1usize..4)
+            .prop_map(|(key, args, comment, blank_before, pad)| Gen {
+                key,
+                args,
+                children: None,
+                comment: comment.map(|c| format!("# {c}")),
+                blank_before,
+                pad,
+            });
     simple.prop_recursive(3, 24, 5, |inner| {
-        (name(), prop::collection::vec(arg(), 0..2), prop::collection::vec(inner, 0..5), any::<bool>(), prop::option::of("[a-z ]{0,10}"), any::<bool>())
+        (
+            name(),
+            prop::collection::vec(arg(), 0..2),
+            prop::collection::vec(inner, 0..5),
+            any::<bool>(),
+            prop::option::of("[a-z ]{0,10}"),
+            any::<bool>(),
+        )
             .prop_map(|(key, args, kids, one_line, comment, blank_before)| {
                 // A block on one line cannot hold comments.
                 let one_line = one_line && kids.iter().all(|k| k.comment.is_none() && k.children.is_none());
-                Gen { key, args, children: Some((kids, one_line)), comment: comment.map(|c| format!("# {c}")), blank_before, pad: 1 }
+                Gen {
+                    key,
+                    args,
+                    children: Some((kids, one_line)),
+                    comment: comment.map(|c| format!("# {c}")),
+                    blank_before,
+                    pad: 1,
+                }
             })
     })
 }
@@ -328,4 +365,3 @@ fn fuzz_regressions() {
     }
     assert!(n >= 3);
 }
-

@@ -49,9 +49,7 @@ fn policy(lines: usize) -> String {
 fn wait_for_publish(client: &Connection, uri: &str) -> Value {
     loop {
         match client.receiver.recv_timeout(Duration::from_secs(60)) {
-            Ok(Message::Notification(n))
-                if n.method == "textDocument/publishDiagnostics" && n.params["uri"] == uri =>
-            {
+            Ok(Message::Notification(n)) if n.method == "textDocument/publishDiagnostics" && n.params["uri"] == uri => {
                 return n.params
             }
             Ok(_) => {}
@@ -74,61 +72,43 @@ fn measure(debounce_ms: u64, pause: Duration, rounds: usize) -> Vec<Duration> {
             break;
         }
     }
-    client
-        .sender
-        .send(Notification::new("initialized".into(), json!({})).into())
-        .expect("send");
+    client.sender.send(Notification::new("initialized".into(), json!({})).into()).expect("send");
     let text = policy(5_000);
     assert_eq!(text.lines().count(), 5_000);
     let uri = "file:///tmp/hapax-bench/big.hapax";
     client
         .sender
-        .send(Notification::new("textDocument/didOpen".into(), json!({ "textDocument": { "uri": uri, "languageId": "hapax", "version": 1, "text": text } })).into())
+        .send(
+            Notification::new(
+                "textDocument/didOpen".into(),
+                json!({ "textDocument": { "uri": uri, "languageId": "hapax", "version": 1, "text": text } }),
+            )
+            .into(),
+        )
         .expect("send");
     let first = wait_for_publish(&client, uri);
-    assert_eq!(
-        first["diagnostics"],
-        json!([]),
-        "the generated policy must be clean"
-    );
+    assert_eq!(first["diagnostics"], json!([]), "the generated policy must be clean");
     // Each round edits line 2500 (the `latency` of a provider in the middle),
     // alternating between a valid value and a typo that is an error.
-    let line = text
-        .lines()
-        .enumerate()
-        .skip(2_400)
-        .find(|(_, l)| l.trim_start().starts_with("latency"))
-        .map_or(2, |(n, _)| n);
+    let line =
+        text.lines().enumerate().skip(2_400).find(|(_, l)| l.trim_start().starts_with("latency")).map_or(2, |(n, _)| n);
     let mut times = Vec::with_capacity(rounds);
     for round in 0..rounds {
-        let new_line = if round % 2 == 0 {
-            "  latncy 20ms"
-        } else {
-            "  latency 20ms"
-        };
+        let new_line = if round % 2 == 0 { "  latncy 20ms" } else { "  latency 20ms" };
         let change = json!({
             "textDocument": { "uri": uri, "version": round + 2 },
             "contentChanges": [{ "range": { "start": { "line": line, "character": 0 }, "end": { "line": line, "character": 14 } }, "text": new_line }],
         });
         std::thread::sleep(pause);
         let start = Instant::now();
-        client
-            .sender
-            .send(Notification::new("textDocument/didChange".into(), change).into())
-            .expect("send");
+        client.sender.send(Notification::new("textDocument/didChange".into(), change).into()).expect("send");
         let params = wait_for_publish(&client, uri);
         times.push(start.elapsed());
         let n = params["diagnostics"].as_array().map_or(0, Vec::len);
         assert_eq!(n, usize::from(round % 2 == 0), "round {round}: {params}");
     }
-    client
-        .sender
-        .send(Request::new(RequestId::from(2), "shutdown".into(), Value::Null).into())
-        .expect("send");
-    client
-        .sender
-        .send(Notification::new("exit".into(), Value::Null).into())
-        .expect("send");
+    client.sender.send(Request::new(RequestId::from(2), "shutdown".into(), Value::Null).into()).expect("send");
+    client.sender.send(Notification::new("exit".into(), Value::Null).into()).expect("send");
     let _ = thread.join();
     times
 }
@@ -156,9 +136,21 @@ fn check_only(rounds: usize) -> Vec<Duration> {
     (0..rounds)
         .map(|_| {
             let start = Instant::now();
-            let checked =
-                hapax_lang::check_paths(std::slice::from_ref(&path), &fs, hapax_lang::Mode::Check);
+            let checked = hapax_lang::check_paths(std::slice::from_ref(&path), &fs, hapax_lang::Mode::Check);
             assert!(checked.is_ok_and(|c| c.diags.0.is_empty()));
+            start.elapsed()
+        })
+        .collect()
+}
+
+/// The parser alone, on the same policy.
+fn parse_only(rounds: usize) -> Vec<Duration> {
+    let text = policy(5_000);
+    (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            let (ast, errors) = hapax_lang::syntax::parse(hapax_lang::span::FileId(0), &text);
+            assert!(errors.is_empty() && !ast.items.is_empty());
             start.elapsed()
         })
         .collect()
@@ -166,21 +158,9 @@ fn check_only(rounds: usize) -> Vec<Duration> {
 
 fn main() {
     // `cargo test --benches` runs this binary too; keep that quick.
-    let rounds = if std::env::args().any(|a| a == "--bench") {
-        30
-    } else {
-        4
-    };
-    report(
-        "hapax_lang::check_paths alone (for comparison)",
-        check_only(rounds),
-    );
-    report(
-        "didChange -> publishDiagnostics, edits 200 ms apart",
-        measure(50, Duration::from_millis(200), rounds),
-    );
-    report(
-        "didChange -> publishDiagnostics, edits back to back",
-        measure(50, Duration::ZERO, rounds),
-    );
+    let rounds = if std::env::args().any(|a| a == "--bench") { 30 } else { 4 };
+    report("hapax_lang::syntax::parse alone (for comparison)", parse_only(rounds));
+    report("hapax_lang::check_paths alone (for comparison)", check_only(rounds));
+    report("didChange -> publishDiagnostics, edits 200 ms apart", measure(50, Duration::from_millis(200), rounds));
+    report("didChange -> publishDiagnostics, edits back to back", measure(50, Duration::ZERO, rounds));
 }

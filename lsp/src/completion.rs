@@ -10,8 +10,8 @@ use hapax_lang::schema::{self, Naming, RefKind, Setting};
 use hapax_lang::syntax::ast::Ast;
 use hapax_stdlib::{docs, functions, prices};
 use lsp_types::{
-    CompletionItem, CompletionItemKind, CompletionTextEdit, Documentation, InsertTextFormat,
-    MarkupContent, MarkupKind, Range, TextEdit,
+    CompletionItem, CompletionItemKind, CompletionTextEdit, Documentation, InsertTextFormat, MarkupContent, MarkupKind,
+    Range, TextEdit,
 };
 
 /// What completion needs to know besides the text.
@@ -56,8 +56,7 @@ pub fn complete(req: &Request) -> Vec<CompletionItem> {
         let prev = cur.toks.last().and_then(Tok::word);
         let price_block = ctx.is_empty() && key == Some("price") && args.is_empty();
         if prev == Some("model") || price_block {
-            let range =
-                LineIndex::new(req.text).range(hapax_lang::span::Span::new(start, req.offset));
+            let range = LineIndex::new(req.text).range(hapax_lang::span::Span::new(start, req.offset));
             return models(Some(range));
         }
         return Vec::new();
@@ -67,8 +66,7 @@ pub fn complete(req: &Request) -> Vec<CompletionItem> {
         if !rest.contains('.') {
             if let Some((_, fields)) = schema::PATHS.iter().find(|(r, _)| *r == root) {
                 let start = cur.partial_start + root.len() + 1;
-                let range =
-                    LineIndex::new(req.text).range(hapax_lang::span::Span::new(start, req.offset));
+                let range = LineIndex::new(req.text).range(hapax_lang::span::Span::new(start, req.offset));
                 return fields.iter().map(|f| path_item(root, f, range)).collect();
             }
         }
@@ -140,10 +138,7 @@ pub fn complete(req: &Request) -> Vec<CompletionItem> {
 }
 
 fn markdown(value: String) -> Documentation {
-    Documentation::MarkupContent(MarkupContent {
-        kind: MarkupKind::Markdown,
-        value,
-    })
+    Documentation::MarkupContent(MarkupContent { kind: MarkupKind::Markdown, value })
 }
 
 fn snippet_item(label: &str, snippet: &str, detail: &str, snippets: bool) -> CompletionItem {
@@ -207,11 +202,7 @@ fn settings(ctx: &str, snippets: bool) -> Vec<CompletionItem> {
             let snippet = snippet.filter(|_| snippets);
             CompletionItem {
                 label: s.key.into(),
-                kind: Some(if s.block.is_some() {
-                    CompletionItemKind::MODULE
-                } else {
-                    CompletionItemKind::PROPERTY
-                }),
+                kind: Some(if s.block.is_some() { CompletionItemKind::MODULE } else { CompletionItemKind::PROPERTY }),
                 detail: doc.map(|d| d.summary.to_string()),
                 documentation: doc.map(|d| markdown(keyword_markdown(d))),
                 insert_text_format: snippet.as_ref().map(|_| InsertTextFormat::SNIPPET),
@@ -262,16 +253,11 @@ fn names(req: &Request, kind: RefKind) -> Vec<CompletionItem> {
 /// After `to`, `fallback`, `->`, `downgrade`: a provider, then `model`, then
 /// a model name.
 fn targets(req: &Request, toks: &[Tok]) -> Vec<CompletionItem> {
-    let words: Vec<&Tok> = toks
-        .iter()
-        .filter(|t| !matches!(t, Tok::Punct(p) if p == "[" || p == "]"))
-        .collect();
+    let words: Vec<&Tok> = toks.iter().filter(|t| !matches!(t, Tok::Punct(p) if p == "[" || p == "]")).collect();
     match words.last() {
         None | Some(Tok::Punct(_)) => names(req, RefKind::Provider),
         Some(Tok::Word(w)) if w == "model" => models(None),
-        Some(Tok::Word(_))
-            if words.len() == 1 || matches!(words[words.len() - 2], Tok::Punct(_)) =>
-        {
+        Some(Tok::Word(_)) if words.len() == 1 || matches!(words[words.len() - 2], Tok::Punct(_)) => {
             vec![CompletionItem {
                 label: "model".into(),
                 kind: Some(CompletionItemKind::KEYWORD),
@@ -301,22 +287,9 @@ fn models(range: Option<Range>) -> Vec<CompletionItem> {
                 kind: Some(CompletionItemKind::CONSTANT),
                 detail: Some(detail),
                 documentation: Some(markdown(price_markdown(p))),
-                filter_text: Some(if range.is_some() {
-                    p.model.clone()
-                } else {
-                    format!("\"{}", p.model)
-                }),
-                text_edit: range.map(|range| {
-                    CompletionTextEdit::Edit(TextEdit {
-                        range,
-                        new_text: p.model.clone(),
-                    })
-                }),
-                insert_text: if range.is_none() {
-                    Some(format!("\"{}\"", p.model))
-                } else {
-                    None
-                },
+                filter_text: Some(if range.is_some() { p.model.clone() } else { format!("\"{}", p.model) }),
+                text_edit: range.map(|range| CompletionTextEdit::Edit(TextEdit { range, new_text: p.model.clone() })),
+                insert_text: if range.is_none() { Some(format!("\"{}\"", p.model)) } else { None },
                 ..Default::default()
             }
         })
@@ -331,10 +304,7 @@ fn path_item(root: &str, field: &str, range: Range) -> CompletionItem {
         kind: Some(CompletionItemKind::FIELD),
         detail: doc.map(|(_, ty, _)| (*ty).to_string()),
         documentation: doc.map(|(_, _, d)| markdown((*d).to_string())),
-        text_edit: Some(CompletionTextEdit::Edit(TextEdit {
-            range,
-            new_text: field.into(),
-        })),
+        text_edit: Some(CompletionTextEdit::Edit(TextEdit { range, new_text: field.into() })),
         ..Default::default()
     }
 }
@@ -354,12 +324,7 @@ fn expression_starts(after_operand: bool) -> Vec<CompletionItem> {
     out.extend(functions::all().iter().map(|f| CompletionItem {
         label: f.name.into(),
         kind: Some(CompletionItemKind::FUNCTION),
-        detail: Some(format!(
-            "{}({}) -> {}",
-            f.name,
-            f.params.join(", "),
-            f.returns
-        )),
+        detail: Some(format!("{}({}) -> {}", f.name, f.params.join(", "), f.returns)),
         documentation: Some(markdown(f.summary.into())),
         ..Default::default()
     }));

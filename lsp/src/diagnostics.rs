@@ -6,9 +6,7 @@ use hapax_lang::check::Checked;
 use hapax_lang::codes::Code;
 use hapax_lang::diag::{Diagnostic, Severity};
 use hapax_lang::span::{FileId, Loc};
-use lsp_types::{
-    DiagnosticRelatedInformation, DiagnosticSeverity, DiagnosticTag, Location, NumberOrString,
-};
+use lsp_types::{DiagnosticRelatedInformation, DiagnosticSeverity, DiagnosticTag, Location, NumberOrString};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
@@ -31,10 +29,7 @@ pub fn to_lsp<'a>(
         .filter_map(|(loc, text)| {
             let uri = world.docs.uri(&checked.sources.get(loc.file).path)?;
             Some(DiagnosticRelatedInformation {
-                location: Location {
-                    uri,
-                    range: indexes.range(checked, *loc),
-                },
+                location: Location { uri, range: indexes.range(checked, *loc) },
                 message: text.clone(),
             })
         })
@@ -49,16 +44,8 @@ pub fn to_lsp<'a>(
         code_description: None,
         source: Some("hapax".into()),
         message,
-        related_information: if related.is_empty() {
-            None
-        } else {
-            Some(related)
-        },
-        tags: if d.code == Code::Unused {
-            Some(vec![DiagnosticTag::UNNECESSARY])
-        } else {
-            None
-        },
+        related_information: if related.is_empty() { None } else { Some(related) },
+        tags: if d.code == Code::Unused { Some(vec![DiagnosticTag::UNNECESSARY]) } else { None },
         data: None,
     }
 }
@@ -73,10 +60,7 @@ impl<'a> Indexes<'a> {
     pub fn range(&mut self, checked: &'a Checked, loc: Loc) -> lsp_types::Range {
         // Keyed by the set's address too, so one cache can serve several sets.
         let key = (checked as *const Checked as usize, loc.file);
-        self.map
-            .entry(key)
-            .or_insert_with(|| LineIndex::new(&checked.sources.get(loc.file).text))
-            .range(loc.span)
+        self.map.entry(key).or_insert_with(|| LineIndex::new(&checked.sources.get(loc.file).text)).range(loc.span)
     }
 }
 
@@ -105,13 +89,8 @@ pub fn plan(world: &World) -> BTreeMap<PathBuf, (lsp_types::Uri, Vec<lsp_types::
         let Some(uri) = world.docs.uri(&path) else {
             continue;
         };
-        let diags = set
-            .diags
-            .0
-            .iter()
-            .filter(|d| d.loc.file == id)
-            .map(|d| to_lsp(d, set, world, &mut indexes))
-            .collect();
+        let diags =
+            set.diags.0.iter().filter(|d| d.loc.file == id).map(|d| to_lsp(d, set, world, &mut indexes)).collect();
         out.insert(path, (uri, diags));
     }
     out

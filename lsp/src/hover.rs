@@ -13,15 +13,8 @@ use hapax_stdlib::prices::{self, ModelPrice};
 
 /// Markdown for a keyword: its summary, syntax and example.
 pub fn keyword_markdown(d: &KeywordDoc) -> String {
-    let title = if d.context.is_empty() {
-        format!("`{}`", d.key)
-    } else {
-        format!("`{}` in `{}`", d.key, d.context)
-    };
-    format!(
-        "**{title}**\n\n{}\n\n```hapax\n{}\n```\n\nExample:\n\n```hapax\n{}\n```",
-        d.summary, d.syntax, d.example
-    )
+    let title = if d.context.is_empty() { format!("`{}`", d.key) } else { format!("`{}` in `{}`", d.key, d.context) };
+    format!("**{title}**\n\n{}\n\n```hapax\n{}\n```\n\nExample:\n\n```hapax\n{}\n```", d.summary, d.syntax, d.example)
 }
 
 /// Dollars with at least two decimals and at most four: `$2.50`, `$0.075`.
@@ -88,16 +81,7 @@ pub fn hover(checked: &Checked, fid: FileId, offset: usize) -> Option<(String, S
             None
         }
         ExprKind::Call { name, .. } => functions::lookup(&name.name).map(|f| {
-            (
-                format!(
-                    "```hapax\n{}({}) -> {}\n```\n\n{}",
-                    f.name,
-                    f.params.join(", "),
-                    f.returns,
-                    f.summary
-                ),
-                name.span,
-            )
+            (format!("```hapax\n{}({}) -> {}\n```\n\n{}", f.name, f.params.join(", "), f.returns, f.summary), name.span)
         }),
         ExprKind::Ident(_) | ExprKind::Field { .. } => {
             let path = e.dotted()?.join(".");
@@ -108,14 +92,7 @@ pub fn hover(checked: &Checked, fid: FileId, offset: usize) -> Option<(String, S
                 let word = e.as_ident()?;
                 if setting.choices.contains(&word) {
                     docs::lookup(&ctx, d.key()).map(|doc| {
-                        (
-                            format!(
-                                "`{word}`: one of `{}`\n\n{}",
-                                setting.choices.join("`, `"),
-                                doc.summary
-                            ),
-                            e.span,
-                        )
+                        (format!("`{word}`: one of `{}`\n\n{}", setting.choices.join("`, `"), doc.summary), e.span)
                     })
                 } else {
                     None
@@ -163,33 +140,17 @@ fn declaration_markdown(checked: &Checked, found: &At) -> String {
                 lines.push("  ...");
             }
             let (line, _) = file.human_line_col(name_loc.span.start as usize);
-            let name = file.path.file_name().map_or_else(
-                || file.path.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            );
-            format!(
-                "```hapax\n{}\n```\n\n{kw} `{}` declared in `{name}` line {line}",
-                lines.join("\n"),
-                found.name
-            )
+            let name = file
+                .path
+                .file_name()
+                .map_or_else(|| file.path.display().to_string(), |n| n.to_string_lossy().into_owned());
+            format!("```hapax\n{}\n```\n\n{kw} `{}` declared in `{name}` line {line}", lines.join("\n"), found.name)
         }
         Some(_) => {
-            let uses = checked
-                .symbols
-                .refs
-                .iter()
-                .filter(|r| r.kind == found.kind && r.name == found.name)
-                .count();
+            let uses = checked.symbols.refs.iter().filter(|r| r.kind == found.kind && r.name == found.name).count();
             let summary = docs::lookup("", kw).map_or("", |d| d.summary);
-            format!(
-                "**{kw} `{}`**: used {uses} time{}\n\n{summary}",
-                found.name,
-                if uses == 1 { "" } else { "s" }
-            )
+            format!("**{kw} `{}`**: used {uses} time{}\n\n{summary}", found.name, if uses == 1 { "" } else { "s" })
         }
-        None => format!(
-            "unknown {kw} `{}`: nothing of that name is declared",
-            found.name
-        ),
+        None => format!("unknown {kw} `{}`: nothing of that name is declared", found.name),
     }
 }

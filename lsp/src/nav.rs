@@ -9,8 +9,8 @@ use hapax_lang::schema::{self, Naming, RefKind};
 use hapax_lang::span::{FileId, Loc, Span};
 use hapax_lang::syntax::ast::{Ast, Directive, ExprKind, Head};
 use lsp_types::{
-    DocumentSymbol, FoldingRange, FoldingRangeKind, Location, OneOf, SymbolKind, TextEdit, Uri,
-    WorkspaceEdit, WorkspaceSymbol,
+    DocumentSymbol, FoldingRange, FoldingRangeKind, Location, OneOf, SymbolKind, TextEdit, Uri, WorkspaceEdit,
+    WorkspaceSymbol,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -29,37 +29,20 @@ pub struct At {
 /// The name under `offset` in file `fid`, if any.
 pub fn symbol_at(checked: &Checked, fid: FileId, offset: usize) -> Option<At> {
     let s = &checked.symbols;
-    if let Some((d, _)) = s
-        .decls
-        .iter()
-        .find(|(d, _)| d.loc.file == fid && d.loc.span.contains(offset))
-    {
-        return Some(At {
-            kind: d.kind,
-            name: d.name.clone(),
-            loc: d.loc,
-            is_decl: true,
-        });
+    if let Some((d, _)) = s.decls.iter().find(|(d, _)| d.loc.file == fid && d.loc.span.contains(offset)) {
+        return Some(At { kind: d.kind, name: d.name.clone(), loc: d.loc, is_decl: true });
     }
-    s.refs
-        .iter()
-        .find(|r| r.loc.file == fid && r.loc.span.contains(offset) && !r.name.is_empty())
-        .map(|r| At {
-            kind: r.kind,
-            name: r.name.clone(),
-            loc: r.loc,
-            is_decl: false,
-        })
+    s.refs.iter().find(|r| r.loc.file == fid && r.loc.span.contains(offset) && !r.name.is_empty()).map(|r| At {
+        kind: r.kind,
+        name: r.name.clone(),
+        loc: r.loc,
+        is_decl: false,
+    })
 }
 
 /// The declaration of a name: where the name is written and the whole block.
 pub fn decl_of(checked: &Checked, kind: RefKind, name: &str) -> Option<(Loc, Loc)> {
-    checked
-        .symbols
-        .decls
-        .iter()
-        .find(|(d, _)| d.kind == kind && d.name == name)
-        .map(|(d, block)| (d.loc, *block))
+    checked.symbols.decls.iter().find(|(d, _)| d.kind == kind && d.name == name).map(|(d, block)| (d.loc, *block))
 }
 
 /// One place a name occurs.
@@ -76,10 +59,7 @@ impl Occurrence {
     pub fn location(&self, world: &World) -> Option<Location> {
         let uri = world.docs.uri(self.path())?;
         let text = &self.set.sources.get(self.loc.file).text;
-        Some(Location {
-            uri,
-            range: LineIndex::new(text).range(self.loc.span),
-        })
+        Some(Location { uri, range: LineIndex::new(text).range(self.loc.span) })
     }
 }
 
@@ -105,24 +85,11 @@ pub fn occurrences(world: &World, path: &Path, offset: usize) -> Option<(At, Vec
             .iter()
             .filter(|(d, _)| d.kind == at.kind && d.name == at.name)
             .map(|(d, _)| (d.loc, true));
-        let refs = set
-            .symbols
-            .refs
-            .iter()
-            .filter(|r| r.kind == at.kind && r.name == at.name)
-            .map(|r| (r.loc, false));
+        let refs = set.symbols.refs.iter().filter(|r| r.kind == at.kind && r.name == at.name).map(|r| (r.loc, false));
         for (loc, is_decl) in decls.chain(refs) {
-            let key = (
-                set.sources.get(loc.file).path.clone(),
-                loc.span.start,
-                loc.span.end,
-            );
+            let key = (set.sources.get(loc.file).path.clone(), loc.span.start, loc.span.end);
             if seen.insert(key) {
-                out.push(Occurrence {
-                    set: set.clone(),
-                    loc,
-                    is_decl,
-                });
+                out.push(Occurrence { set: set.clone(), loc, is_decl });
             }
         }
     }
@@ -131,39 +98,23 @@ pub fn occurrences(world: &World, path: &Path, offset: usize) -> Option<(At, Vec
 }
 
 /// Where the name under the cursor is declared; on an `import`, the file.
-pub fn definition(
-    world: &World,
-    checked: &Checked,
-    fid: FileId,
-    offset: usize,
-) -> Option<Location> {
+pub fn definition(world: &World, checked: &Checked, fid: FileId, offset: usize) -> Option<Location> {
     if let Some(at) = symbol_at(checked, fid, offset) {
         let (decl, _) = decl_of(checked, at.kind, &at.name)?;
         let file = checked.sources.get(decl.file);
-        return Some(Location {
-            uri: world.docs.uri(&file.path)?,
-            range: LineIndex::new(&file.text).range(decl.span),
-        });
+        return Some(Location { uri: world.docs.uri(&file.path)?, range: LineIndex::new(&file.text).range(decl.span) });
     }
     let ast = checked.asts.get(fid.0 as usize)?;
-    let d = ast
-        .items
-        .iter()
-        .find(|d| d.key() == "import" && d.span.contains(offset))?;
+    let d = ast.items.iter().find(|d| d.key() == "import" && d.span.contains(offset))?;
     let rel = d.args.first()?.value.as_str()?;
     let target = hapax_lang::loader::normalize(&checked.sources.get(fid).dir().join(rel));
-    Some(Location {
-        uri: world.docs.uri(&target)?,
-        range: lsp_types::Range::default(),
-    })
+    Some(Location { uri: world.docs.uri(&target)?, range: lsp_types::Range::default() })
 }
 
 /// Whether `name` may be declared: `[a-zA-Z_][a-zA-Z0-9_-]*`.
 pub fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
@@ -172,17 +123,13 @@ pub fn valid_name(name: &str) -> bool {
     clippy::mutable_key_type,
     reason = "lsp-types keys `WorkspaceEdit::changes` by `Uri`, which is never mutated once built"
 )]
-pub fn rename(
-    world: &World,
-    path: &Path,
-    offset: usize,
-    new_name: &str,
-) -> Result<WorkspaceEdit, String> {
+pub fn rename(world: &World, path: &Path, offset: usize, new_name: &str) -> Result<WorkspaceEdit, String> {
     if !valid_name(new_name) {
-        return Err(format!("`{new_name}` is not a valid name: names are a letter or `_` followed by letters, digits, `_` and `-`"));
+        return Err(format!(
+            "`{new_name}` is not a valid name: names are a letter or `_` followed by letters, digits, `_` and `-`"
+        ));
     }
-    let (at, occs) =
-        occurrences(world, path, offset).ok_or("there is no declared name here to rename")?;
+    let (at, occs) = occurrences(world, path, offset).ok_or("there is no declared name here to rename")?;
     let kw = at.kind.keyword();
     for (set, _) in world.sets_with(path) {
         if let Some((loc, _)) = decl_of(&set, at.kind, new_name) {
@@ -191,33 +138,26 @@ pub fn rename(
             }
             let file = set.sources.get(loc.file);
             let (line, col) = file.human_line_col(loc.span.start as usize);
-            return Err(format!("cannot rename to `{new_name}`: {kw} `{new_name}` is already declared at {}:{line}:{col}", file.path.display()));
+            return Err(format!(
+                "cannot rename to `{new_name}`: {kw} `{new_name}` is already declared at {}:{line}:{col}",
+                file.path.display()
+            ));
         }
     }
     let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
     if new_name != at.name {
         for o in &occs {
             if let Some(loc) = o.location(world) {
-                changes.entry(loc.uri).or_default().push(TextEdit {
-                    range: loc.range,
-                    new_text: new_name.to_string(),
-                });
+                changes.entry(loc.uri).or_default().push(TextEdit { range: loc.range, new_text: new_name.to_string() });
             }
         }
     }
-    Ok(WorkspaceEdit {
-        changes: Some(changes),
-        ..Default::default()
-    })
+    Ok(WorkspaceEdit { changes: Some(changes), ..Default::default() })
 }
 
 fn symbol_kind(d: &Directive, top: bool) -> SymbolKind {
     if !top {
-        return if d.block.is_some() {
-            SymbolKind::OBJECT
-        } else {
-            SymbolKind::PROPERTY
-        };
+        return if d.block.is_some() { SymbolKind::OBJECT } else { SymbolKind::PROPERTY };
     }
     match d.key() {
         "provider" => SymbolKind::CLASS,
@@ -233,12 +173,7 @@ fn symbol_kind(d: &Directive, top: bool) -> SymbolKind {
 
 /// The source text of a span, on one line and shortened.
 fn snippet(text: &str, span: Span) -> String {
-    let s: String = text
-        .get(span.range())
-        .unwrap_or("")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let s: String = text.get(span.range()).unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
     if s.chars().count() > 60 {
         let cut: String = s.chars().take(57).collect();
         format!("{cut}...")
@@ -251,55 +186,28 @@ fn snippet(text: &str, span: Span) -> String {
 /// their settings and nested blocks as children.
 pub fn document_symbols(ast: &Ast, text: &str) -> Vec<DocumentSymbol> {
     let idx = LineIndex::new(text);
-    ast.items
-        .iter()
-        .map(|d| outline(d, text, &idx, true))
-        .collect()
+    ast.items.iter().map(|d| outline(d, text, &idx, true)).collect()
 }
 
-#[allow(
-    deprecated,
-    reason = "`DocumentSymbol::deprecated` must still be given"
-)]
+#[allow(deprecated, reason = "`DocumentSymbol::deprecated` must still be given")]
 fn outline(d: &Directive, text: &str, idx: &LineIndex, top: bool) -> DocumentSymbol {
     let key = d.key();
     let (name, selection, detail) = match (&d.head, top) {
         (Head::Arm(w), _) => (snippet(text, d.head_span()), w.span, None),
         (Head::Key(k), true) => match d.args.first().map(|a| (&a.value.kind, a.value.span)) {
             Some((ExprKind::Ident(n), span)) => (n.clone(), span, Some(key.to_string())),
-            Some((ExprKind::Str { value, .. }, span)) => {
-                (value.clone(), span, Some(key.to_string()))
-            }
+            Some((ExprKind::Str { value, .. }, span)) => (value.clone(), span, Some(key.to_string())),
             _ => (key.to_string(), k.span, None),
         },
         (Head::Key(k), false) => {
-            let args = d
-                .args
-                .first()
-                .map(|a| a.value.span.to(d.args[d.args.len() - 1].value.span));
-            (
-                key.to_string(),
-                k.span,
-                args.map(|s| snippet(text, s)).filter(|s| !s.is_empty()),
-            )
+            let args = d.args.first().map(|a| a.value.span.to(d.args[d.args.len() - 1].value.span));
+            (key.to_string(), k.span, args.map(|s| snippet(text, s)).filter(|s| !s.is_empty()))
         }
     };
-    let name = if name.is_empty() {
-        key.to_string()
-    } else {
-        name
-    };
-    let name = if name.is_empty() {
-        "?".to_string()
-    } else {
-        name
-    };
-    let children: Option<Vec<DocumentSymbol>> = d.block.as_ref().map(|b| {
-        b.items
-            .iter()
-            .map(|i| outline(i, text, idx, false))
-            .collect()
-    });
+    let name = if name.is_empty() { key.to_string() } else { name };
+    let name = if name.is_empty() { "?".to_string() } else { name };
+    let children: Option<Vec<DocumentSymbol>> =
+        d.block.as_ref().map(|b| b.items.iter().map(|i| outline(i, text, idx, false)).collect());
     DocumentSymbol {
         name,
         detail,
@@ -371,10 +279,7 @@ pub fn workspace_symbols(world: &World, query: &str) -> Vec<WorkspaceSymbol> {
                 kind: symbol_kind(d, true),
                 tags: None,
                 container_name: Some(spec.context.to_string()),
-                location: OneOf::Left(Location {
-                    uri: uri.clone(),
-                    range: idx.range(d.span),
-                }),
+                location: OneOf::Left(Location { uri: uri.clone(), range: idx.range(d.span) }),
                 data: None,
             });
         }
@@ -397,11 +302,7 @@ pub fn folding(ast: &Ast, text: &str) -> Vec<FoldingRange> {
             let Some(b) = &d.block else { continue };
             let start = idx.line_of(d.span.start as usize);
             let end_line = idx.line_of(b.span.end as usize);
-            let end = if crate::syntax::is_closed(b, text) {
-                end_line.saturating_sub(1)
-            } else {
-                end_line
-            };
+            let end = if crate::syntax::is_closed(b, text) { end_line.saturating_sub(1) } else { end_line };
             if end > start {
                 out.push(FoldingRange {
                     start_line: start as u32,
@@ -415,12 +316,7 @@ pub fn folding(ast: &Ast, text: &str) -> Vec<FoldingRange> {
     }
     blocks(&ast.items, text, &idx, &mut out);
     let mut run: Option<(usize, usize)> = None;
-    let own_line = |start: usize| {
-        text[..start]
-            .rsplit('\n')
-            .next()
-            .is_some_and(|l| l.trim().is_empty())
-    };
+    let own_line = |start: usize| text[..start].rsplit('\n').next().is_some_and(|l| l.trim().is_empty());
     for c in &ast.comments {
         let start = c.span.start as usize;
         if !own_line(start) {

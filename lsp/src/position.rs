@@ -22,9 +22,7 @@ impl<'a> LineIndex<'a> {
     /// The zero-based line holding `offset`.
     pub fn line_of(&self, offset: usize) -> usize {
         let offset = offset.min(self.text.len());
-        self.starts
-            .partition_point(|&s| s <= offset)
-            .saturating_sub(1)
+        self.starts.partition_point(|&s| s <= offset).saturating_sub(1)
     }
 
     /// The position of a byte offset; an offset inside a character counts
@@ -37,10 +35,7 @@ impl<'a> LineIndex<'a> {
         let line = self.line_of(offset);
         let start = self.starts[line];
         let character = self.text[start..offset].encode_utf16().count();
-        Position {
-            line: line as u32,
-            character: character as u32,
-        }
+        Position { line: line as u32, character: character as u32 }
     }
 
     /// The byte offset of a position, clamped to the end of its line (and
@@ -70,10 +65,7 @@ impl<'a> LineIndex<'a> {
     }
 
     pub fn range(&self, span: Span) -> Range {
-        Range {
-            start: self.position(span.start as usize),
-            end: self.position(span.end as usize),
-        }
+        Range { start: self.position(span.start as usize), end: self.position(span.end as usize) }
     }
 
     /// The byte range of an LSP range (start and end ordered).
@@ -85,13 +77,7 @@ impl<'a> LineIndex<'a> {
 
     /// The range covering the whole text.
     pub fn whole(&self) -> Range {
-        Range {
-            start: Position {
-                line: 0,
-                character: 0,
-            },
-            end: self.position(self.text.len()),
-        }
+        Range { start: Position { line: 0, character: 0 }, end: self.position(self.text.len()) }
     }
 }
 
@@ -108,16 +94,8 @@ pub fn uri_to_path(uri: &Uri) -> PathBuf {
             PathBuf::from(percent_decode(path))
         }
         None => {
-            let name: String = s
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
+            let name: String =
+                s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
             Path::new(UNTITLED).join(name)
         }
     };
@@ -147,10 +125,7 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Some(b) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
+            if let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 out.push(b);
                 i += 3;
                 continue;
@@ -171,42 +146,12 @@ mod tests {
         let text = "a→b\n😀x\n";
         let idx = LineIndex::new(text);
         let x = text.find('x').unwrap();
-        assert_eq!(
-            idx.position(x),
-            Position {
-                line: 1,
-                character: 2
-            }
-        );
-        assert_eq!(
-            idx.offset(Position {
-                line: 1,
-                character: 2
-            }),
-            x
-        );
+        assert_eq!(idx.position(x), Position { line: 1, character: 2 });
+        assert_eq!(idx.offset(Position { line: 1, character: 2 }), x);
         let b = text.find('b').unwrap();
-        assert_eq!(
-            idx.position(b),
-            Position {
-                line: 0,
-                character: 2
-            }
-        );
-        assert_eq!(
-            idx.offset(Position {
-                line: 0,
-                character: 99
-            }),
-            5
-        );
-        assert_eq!(
-            idx.offset(Position {
-                line: 9,
-                character: 0
-            }),
-            text.len()
-        );
+        assert_eq!(idx.position(b), Position { line: 0, character: 2 });
+        assert_eq!(idx.offset(Position { line: 0, character: 99 }), 5);
+        assert_eq!(idx.offset(Position { line: 9, character: 0 }), text.len());
     }
 
     #[test]

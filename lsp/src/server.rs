@@ -31,10 +31,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            debounce: Duration::from_millis(50),
-            snippets: false,
-        }
+        Config { debounce: Duration::from_millis(50), snippets: false }
     }
 }
 
@@ -42,14 +39,12 @@ impl Default for Config {
 pub fn capabilities() -> ServerCapabilities {
     ServerCapabilities {
         position_encoding: Some(PositionEncodingKind::UTF16),
-        text_document_sync: Some(TextDocumentSyncCapability::Options(
-            TextDocumentSyncOptions {
-                open_close: Some(true),
-                change: Some(TextDocumentSyncKind::INCREMENTAL),
-                save: Some(TextDocumentSyncSaveOptions::Supported(true)),
-                ..Default::default()
-            },
-        )),
+        text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
+            open_close: Some(true),
+            change: Some(TextDocumentSyncKind::INCREMENTAL),
+            save: Some(TextDocumentSyncSaveOptions::Supported(true)),
+            ..Default::default()
+        })),
         completion_provider: Some(CompletionOptions {
             trigger_characters: Some(vec![".".into(), "\"".into(), " ".into()]),
             ..Default::default()
@@ -101,19 +96,12 @@ pub struct Server {
 type Handled<R> = Result<R, ResponseError>;
 
 fn error(code: ErrorCode, message: impl Into<String>) -> ResponseError {
-    ResponseError {
-        code: code as i32,
-        message: message.into(),
-        data: None,
-    }
+    ResponseError { code: code as i32, message: message.into(), data: None }
 }
 
 impl Server {
     pub fn new(conn: Connection, config: Config, roots: Vec<PathBuf>) -> Self {
-        let world = World {
-            roots,
-            ..Default::default()
-        };
+        let world = World { roots, ..Default::default() };
         Server {
             conn,
             world,
@@ -132,11 +120,7 @@ impl Server {
     pub fn run(mut self) -> bool {
         loop {
             let msg = match self.deadline {
-                Some(at) => match self
-                    .conn
-                    .receiver
-                    .recv_timeout(at.saturating_duration_since(Instant::now()))
-                {
+                Some(at) => match self.conn.receiver.recv_timeout(at.saturating_duration_since(Instant::now())) {
                     Ok(m) => m,
                     Err(e) if e.is_timeout() => {
                         self.flush();
@@ -159,11 +143,8 @@ impl Server {
                         break;
                     }
                     let method = n.method.clone();
-                    if std::panic::catch_unwind(AssertUnwindSafe(|| self.notification(n))).is_err()
-                    {
-                        self.log(&format!(
-                            "hapax lsp: internal error while handling `{method}`"
-                        ));
+                    if std::panic::catch_unwind(AssertUnwindSafe(|| self.notification(n))).is_err() {
+                        self.log(&format!("hapax lsp: internal error while handling `{method}`"));
                     }
                 }
                 Message::Response(_) => {}
@@ -178,10 +159,7 @@ impl Server {
     }
 
     fn log(&self, message: &str) {
-        let params = LogMessageParams {
-            typ: MessageType::ERROR,
-            message: message.into(),
-        };
+        let params = LogMessageParams { typ: MessageType::ERROR, message: message.into() };
         self.send(Notification::new("window/logMessage".into(), params).into());
     }
 
@@ -194,11 +172,8 @@ impl Server {
                     return;
                 };
                 let path = uri_to_path(&p.text_document.uri);
-                let doc = Doc {
-                    uri: p.text_document.uri,
-                    text: p.text_document.text,
-                    version: p.text_document.version,
-                };
+                let doc =
+                    Doc { uri: p.text_document.uri, text: p.text_document.text, version: p.text_document.version };
                 self.world.docs.map.insert(path.clone(), doc);
                 self.dirty.push(path);
                 self.flush();
@@ -208,9 +183,7 @@ impl Server {
                     return;
                 };
                 let path = uri_to_path(&p.text_document.uri);
-                self.world
-                    .docs
-                    .apply(&path, p.text_document.version, p.content_changes);
+                self.world.docs.apply(&path, p.text_document.version, p.content_changes);
                 self.dirty.push(path);
                 self.schedule();
             }
@@ -239,9 +212,7 @@ impl Server {
     /// costs one check per window.
     fn schedule(&mut self) {
         let now = Instant::now();
-        let at = self
-            .last_check
-            .map_or(now, |t| (t + self.config.debounce).max(now));
+        let at = self.last_check.map_or(now, |t| (t + self.config.debounce).max(now));
         self.deadline = Some(at);
     }
 
@@ -268,22 +239,14 @@ impl Server {
         for (path, (uri, diags)) in &plan {
             if force.contains(path) || self.published.get(path) != Some(diags) {
                 let version = self.world.docs.map.get(path).map(|d| d.version);
-                let params = PublishDiagnosticsParams {
-                    uri: uri.clone(),
-                    diagnostics: diags.clone(),
-                    version,
-                };
+                let params = PublishDiagnosticsParams { uri: uri.clone(), diagnostics: diags.clone(), version };
                 self.send(Notification::new(PublishDiagnostics::METHOD.into(), params).into());
             }
         }
         for path in self.published.keys() {
             if !plan.contains_key(path) {
                 if let Some(uri) = self.world.docs.uri(path) {
-                    let params = PublishDiagnosticsParams {
-                        uri,
-                        diagnostics: Vec::new(),
-                        version: None,
-                    };
+                    let params = PublishDiagnosticsParams { uri, diagnostics: Vec::new(), version: None };
                     self.send(Notification::new(PublishDiagnostics::METHOD.into(), params).into());
                 }
             }
@@ -303,10 +266,7 @@ impl Server {
             return Response {
                 id,
                 result: None,
-                error: Some(error(
-                    ErrorCode::InvalidRequest,
-                    "the server is shutting down",
-                )),
+                error: Some(error(ErrorCode::InvalidRequest, "the server is shutting down")),
             };
         }
         let method = req.method.clone();
@@ -318,10 +278,7 @@ impl Server {
             Err(_) => Response {
                 id,
                 result: None,
-                error: Some(error(
-                    ErrorCode::InternalError,
-                    format!("internal error while handling `{method}`"),
-                )),
+                error: Some(error(ErrorCode::InternalError, format!("internal error while handling `{method}`"))),
             },
         }
     }
@@ -343,10 +300,7 @@ impl Server {
             _ => Response {
                 id: req.id,
                 result: None,
-                error: Some(error(
-                    ErrorCode::MethodNotFound,
-                    format!("unknown method `{}`", req.method),
-                )),
+                error: Some(error(ErrorCode::MethodNotFound, format!("unknown method `{}`", req.method))),
             },
         }
     }
@@ -366,19 +320,11 @@ impl Server {
                 }
             }
         };
-        match f(self, params).and_then(|r| {
-            serde_json::to_value(r).map_err(|e| error(ErrorCode::InternalError, e.to_string()))
-        }) {
-            Ok(v) => Response {
-                id: req.id,
-                result: Some(v),
-                error: None,
-            },
-            Err(e) => Response {
-                id: req.id,
-                result: None,
-                error: Some(e),
-            },
+        match f(self, params)
+            .and_then(|r| serde_json::to_value(r).map_err(|e| error(ErrorCode::InternalError, e.to_string())))
+        {
+            Ok(v) => Response { id: req.id, result: Some(v), error: None },
+            Err(e) => Response { id: req.id, result: None, error: Some(e) },
         }
     }
 
@@ -405,24 +351,14 @@ impl Server {
                     }
                     let file = s.sources.get(d.loc.file);
                     let (line, _) = file.human_line_col(d.loc.span.start as usize);
-                    let fname = file
-                        .path
-                        .file_name()
-                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-                    out.push((
-                        d.name.clone(),
-                        format!("{} · {fname}:{line}", kind.keyword()),
-                    ));
+                    let fname = file.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                    out.push((d.name.clone(), format!("{} · {fname}:{line}", kind.keyword())));
                 }
             }
             out.sort();
             out
         };
-        let after_space = p
-            .context
-            .as_ref()
-            .and_then(|c| c.trigger_character.as_deref())
-            == Some(" ");
+        let after_space = p.context.as_ref().and_then(|c| c.trigger_character.as_deref()) == Some(" ");
         let Some(ast) = set.asts.get(fid.0 as usize) else {
             return Ok(None);
         };
@@ -448,10 +384,7 @@ impl Server {
         };
         let range = LineIndex::new(&set.sources.get(fid).text).range(span);
         Ok(Some(Hover {
-            contents: HoverContents::Markup(MarkupContent {
-                kind: MarkupKind::Markdown,
-                value,
-            }),
+            contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value }),
             range: Some(range),
         }))
     }
@@ -474,32 +407,18 @@ impl Server {
             return Ok(None);
         };
         let include = p.context.include_declaration;
-        Ok(Some(
-            occs.iter()
-                .filter(|o| include || !o.is_decl)
-                .filter_map(|o| o.location(&self.world))
-                .collect(),
-        ))
+        Ok(Some(occs.iter().filter(|o| include || !o.is_decl).filter_map(|o| o.location(&self.world)).collect()))
     }
 
-    fn prepare_rename(
-        &mut self,
-        p: TextDocumentPositionParams,
-    ) -> Handled<Option<PrepareRenameResponse>> {
+    fn prepare_rename(&mut self, p: TextDocumentPositionParams) -> Handled<Option<PrepareRenameResponse>> {
         let Some((set, fid, offset)) = self.locate(&p.text_document.uri, p.position) else {
             return Ok(None);
         };
         let Some(at) = nav::symbol_at(&set, fid, offset) else {
-            return Err(error(
-                ErrorCode::RequestFailed,
-                "there is no declared name here to rename",
-            ));
+            return Err(error(ErrorCode::RequestFailed, "there is no declared name here to rename"));
         };
         let range = LineIndex::new(&set.sources.get(fid).text).range(at.loc.span);
-        Ok(Some(PrepareRenameResponse::RangeWithPlaceholder {
-            range,
-            placeholder: at.name,
-        }))
+        Ok(Some(PrepareRenameResponse::RangeWithPlaceholder { range, placeholder: at.name }))
     }
 
     fn rename(&mut self, p: RenameParams) -> Handled<Option<WorkspaceEdit>> {
@@ -508,15 +427,10 @@ impl Server {
             return Ok(None);
         };
         let path = uri_to_path(&pos.text_document.uri);
-        nav::rename(&self.world, &path, offset, &p.new_name)
-            .map(Some)
-            .map_err(|m| error(ErrorCode::RequestFailed, m))
+        nav::rename(&self.world, &path, offset, &p.new_name).map(Some).map_err(|m| error(ErrorCode::RequestFailed, m))
     }
 
-    fn document_symbol(
-        &mut self,
-        p: DocumentSymbolParams,
-    ) -> Handled<Option<DocumentSymbolResponse>> {
+    fn document_symbol(&mut self, p: DocumentSymbolParams) -> Handled<Option<DocumentSymbolResponse>> {
         let Some((set, fid)) = self.world.analysis(&uri_to_path(&p.text_document.uri)) else {
             return Ok(None);
         };
@@ -527,13 +441,8 @@ impl Server {
         Ok(Some(DocumentSymbolResponse::Nested(symbols)))
     }
 
-    fn workspace_symbol(
-        &mut self,
-        p: WorkspaceSymbolParams,
-    ) -> Handled<Option<WorkspaceSymbolResponse>> {
-        Ok(Some(WorkspaceSymbolResponse::Nested(
-            nav::workspace_symbols(&self.world, &p.query),
-        )))
+    fn workspace_symbol(&mut self, p: WorkspaceSymbolParams) -> Handled<Option<WorkspaceSymbolResponse>> {
+        Ok(Some(WorkspaceSymbolResponse::Nested(nav::workspace_symbols(&self.world, &p.query))))
     }
 
     fn folding_range(&mut self, p: FoldingRangeParams) -> Handled<Option<Vec<FoldingRange>>> {
@@ -551,27 +460,20 @@ impl Server {
             return Ok(None);
         };
         match hapax_lang::fmt::format(&text) {
-            Ok(new_text) if new_text != text => Ok(Some(vec![TextEdit {
-                range: LineIndex::new(&text).whole(),
-                new_text,
-            }])),
+            Ok(new_text) if new_text != text => {
+                Ok(Some(vec![TextEdit { range: LineIndex::new(&text).whole(), new_text }]))
+            }
             // Already formatted, or syntax errors: nothing is changed.
             _ => Ok(Some(Vec::new())),
         }
     }
 
-    fn semantic_tokens(
-        &mut self,
-        p: SemanticTokensParams,
-    ) -> Handled<Option<SemanticTokensResult>> {
+    fn semantic_tokens(&mut self, p: SemanticTokensParams) -> Handled<Option<SemanticTokensResult>> {
         let Some((set, fid)) = self.world.analysis(&uri_to_path(&p.text_document.uri)) else {
             return Ok(None);
         };
         let data = tokens::tokens(&set, fid);
-        Ok(Some(SemanticTokensResult::Tokens(SemanticTokens {
-            result_id: None,
-            data,
-        })))
+        Ok(Some(SemanticTokensResult::Tokens(SemanticTokens { result_id: None, data })))
     }
 
     #[expect(
@@ -586,12 +488,7 @@ impl Server {
         let (start, end) = LineIndex::new(text).span(p.range);
         let mut indexes = diagnostics::Indexes::default();
         let mut out = Vec::new();
-        for d in set
-            .diags
-            .0
-            .iter()
-            .filter(|d| d.loc.file == fid && !d.fixes.is_empty())
-        {
+        for d in set.diags.0.iter().filter(|d| d.loc.file == fid && !d.fixes.is_empty()) {
             let span: Span = d.loc.span;
             if (span.start as usize) > end || (span.end as usize) < start {
                 continue;
@@ -604,19 +501,13 @@ impl Server {
                         continue;
                     };
                     let range = indexes.range(&set, *loc);
-                    changes.entry(uri).or_default().push(TextEdit {
-                        range,
-                        new_text: new_text.clone(),
-                    });
+                    changes.entry(uri).or_default().push(TextEdit { range, new_text: new_text.clone() });
                 }
                 out.push(CodeActionOrCommand::CodeAction(CodeAction {
                     title: fix.title.clone(),
                     kind: Some(CodeActionKind::QUICKFIX),
                     diagnostics: Some(vec![diag.clone()]),
-                    edit: Some(WorkspaceEdit {
-                        changes: Some(changes),
-                        ..Default::default()
-                    }),
+                    edit: Some(WorkspaceEdit { changes: Some(changes), ..Default::default() }),
                     is_preferred: Some(i == 0 && fix.title.starts_with("change to")),
                     ..Default::default()
                 }));
@@ -636,24 +527,12 @@ pub fn config_from(params: &InitializeParams) -> (Config, Vec<PathBuf>) {
         .and_then(|c| c.completion_item.as_ref())
         .and_then(|i| i.snippet_support)
         .unwrap_or(false);
-    let mut config = Config {
-        snippets,
-        ..Config::default()
-    };
-    if let Some(ms) = params
-        .initialization_options
-        .as_ref()
-        .and_then(|o| o.get("debounceMs"))
-        .and_then(|v| v.as_u64())
+    let mut config = Config { snippets, ..Config::default() };
+    if let Some(ms) = params.initialization_options.as_ref().and_then(|o| o.get("debounceMs")).and_then(|v| v.as_u64())
     {
         config.debounce = Duration::from_millis(ms.min(5_000));
     }
-    let mut roots: Vec<PathBuf> = params
-        .workspace_folders
-        .iter()
-        .flatten()
-        .map(|f| uri_to_path(&f.uri))
-        .collect();
+    let mut roots: Vec<PathBuf> = params.workspace_folders.iter().flatten().map(|f| uri_to_path(&f.uri)).collect();
     #[allow(deprecated, reason = "older clients send only `rootUri`")]
     if roots.is_empty() {
         if let Some(uri) = &params.root_uri {

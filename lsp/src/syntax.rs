@@ -8,8 +8,7 @@ use hapax_lang::syntax::ast::{Ast, Block, Directive, Expr, ExprKind, Head};
 /// Whether a block is closed by its own `}` (an unclosed block runs to the
 /// end of the input).
 pub fn is_closed(block: &Block, text: &str) -> bool {
-    block.span.end > block.span.start + 1
-        && text.as_bytes().get(block.span.end as usize - 1) == Some(&b'}')
+    block.span.end > block.span.start + 1 && text.as_bytes().get(block.span.end as usize - 1) == Some(&b'}')
 }
 
 /// Whether `offset` is inside a block's braces.
@@ -101,9 +100,7 @@ pub fn expr_at(e: &Expr, offset: usize) -> Option<&Expr> {
             }
             args.iter().find_map(|a| expr_at(a, offset))
         }
-        ExprKind::List(items) | ExprKind::Words(items) => {
-            items.iter().find_map(|a| expr_at(a, offset))
-        }
+        ExprKind::List(items) | ExprKind::Words(items) => items.iter().find_map(|a| expr_at(a, offset)),
         ExprKind::Paren(x) | ExprKind::Not(x) => expr_at(x, offset),
         ExprKind::Binary { lhs, rhs, .. } => expr_at(lhs, offset).or_else(|| expr_at(rhs, offset)),
         _ => None,
@@ -237,9 +234,7 @@ pub fn cursor(text: &str, offset: usize) -> Cursor {
             }
             '{' => {
                 let key = match c.toks.first() {
-                    Some(Tok::Word(w)) if !c.toks.iter().any(|t| *t == Tok::Punct("->".into())) => {
-                        w.clone()
-                    }
+                    Some(Tok::Word(w)) if !c.toks.iter().any(|t| *t == Tok::Punct("->".into())) => w.clone(),
                     Some(_) => "->".into(),
                     None => String::new(),
                 };

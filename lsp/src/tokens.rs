@@ -36,10 +36,7 @@ pub fn legend() -> SemanticTokensLegend {
             SemanticTokenType::PROPERTY,
             SemanticTokenType::FUNCTION,
         ],
-        token_modifiers: vec![
-            SemanticTokenModifier::DECLARATION,
-            SemanticTokenModifier::DEFINITION,
-        ],
+        token_modifiers: vec![SemanticTokenModifier::DECLARATION, SemanticTokenModifier::DEFINITION],
     }
 }
 
@@ -162,13 +159,8 @@ pub fn tokens(checked: &Checked, fid: FileId) -> Vec<SemanticToken> {
     let Some(ast) = checked.asts.get(fid.0 as usize) else {
         return Vec::new();
     };
-    let refs = checked
-        .symbols
-        .refs
-        .iter()
-        .filter(|r| r.loc.file == fid)
-        .map(|r| (r.loc.span.start, r.loc.span.end))
-        .collect();
+    let refs =
+        checked.symbols.refs.iter().filter(|r| r.loc.file == fid).map(|r| (r.loc.span.start, r.loc.span.end)).collect();
     let decls = checked
         .symbols
         .decls
@@ -176,12 +168,7 @@ pub fn tokens(checked: &Checked, fid: FileId) -> Vec<SemanticToken> {
         .filter(|(d, _)| d.loc.file == fid)
         .map(|(d, _)| (d.loc.span.start, d.loc.span.end))
         .collect();
-    let mut c = Collector {
-        text,
-        refs,
-        decls,
-        out: Vec::new(),
-    };
+    let mut c = Collector { text, refs, decls, out: Vec::new() };
     for d in &ast.items {
         c.directive(d, true);
     }
@@ -203,11 +190,7 @@ pub fn tokens(checked: &Checked, fid: FileId) -> Vec<SemanticToken> {
             continue;
         }
         let delta_line = start.line - prev_line;
-        let delta_start = if delta_line == 0 {
-            start.character - prev_col
-        } else {
-            start.character
-        };
+        let delta_start = if delta_line == 0 { start.character - prev_col } else { start.character };
         out.push(SemanticToken {
             delta_line,
             delta_start,

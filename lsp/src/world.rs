@@ -27,12 +27,7 @@ pub struct Docs {
 impl Docs {
     /// Applies an editor's changes in order; a change without a range
     /// replaces the whole text.
-    pub fn apply(
-        &mut self,
-        path: &Path,
-        version: i32,
-        changes: Vec<TextDocumentContentChangeEvent>,
-    ) {
+    pub fn apply(&mut self, path: &Path, version: i32, changes: Vec<TextDocumentContentChangeEvent>) {
         let Some(doc) = self.map.get_mut(path) else {
             return;
         };

@@ -24,23 +24,17 @@ fn sources() -> Vec<(String, String)> {
         .unwrap_or_default();
     policies.sort();
     for p in policies {
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if let Ok(text) = std::fs::read_to_string(&p) {
             out.push((name, text));
         }
     }
-    let live = std::fs::read_to_string(workspace().join("../shared/design/LANGUAGE.md"))
-        .ok()
-        .and_then(|md| {
-            let start = md.find("```hapax\n")? + "```hapax\n".len();
-            let len = md[start..].find("```")?;
-            Some(md[start..start + len].to_string())
-        });
-    let example =
-        live.unwrap_or_else(|| include_str!("fixtures/language_example.hapax").to_string());
+    let live = std::fs::read_to_string(workspace().join("../shared/design/LANGUAGE.md")).ok().and_then(|md| {
+        let start = md.find("```hapax\n")? + "```hapax\n".len();
+        let len = md[start..].find("```")?;
+        Some(md[start..start + len].to_string())
+    });
+    let example = live.unwrap_or_else(|| include_str!("fixtures/language_example.hapax").to_string());
     out.push(("language_example.hapax".into(), example));
     assert!(out.len() >= 2, "no policies found");
     out
@@ -48,11 +42,8 @@ fn sources() -> Vec<(String, String)> {
 
 /// The codes `hapax check --format json` reports for a file.
 fn check_codes(path: &std::path::Path) -> Vec<String> {
-    let out = Command::new(hapax_bin())
-        .args(["check", "--format", "json"])
-        .arg(path)
-        .output()
-        .expect("run hapax check");
+    let out =
+        Command::new(hapax_bin()).args(["check", "--format", "json"]).arg(path).output().expect("run hapax check");
     let mut codes: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -74,12 +65,7 @@ fn every_prefix_while_typing() {
         c.open(&uri, "");
         let mut version = 1;
         let mut pending: Vec<i64> = Vec::new();
-        let boundaries: Vec<usize> = text
-            .char_indices()
-            .map(|(i, _)| i)
-            .skip(1)
-            .chain([text.len()])
-            .collect();
+        let boundaries: Vec<usize> = text.char_indices().map(|(i, _)| i).skip(1).chain([text.len()]).collect();
         let mut prev = 0;
         for (n, &end) in boundaries.iter().enumerate() {
             // Type one character at the end of the buffer.
@@ -94,10 +80,9 @@ fn every_prefix_while_typing() {
             );
             prev = end;
             let here = pos_at(&text, end);
-            pending.push(c.send_request(
-                "textDocument/completion",
-                json!({ "textDocument": { "uri": uri }, "position": here }),
-            ));
+            pending.push(
+                c.send_request("textDocument/completion", json!({ "textDocument": { "uri": uri }, "position": here })),
+            );
             if n % 3 == 0 {
                 let mid = boundaries[n / 2];
                 pending.push(c.send_request(
@@ -106,11 +91,9 @@ fn every_prefix_while_typing() {
                 ));
             }
             if n % 50 == 0 {
-                for method in [
-                    "textDocument/documentSymbol",
-                    "textDocument/semanticTokens/full",
-                    "textDocument/foldingRange",
-                ] {
+                for method in
+                    ["textDocument/documentSymbol", "textDocument/semanticTokens/full", "textDocument/foldingRange"]
+                {
                     pending.push(c.send_request(method, json!({ "textDocument": { "uri": uri } })));
                 }
             }
@@ -118,10 +101,7 @@ fn every_prefix_while_typing() {
             if pending.len() > 64 {
                 for id in pending.drain(..) {
                     let r = c.response(id);
-                    assert!(
-                        r.get("error").is_none(),
-                        "{name}: request {id} failed at byte {end}: {r}"
-                    );
+                    assert!(r.get("error").is_none(), "{name}: request {id} failed at byte {end}: {r}");
                     answered += 1;
                 }
                 c.clear();
@@ -135,15 +115,8 @@ fn every_prefix_while_typing() {
         // The finished file has what `hapax check` reports.
         version += 1;
         c.change_full(&uri, version, &text);
-        assert_eq!(
-            codes(&c.diagnostics_at(&uri, version)),
-            check_codes(&path),
-            "{name}"
-        );
-        c.notify(
-            "textDocument/didClose",
-            json!({ "textDocument": { "uri": uri } }),
-        );
+        assert_eq!(codes(&c.diagnostics_at(&uri, version)), check_codes(&path), "{name}");
+        c.notify("textDocument/didClose", json!({ "textDocument": { "uri": uri } }));
         c.clear();
     }
     eprintln!("{answered} requests answered");

@@ -55,13 +55,8 @@ fn neovim_shows_the_diagnostics() {
         .status()
         .is_ok_and(|s| s.success());
     if !has_nvim {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "nvim is not installed (apt-get install -y neovim)"
-        );
-        eprintln!(
-            "notice: nvim is not installed; skipping the Neovim test (apt-get install -y neovim)"
-        );
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "nvim is not installed (apt-get install -y neovim)");
+        eprintln!("notice: nvim is not installed; skipping the Neovim test (apt-get install -y neovim)");
         return;
     }
     let dir = temp_dir("nvim");
@@ -99,16 +94,10 @@ fn neovim_shows_the_diagnostics() {
     let result: Value = serde_json::from_str(&text).expect("result is JSON");
     assert!(result.get("error").is_none(), "{result}");
     assert_eq!(result["ok"], true, "{result}");
-    let diags = result["diagnostics"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let diags = result["diagnostics"].as_array().cloned().unwrap_or_default();
     assert_eq!(codes(&diags), ["E0202", "E0204", "E0206"], "{result}");
     let unknown = diags.iter().find(|d| d["code"] == "E0204").expect("E0204");
-    assert_eq!(
-        (unknown["lnum"].as_i64(), unknown["col"].as_i64()),
-        (Some(4), Some(8))
-    );
+    assert_eq!((unknown["lnum"].as_i64(), unknown["col"].as_i64()), (Some(4), Some(8)));
     assert_eq!(unknown["source"], "hapax");
     let completion = result["completion"].as_array().cloned().unwrap_or_default();
     assert_eq!(completion, [Value::from("echo")], "{result}");

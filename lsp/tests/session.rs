@@ -31,9 +31,7 @@ route everything_else {
 "#;
 
 fn fixed() -> String {
-    BROKEN
-        .replace("timout ", "timeout")
-        .replace("opnai", "openai")
+    BROKEN.replace("timout ", "timeout").replace("opnai", "openai")
 }
 
 struct Doc {
@@ -75,19 +73,10 @@ fn whole_session() {
     let unknown = diags.iter().find(|d| d["code"] == "E0204").expect("E0204");
     assert_eq!(unknown["source"], "hapax");
     assert_eq!(unknown["severity"], 1);
-    assert_eq!(
-        unknown["range"]["start"],
-        json!({ "line": 16, "character": 8 })
-    );
-    assert_eq!(
-        unknown["range"]["end"],
-        json!({ "line": 16, "character": 13 })
-    );
+    assert_eq!(unknown["range"]["start"], json!({ "line": 16, "character": 8 }));
+    assert_eq!(unknown["range"]["end"], json!({ "line": 16, "character": 13 }));
     let msg = unknown["message"].as_str().unwrap_or("");
-    assert!(
-        msg.starts_with("unknown provider `opnai`\n") && msg.contains("did you mean `openai`?"),
-        "{msg}"
-    );
+    assert!(msg.starts_with("unknown provider `opnai`\n") && msg.contains("did you mean `openai`?"), "{msg}");
 
     // Quick fixes attached to the diagnostic.
     let actions = c.call(
@@ -103,12 +92,7 @@ fn whole_session() {
     assert_eq!(fix["diagnostics"][0]["code"], "E0204");
     assert_eq!(fix["edit"]["changes"][&uri][0]["newText"], "openai");
     assert_eq!(fix["edit"]["changes"][&uri][0]["range"], unknown["range"]);
-    assert!(
-        actions
-            .iter()
-            .any(|a| a["title"] == "declare provider `opnai`"),
-        "{actions:?}"
-    );
+    assert!(actions.iter().any(|a| a["title"] == "declare provider `opnai`"), "{actions:?}");
 
     // Fixing the file clears the diagnostics.
     c.change_full(&uri, 2, &fixed());
@@ -127,10 +111,7 @@ fn whole_session() {
         json!({ "textDocument": { "uri": uri }, "position": pos_of(&text, "use   per_client", 7) }),
     );
     let v = h["contents"]["value"].as_str().unwrap_or("");
-    assert!(
-        v.contains("limit per_client {") && v.contains("requests 600 per 1m"),
-        "{v}"
-    );
+    assert!(v.contains("limit per_client {") && v.contains("requests 600 per 1m"), "{v}");
     let h = c.call(
         "textDocument/hover",
         json!({ "textDocument": { "uri": uri }, "position": pos_of(&text, "\"gpt-4o\"", 3) }),
@@ -141,13 +122,7 @@ fn whole_session() {
         "textDocument/hover",
         json!({ "textDocument": { "uri": uri }, "position": pos_of(&text, "client.id", 8) }),
     );
-    assert!(
-        h["contents"]["value"]
-            .as_str()
-            .unwrap_or("")
-            .contains("client.id"),
-        "{h}"
-    );
+    assert!(h["contents"]["value"].as_str().unwrap_or("").contains("client.id"), "{h}");
 
     // Definition and references.
     let d = c.call(
@@ -172,203 +147,113 @@ fn whole_session() {
         "textDocument/rename",
         json!({ "textDocument": { "uri": uri }, "position": pos_of(&text, "use   per_client", 8), "newName": "per_team" }),
     );
-    let edits = edit["changes"][&uri]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let edits = edit["changes"][&uri].as_array().cloned().unwrap_or_default();
     assert_eq!(edits.len(), 2, "{edit}");
     assert!(edits.iter().all(|e| e["newText"] == "per_team"));
-    let clash = c.request("textDocument/rename", json!({ "textDocument": { "uri": uri }, "position": pos_of(&text, "to echo", 4), "newName": "openai" }));
+    let clash = c.request(
+        "textDocument/rename",
+        json!({ "textDocument": { "uri": uri }, "position": pos_of(&text, "to echo", 4), "newName": "openai" }),
+    );
     let message = clash["error"]["message"].as_str().unwrap_or("");
     assert!(message.contains("already declared"), "{clash}");
-    let bad = c.request("textDocument/rename", json!({ "textDocument": { "uri": uri }, "position": pos_of(&text, "to echo", 4), "newName": "9lives" }));
-    assert!(
-        bad["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("not a valid name"),
-        "{bad}"
+    let bad = c.request(
+        "textDocument/rename",
+        json!({ "textDocument": { "uri": uri }, "position": pos_of(&text, "to echo", 4), "newName": "9lives" }),
     );
+    assert!(bad["error"]["message"].as_str().unwrap_or("").contains("not a valid name"), "{bad}");
 
     // Outline, folding, workspace symbols, semantic tokens.
-    let symbols = c.call(
-        "textDocument/documentSymbol",
-        json!({ "textDocument": { "uri": uri } }),
-    );
-    let names: Vec<&str> = symbols
-        .as_array()
-        .map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect())
-        .unwrap_or_default();
-    assert_eq!(
-        names,
-        ["openai", "echo", "per_client", "chat", "everything_else"]
-    );
+    let symbols = c.call("textDocument/documentSymbol", json!({ "textDocument": { "uri": uri } }));
+    let names: Vec<&str> =
+        symbols.as_array().map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect()).unwrap_or_default();
+    assert_eq!(names, ["openai", "echo", "per_client", "chat", "everything_else"]);
     let children: Vec<&str> = symbols[0]["children"]
         .as_array()
         .map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(children, ["type", "latency", "timeout"]);
-    let folds = c.call(
-        "textDocument/foldingRange",
-        json!({ "textDocument": { "uri": uri } }),
-    );
-    assert!(
-        folds
-            .as_array()
-            .is_some_and(|f| f.iter().any(|r| r["startLine"] == 0 && r["endLine"] == 3)),
-        "{folds}"
-    );
+    let folds = c.call("textDocument/foldingRange", json!({ "textDocument": { "uri": uri } }));
+    assert!(folds.as_array().is_some_and(|f| f.iter().any(|r| r["startLine"] == 0 && r["endLine"] == 3)), "{folds}");
     let ws = c.call("workspace/symbol", json!({ "query": "chat" }));
-    assert!(
-        ws.as_array()
-            .is_some_and(|a| a.iter().any(|s| s["name"] == "chat")),
-        "{ws}"
-    );
-    let toks = c.call(
-        "textDocument/semanticTokens/full",
-        json!({ "textDocument": { "uri": uri } }),
-    );
+    assert!(ws.as_array().is_some_and(|a| a.iter().any(|s| s["name"] == "chat")), "{ws}");
+    let toks = c.call("textDocument/semanticTokens/full", json!({ "textDocument": { "uri": uri } }));
     let data = toks["data"].as_array().cloned().unwrap_or_default();
     assert!(!data.is_empty() && data.len() % 5 == 0);
     // The first token is the keyword `provider` at 0:0, then the declared name.
     assert_eq!(
         &data[..10],
-        &[
-            json!(0),
-            json!(0),
-            json!(8),
-            json!(0),
-            json!(0),
-            json!(0),
-            json!(9),
-            json!(6),
-            json!(1),
-            json!(3)
-        ]
+        &[json!(0), json!(0), json!(8), json!(0), json!(0), json!(0), json!(9), json!(6), json!(1), json!(3)]
     );
 
     // Formatting: one whole-document edit, none once formatted, none with syntax errors.
-    let edits = c.call("textDocument/formatting", json!({ "textDocument": { "uri": uri }, "options": { "tabSize": 2, "insertSpaces": true } }));
+    let edits = c.call(
+        "textDocument/formatting",
+        json!({ "textDocument": { "uri": uri }, "options": { "tabSize": 2, "insertSpaces": true } }),
+    );
     let edits = edits.as_array().cloned().unwrap_or_default();
     assert_eq!(edits.len(), 1, "{edits:?}");
-    assert_eq!(
-        edits[0]["range"]["start"],
-        json!({ "line": 0, "character": 0 })
-    );
+    assert_eq!(edits[0]["range"]["start"], json!({ "line": 0, "character": 0 }));
     let formatted = edits[0]["newText"].as_str().unwrap_or("").to_string();
     assert!(formatted.contains("  to    echo\n"), "{formatted}");
     c.change_full(&uri, 3, &formatted);
-    let edits = c.call("textDocument/formatting", json!({ "textDocument": { "uri": uri }, "options": { "tabSize": 2, "insertSpaces": true } }));
+    let edits = c.call(
+        "textDocument/formatting",
+        json!({ "textDocument": { "uri": uri }, "options": { "tabSize": 2, "insertSpaces": true } }),
+    );
     assert_eq!(edits, json!([]));
     c.change_full(&uri, 4, "route r {\n  to \"x\n");
-    let edits = c.call("textDocument/formatting", json!({ "textDocument": { "uri": uri }, "options": { "tabSize": 2, "insertSpaces": true } }));
+    let edits = c.call(
+        "textDocument/formatting",
+        json!({ "textDocument": { "uri": uri }, "options": { "tabSize": 2, "insertSpaces": true } }),
+    );
     assert_eq!(edits, json!([]));
 
     // Completion by context.
-    let mut doc = Doc {
-        uri: uri.clone(),
-        version: 10,
-    };
+    let mut doc = Doc { uri: uri.clone(), version: 10 };
     let top = doc.complete(&mut c, "provider a { type mock }\n¦");
-    assert!(
-        has(&top, &["route", "provider", "gateway", "limit", "test"]),
-        "{top:?}"
-    );
+    assert!(has(&top, &["route", "provider", "gateway", "limit", "test"]), "{top:?}");
     let r = c.call(
         "textDocument/completion",
         json!({ "textDocument": { "uri": uri }, "position": { "line": 1, "character": 0 } }),
     );
-    let route = r
-        .as_array()
-        .and_then(|a| a.iter().find(|i| i["label"] == "route"))
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(
-        route["insertText"],
-        "route ${1:name} {\n  match POST \"$2\"\n  to $3\n}"
-    );
+    let route = r.as_array().and_then(|a| a.iter().find(|i| i["label"] == "route")).cloned().unwrap_or_default();
+    assert_eq!(route["insertText"], "route ${1:name} {\n  match POST \"$2\"\n  to $3\n}");
     assert_eq!(route["insertTextFormat"], 2);
 
     let inside = doc.complete(&mut c, "provider a {\n  type mock\n  ¦\n}\n");
-    assert!(
-        has(
-            &inside,
-            &["type", "base_url", "api_key", "pool", "health", "breaker"]
-        ),
-        "{inside:?}"
-    );
-    assert!(
-        !inside.iter().any(|l| l == "match" || l == "route"),
-        "{inside:?}"
-    );
+    assert!(has(&inside, &["type", "base_url", "api_key", "pool", "health", "breaker"]), "{inside:?}");
+    assert!(!inside.iter().any(|l| l == "match" || l == "route"), "{inside:?}");
     let pool = doc.complete(&mut c, "provider a {\n  pool {\n    ¦\n  }\n}\n");
     assert_eq!(pool, ["max_idle", "idle_timeout", "http2"]);
     let half = doc.complete(&mut c, "provider a {\n  type mock\n  ba¦");
     assert!(has(&half, &["base_url"]), "{half:?}");
 
     let decls = "provider openai { type mock }\nprovider echo { type mock }\nlimit l1 { requests 1 per 1m }\nqueue q1 { capacity 10 }\n";
-    let to = doc.complete(
-        &mut c,
-        &format!("{decls}route r {{\n  match POST \"/x\"\n  to ¦\n}}\n"),
-    );
+    let to = doc.complete(&mut c, &format!("{decls}route r {{\n  match POST \"/x\"\n  to ¦\n}}\n"));
     assert_eq!(to, ["echo", "openai"]);
     let model_kw = doc.complete(&mut c, &format!("{decls}route r {{\n  to openai ¦\n}}\n"));
     assert_eq!(model_kw, ["model"]);
-    let fallback = doc.complete(
-        &mut c,
-        &format!("{decls}route r {{\n  fallback [echo, ¦]\n}}\n"),
-    );
+    let fallback = doc.complete(&mut c, &format!("{decls}route r {{\n  fallback [echo, ¦]\n}}\n"));
     assert_eq!(fallback, ["echo", "openai"]);
-    let arm = doc.complete(
-        &mut c,
-        &format!("{decls}route r {{\n  split by client.id {{\n    50% -> ¦\n  }}\n}}\n"),
-    );
+    let arm = doc.complete(&mut c, &format!("{decls}route r {{\n  split by client.id {{\n    50% -> ¦\n  }}\n}}\n"));
     assert_eq!(arm, ["echo", "openai"]);
     let uses = doc.complete(&mut c, &format!("{decls}route r {{\n  use ¦\n}}\n"));
     assert_eq!(uses, ["l1"]);
     let queue = doc.complete(&mut c, &format!("{decls}route r {{\n  queue ¦\n}}\n"));
     assert_eq!(queue, ["q1"]);
     let ty = doc.complete(&mut c, "provider a {\n  type ¦\n}\n");
-    assert_eq!(
-        ty,
-        [
-            "openai",
-            "anthropic",
-            "ollama",
-            "azure",
-            "openai_compatible",
-            "mock"
-        ]
-    );
+    assert_eq!(ty, ["openai", "anthropic", "ollama", "azure", "openai_compatible", "mock"]);
     let scope = doc.complete(&mut c, "limit l {\n  scope ¦\n}\n");
     assert_eq!(scope, ["local", "cluster"]);
     let paths = doc.complete(&mut c, "route r {\n  when request.¦\n}\n");
-    assert!(
-        has(
-            &paths,
-            &["method", "path", "model", "stream", "tokens", "header", "body"]
-        ),
-        "{paths:?}"
-    );
+    assert!(has(&paths, &["method", "path", "model", "stream", "tokens", "header", "body"]), "{paths:?}");
     let client = doc.complete(&mut c, "limit l {\n  by client.¦\n}\n");
     assert_eq!(client, ["id", "tier", "team", "roles"]);
     let expr = doc.complete(&mut c, "route r {\n  when ¦\n}\n");
-    assert!(
-        has(&expr, &["request", "client", "time", "len", "lower"]),
-        "{expr:?}"
-    );
-    let model = doc.complete(
-        &mut c,
-        &format!("{decls}route r {{\n  to openai model \"gpt-4¦\"\n}}\n"),
-    );
-    assert!(
-        has(&model, &["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5"]),
-        "{model:?}"
-    );
-    let test_client = doc.complete(
-        &mut c,
-        "client research { team \"r\" }\ntest t {\n  request { client ¦ }\n}\n",
-    );
+    assert!(has(&expr, &["request", "client", "time", "len", "lower"]), "{expr:?}");
+    let model = doc.complete(&mut c, &format!("{decls}route r {{\n  to openai model \"gpt-4¦\"\n}}\n"));
+    assert!(has(&model, &["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5"]), "{model:?}");
+    let test_client = doc.complete(&mut c, "client research { team \"r\" }\ntest t {\n  request { client ¦ }\n}\n");
     assert_eq!(test_client, ["research"]);
     let comment = doc.complete(&mut c, "# route ¦\n");
     assert!(comment.is_empty(), "{comment:?}");
@@ -408,30 +293,19 @@ fn editing_an_imported_file_updates_its_importer() {
     assert_eq!(d["uri"], puri);
 
     // Renaming from the declaration edits both files.
-    let edit = c.call("textDocument/rename", json!({ "textDocument": { "uri": puri }, "position": pos_of(ptext, "echo", 1), "newName": "mock1" }));
-    assert_eq!(
-        edit["changes"][&puri].as_array().map(Vec::len),
-        Some(1),
-        "{edit}"
+    let edit = c.call(
+        "textDocument/rename",
+        json!({ "textDocument": { "uri": puri }, "position": pos_of(ptext, "echo", 1), "newName": "mock1" }),
     );
-    assert_eq!(
-        edit["changes"][&muri].as_array().map(Vec::len),
-        Some(1),
-        "{edit}"
-    );
+    assert_eq!(edit["changes"][&puri].as_array().map(Vec::len), Some(1), "{edit}");
+    assert_eq!(edit["changes"][&muri].as_array().map(Vec::len), Some(1), "{edit}");
 
     // Closing the importer clears nothing it does not own; closing both clears all.
     c.clear();
     c.change_full(&puri, 4, "provider echo { type mock; bogus 1 }\n");
     assert_eq!(codes(&c.diagnostics(&puri)), ["E0202"]);
-    c.notify(
-        "textDocument/didClose",
-        json!({ "textDocument": { "uri": puri } }),
-    );
-    c.notify(
-        "textDocument/didClose",
-        json!({ "textDocument": { "uri": muri } }),
-    );
+    c.notify("textDocument/didClose", json!({ "textDocument": { "uri": puri } }));
+    c.notify("textDocument/didClose", json!({ "textDocument": { "uri": muri } }));
     assert_eq!(c.diagnostics(&puri), Vec::<Value>::new());
     assert_eq!(c.shutdown(), 0);
 }
@@ -455,7 +329,10 @@ fn every_request_is_answered() {
     // Positions past the end of a document are clamped.
     let path = dir.join("x.hapax");
     c.open(&uri(&path), "route {\n  to \"\u{1F600}");
-    let r = c.call("textDocument/completion", json!({ "textDocument": { "uri": uri(&path) }, "position": { "line": 99, "character": 99 } }));
+    let r = c.call(
+        "textDocument/completion",
+        json!({ "textDocument": { "uri": uri(&path) }, "position": { "line": 99, "character": 99 } }),
+    );
     assert!(r.is_array() || r.is_null());
     assert_eq!(c.shutdown(), 0);
 }
@@ -475,20 +352,14 @@ fn split_weight_and_declare_fixes() {
         json!({ "textDocument": { "uri": uri }, "range": { "start": { "line": 0, "character": 0 }, "end": { "line": 20, "character": 0 } }, "context": { "diagnostics": [] } }),
     );
     let actions = actions.as_array().cloned().unwrap_or_default();
-    let split = actions
-        .iter()
-        .find(|a| a["diagnostics"][0]["code"] == "E0501")
-        .unwrap_or_else(|| panic!("{actions:?}"));
+    let split =
+        actions.iter().find(|a| a["diagnostics"][0]["code"] == "E0501").unwrap_or_else(|| panic!("{actions:?}"));
     let edit = &split["edit"]["changes"][&uri][0];
     assert_eq!(edit["newText"], "10%");
     assert_eq!(edit["range"]["start"], json!({ "line": 7, "character": 4 }));
-    let declare = actions
-        .iter()
-        .find(|a| a["title"] == "declare provider `c`")
-        .unwrap_or_else(|| panic!("{actions:?}"));
-    let new_text = declare["edit"]["changes"][&uri][0]["newText"]
-        .as_str()
-        .unwrap_or("");
+    let declare =
+        actions.iter().find(|a| a["title"] == "declare provider `c`").unwrap_or_else(|| panic!("{actions:?}"));
+    let new_text = declare["edit"]["changes"][&uri][0]["newText"].as_str().unwrap_or("");
     assert!(new_text.contains("provider c {"), "{new_text}");
     // Applying both fixes leaves a clean file.
     let fixed = text.replace("20% -> b", "10% -> b") + new_text;

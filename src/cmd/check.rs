@@ -28,7 +28,12 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool, serve: bool) 
             if e + w == 0 {
                 eprintln!("checked {files} file{}: no problems", if files == 1 { "" } else { "s" });
             } else {
-                eprintln!("checked {files} file{}: {e} error{}, {w} warning{}", if files == 1 { "" } else { "s" }, if e == 1 { "" } else { "s" }, if w == 1 { "" } else { "s" });
+                eprintln!(
+                    "checked {files} file{}: {e} error{}, {w} warning{}",
+                    if files == 1 { "" } else { "s" },
+                    if e == 1 { "" } else { "s" },
+                    if w == 1 { "" } else { "s" }
+                );
             }
         }
     }

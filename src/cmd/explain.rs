@@ -13,7 +13,9 @@ pub fn run(topic: &str) -> u8 {
             println!("{}({}) -> {}\n  {}", f.name, f.params.join(", "), f.returns, f.summary);
             return OK;
         }
-        eprintln!("error: nothing is called `{topic}`; try a block (`route`), a setting (`route.retry`) or a code (`E0501`)");
+        eprintln!(
+            "error: nothing is called `{topic}`; try a block (`route`), a setting (`route.retry`) or a code (`E0501`)"
+        );
         return USAGE;
     }
     for d in docs {

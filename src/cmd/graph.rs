@@ -42,7 +42,9 @@ fn target(g: &Graph, t: &Target) -> String {
 fn arms(g: &Graph, r: &Route) -> Vec<(f64, String)> {
     match &r.targets {
         Targets::One(t) => vec![(100.0, target(g, t))],
-        Targets::Split { arms, .. } => arms.iter().map(|a| (f64::from(a.weight) / 100.0, target(g, &a.target))).collect(),
+        Targets::Split { arms, .. } => {
+            arms.iter().map(|a| (f64::from(a.weight) / 100.0, target(g, &a.target))).collect()
+        }
     }
 }
 
@@ -53,7 +55,13 @@ fn matcher(r: &Route) -> String {
 fn to_text(g: &Graph) -> String {
     let mut out = String::new();
     for (i, r) in g.routes.iter().enumerate() {
-        out.push_str(&format!("{}. route {}  [{}{}]\n", i + 1, r.decl.name, matcher(r), if r.when.is_some() { " when …" } else { "" }));
+        out.push_str(&format!(
+            "{}. route {}  [{}{}]\n",
+            i + 1,
+            r.decl.name,
+            matcher(r),
+            if r.when.is_some() { " when …" } else { "" }
+        ));
         for (w, t) in arms(g, r) {
             out.push_str(&format!("     {w:>5}% -> {t}\n"));
         }
@@ -62,7 +70,10 @@ fn to_text(g: &Graph) -> String {
             out.push_str(&format!("     fallback {}\n", f.join(" -> ")));
         }
         if let Some(retry) = &r.retry {
-            out.push_str(&format!("     retry {} backoff {:?}..{:?}\n", retry.attempts, retry.backoff_min, retry.backoff_max));
+            out.push_str(&format!(
+                "     retry {} backoff {:?}..{:?}\n",
+                retry.attempts, retry.backoff_min, retry.backoff_max
+            ));
         }
         if !r.limits.is_empty() {
             let l: Vec<&str> = r.limits.iter().map(|l| g.limits[l.index()].decl.name.as_str()).collect();
@@ -75,7 +86,11 @@ fn to_text(g: &Graph) -> String {
 fn to_dot(g: &Graph) -> String {
     let mut out = String::from("digraph hapax {\n  rankdir=LR;\n  node [shape=box];\n");
     for p in &g.providers {
-        out.push_str(&format!("  \"provider:{0}\" [label=\"{0}\\n({1})\", shape=ellipse];\n", p.decl.name, p.kind.as_str()));
+        out.push_str(&format!(
+            "  \"provider:{0}\" [label=\"{0}\\n({1})\", shape=ellipse];\n",
+            p.decl.name,
+            p.kind.as_str()
+        ));
     }
     for r in &g.routes {
         out.push_str(&format!("  \"route:{0}\" [label=\"{0}\\n{1}\"];\n", r.decl.name, matcher(r).replace('"', "'")));
@@ -85,10 +100,18 @@ fn to_dot(g: &Graph) -> String {
         };
         for ((w, _), t) in arms(g, r).iter().zip(primary) {
             let model = t.model.as_deref().map(|m| format!(" {m}")).unwrap_or_default();
-            out.push_str(&format!("  \"route:{}\" -> \"provider:{}\" [label=\"{w}%{model}\"];\n", r.decl.name, g.provider(t.provider).decl.name));
+            out.push_str(&format!(
+                "  \"route:{}\" -> \"provider:{}\" [label=\"{w}%{model}\"];\n",
+                r.decl.name,
+                g.provider(t.provider).decl.name
+            ));
         }
         for t in &r.fallback {
-            out.push_str(&format!("  \"route:{}\" -> \"provider:{}\" [style=dashed, label=\"fallback\"];\n", r.decl.name, g.provider(t.provider).decl.name));
+            out.push_str(&format!(
+                "  \"route:{}\" -> \"provider:{}\" [style=dashed, label=\"fallback\"];\n",
+                r.decl.name,
+                g.provider(t.provider).decl.name
+            ));
         }
     }
     out.push_str("}\n");

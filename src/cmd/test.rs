@@ -34,7 +34,10 @@ pub fn run(paths: &[PathBuf]) -> u8 {
             println!("        skipped: {s}");
         }
     }
-    println!("\n{passed} passed, {failed} failed{}", if skipped > 0 { format!(", {skipped} skipped") } else { String::new() });
+    println!(
+        "\n{passed} passed, {failed} failed{}",
+        if skipped > 0 { format!(", {skipped} skipped") } else { String::new() }
+    );
     if failed > 0 {
         FAILED
     } else {

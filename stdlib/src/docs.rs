@@ -28,13 +28,7 @@ const fn kw(
     syntax: &'static str,
     example: &'static str,
 ) -> KeywordDoc {
-    KeywordDoc {
-        context,
-        key,
-        summary,
-        syntax,
-        example,
-    }
+    KeywordDoc { context, key, summary, syntax, example }
 }
 
 const KEYWORDS: &[KeywordDoc] = &[
@@ -971,36 +965,12 @@ const KEYWORDS: &[KeywordDoc] = &[
 
 /// The paths an expression can read: `(path, type, doc)`.
 const EXPRESSION_PATHS: &[(&str, &str, &str)] = &[
-    (
-        "request.method",
-        "string",
-        "The HTTP method of the request, such as POST.",
-    ),
-    (
-        "request.path",
-        "string",
-        "The URL path of the request, without the query string.",
-    ),
-    (
-        "request.model",
-        "string",
-        "The model named in the request body.",
-    ),
-    (
-        "request.stream",
-        "bool",
-        "Whether the request asks for a streamed response.",
-    ),
-    (
-        "request.tokens",
-        "number",
-        "The estimated number of prompt tokens in the request.",
-    ),
-    (
-        "request.header",
-        "map",
-        r#"The request headers by lower-case name, read as request.header["x-team"]."#,
-    ),
+    ("request.method", "string", "The HTTP method of the request, such as POST."),
+    ("request.path", "string", "The URL path of the request, without the query string."),
+    ("request.model", "string", "The model named in the request body."),
+    ("request.stream", "bool", "Whether the request asks for a streamed response."),
+    ("request.tokens", "number", "The estimated number of prompt tokens in the request."),
+    ("request.header", "map", r#"The request headers by lower-case name, read as request.header["x-team"]."#),
     (
         "request.body",
         "json",
@@ -1010,16 +980,8 @@ const EXPRESSION_PATHS: &[(&str, &str, &str)] = &[
     ("client.tier", "string", "The name of the client's tier."),
     ("client.team", "string", "The client's team."),
     ("client.roles", "list", "The list of the client's roles."),
-    (
-        "time.hour",
-        "number",
-        "The current hour of the day in UTC, from 0 to 23.",
-    ),
-    (
-        "time.weekday",
-        "string",
-        "The current day of the week in UTC, one of mon, tue, wed, thu, fri, sat and sun.",
-    ),
+    ("time.hour", "number", "The current hour of the day in UTC, from 0 to 23."),
+    ("time.weekday", "string", "The current day of the week in UTC, one of mon, tue, wed, thu, fri, sat and sun."),
 ];
 
 /// Every documented keyword, grouped by context in the order of the language reference.
@@ -1051,10 +1013,7 @@ pub fn lookup(context: &str, key: &str) -> Option<&'static KeywordDoc> {
 /// at most that entry.
 pub fn explain(key: &str) -> Vec<&'static KeywordDoc> {
     if let Some((context, last)) = key.rsplit_once('.') {
-        return KEYWORDS
-            .iter()
-            .filter(|d| d.context == context && d.key == last)
-            .collect();
+        return KEYWORDS.iter().filter(|d| d.context == context && d.key == last).collect();
     }
     let mut found: Vec<&'static KeywordDoc> = KEYWORDS.iter().filter(|d| d.key == key).collect();
     // The sort is stable, so entries after the top-level one keep the reference order.
@@ -1086,9 +1045,7 @@ pub(crate) fn is_one_sentence(text: &str) -> bool {
         && !body.ends_with('.')
         && !text.contains('\n')
         && text.trim() == text
-        && ![". ", "! ", "? ", "e.g", "i.e"]
-            .iter()
-            .any(|stop| body.contains(stop))
+        && ![". ", "! ", "? ", "e.g", "i.e"].iter().any(|stop| body.contains(stop))
 }
 
 #[cfg(test)]
@@ -1100,27 +1057,12 @@ mod tests {
         (
             "",
             &[
-                "import", "gateway", "provider", "tier", "client", "auth", "authz", "limit",
-                "queue", "cache", "script", "route", "sla", "budget", "price", "audit", "cluster",
-                "test",
+                "import", "gateway", "provider", "tier", "client", "auth", "authz", "limit", "queue", "cache",
+                "script", "route", "sla", "budget", "price", "audit", "cluster", "test",
             ],
         ),
-        (
-            "gateway",
-            &[
-                "listen",
-                "admin",
-                "max_body",
-                "data_dir",
-                "header_timeout",
-                "idle_timeout",
-                "shutdown_grace",
-            ],
-        ),
-        (
-            "gateway.listen",
-            &["cert", "key", "congestion", "zero_rtt", "max_streams"],
-        ),
+        ("gateway", &["listen", "admin", "max_body", "data_dir", "header_timeout", "idle_timeout", "shutdown_grace"]),
+        ("gateway.listen", &["cert", "key", "congestion", "zero_rtt", "max_streams"]),
         (
             "provider",
             &[
@@ -1147,17 +1089,7 @@ mod tests {
         ("auth.jwt.claims", &["client", "team", "roles", "tier"]),
         ("authz", &["cedar", "default"]),
         ("limit", &["by", "requests", "tokens", "burst", "scope"]),
-        (
-            "queue",
-            &[
-                "capacity",
-                "concurrency",
-                "order",
-                "max_wait",
-                "on_full",
-                "persist",
-            ],
-        ),
+        ("queue", &["capacity", "concurrency", "order", "max_wait", "on_full", "persist"]),
         ("cache", &["key", "when", "ttl", "max_size", "scope"]),
         (
             "route",
@@ -1184,16 +1116,8 @@ mod tests {
         ("audit.sink", &["rotate", "keep"]),
         ("cluster", &["store", "node"]),
         ("test", &["request", "expect"]),
-        (
-            "test.request",
-            &[
-                "method", "path", "model", "client", "header", "body", "stream", "tokens",
-            ],
-        ),
-        (
-            "test.expect",
-            &["route", "target", "allow", "limits", "status"],
-        ),
+        ("test.request", &["method", "path", "model", "client", "header", "body", "stream", "tokens"]),
+        ("test.expect", &["route", "target", "allow", "limits", "status"]),
     ];
 
     #[test]
@@ -1210,9 +1134,7 @@ mod tests {
     fn no_duplicate_entries() {
         for (i, d) in all().iter().enumerate() {
             assert!(
-                !all()[..i]
-                    .iter()
-                    .any(|e| e.context == d.context && e.key == d.key),
+                !all()[..i].iter().any(|e| e.context == d.context && e.key == d.key),
                 "duplicate entry {:?}.{:?}",
                 d.context,
                 d.key
@@ -1239,8 +1161,7 @@ mod tests {
                 );
                 assert!(
                     text.starts_with(d.key)
-                        && !text[d.key.len()..]
-                            .starts_with(|c: char| c.is_alphanumeric() || c == '_'),
+                        && !text[d.key.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_'),
                     "{what} of {:?}.{} does not start with the keyword: {text:?}",
                     d.context,
                     d.key
@@ -1259,21 +1180,12 @@ mod tests {
         assert_eq!(route.context, "route");
         assert_ne!(provider.summary, route.summary);
 
-        assert_eq!(
-            lookup("provider.pool", "idle_timeout").unwrap().context,
-            "provider.pool"
-        );
-        assert_eq!(
-            lookup("gateway", "idle_timeout").unwrap().context,
-            "gateway"
-        );
+        assert_eq!(lookup("provider.pool", "idle_timeout").unwrap().context, "provider.pool");
+        assert_eq!(lookup("gateway", "idle_timeout").unwrap().context, "gateway");
         // Inside a route, `queue` names the route's queue, not the top-level block kind.
         assert_eq!(lookup("route", "queue").unwrap().context, "route");
         assert_eq!(lookup("", "queue").unwrap().context, "");
-        assert_eq!(
-            lookup("auth.jwt.claims", "tier").unwrap().context,
-            "auth.jwt.claims"
-        );
+        assert_eq!(lookup("auth.jwt.claims", "tier").unwrap().context, "auth.jwt.claims");
         assert_eq!(lookup("client", "tier").unwrap().context, "client");
         assert_eq!(lookup("", "tier").unwrap().context, "");
     }
@@ -1283,10 +1195,7 @@ mod tests {
         // `route.split` has no entries of its own, so the route's keywords answer.
         assert_eq!(lookup("route.split", "timeout").unwrap().context, "route");
         // A deeper unknown context walks up to the nearest one that knows the key.
-        assert_eq!(
-            lookup("auth.jwt.claims", "issuer").unwrap().context,
-            "auth.jwt"
-        );
+        assert_eq!(lookup("auth.jwt.claims", "issuer").unwrap().context, "auth.jwt");
         assert_eq!(lookup("unknown.block", "route").unwrap().context, "");
         // A keyword known only in an unrelated context is not found.
         assert!(lookup("provider", "max_idle").is_none());
@@ -1306,10 +1215,7 @@ mod tests {
         assert_eq!(tier.len(), 3);
 
         let timeout = explain("timeout");
-        assert_eq!(
-            timeout.iter().map(|d| d.context).collect::<Vec<_>>(),
-            ["provider", "provider.health", "route"]
-        );
+        assert_eq!(timeout.iter().map(|d| d.context).collect::<Vec<_>>(), ["provider", "provider.health", "route"]);
 
         let qualified = explain("provider.pool.max_idle");
         assert_eq!(qualified.len(), 1);
@@ -1326,19 +1232,10 @@ mod tests {
         assert_eq!(expression_paths().len(), 13);
         for (i, (path, ty, doc)) in expression_paths().iter().enumerate() {
             assert!(types.contains(ty), "{path} has unknown type {ty}");
-            assert!(
-                is_one_sentence(doc),
-                "doc of {path} is not one sentence: {doc:?}"
-            );
-            assert!(
-                !expression_paths()[..i].iter().any(|(p, _, _)| p == path),
-                "duplicate path {path}"
-            );
+            assert!(is_one_sentence(doc), "doc of {path} is not one sentence: {doc:?}");
+            assert!(!expression_paths()[..i].iter().any(|(p, _, _)| p == path), "duplicate path {path}");
         }
-        let tokens = expression_paths()
-            .iter()
-            .find(|(p, _, _)| *p == "request.tokens")
-            .unwrap();
+        let tokens = expression_paths().iter().find(|(p, _, _)| *p == "request.tokens").unwrap();
         assert_eq!(tokens.1, "number");
     }
 

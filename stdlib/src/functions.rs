@@ -99,11 +99,7 @@ mod tests {
     #[test]
     fn names_are_unique_and_types_known() {
         for (i, f) in all().iter().enumerate() {
-            assert!(
-                all()[..i].iter().all(|g| g.name != f.name),
-                "duplicate function `{}`",
-                f.name
-            );
+            assert!(all()[..i].iter().all(|g| g.name != f.name), "duplicate function `{}`", f.name);
             for t in f.params.iter().chain(std::iter::once(&f.returns)) {
                 assert!(TYPES.contains(t), "`{}` uses unknown type `{t}`", f.name);
             }

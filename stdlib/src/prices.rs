@@ -48,11 +48,7 @@ pub fn lookup(model: &str) -> Option<&'static ModelPrice> {
     }
     table
         .iter()
-        .filter(|p| {
-            model
-                .strip_prefix(p.model.as_str())
-                .is_some_and(|rest| rest.starts_with('-'))
-        })
+        .filter(|p| model.strip_prefix(p.model.as_str()).is_some_and(|rest| rest.starts_with('-')))
         .max_by_key(|p| p.model.len())
 }
 
@@ -63,12 +59,7 @@ pub fn lookup(model: &str) -> Option<&'static ModelPrice> {
 /// cache (billed at the full input price when the model has no cached price), and
 /// `output_tokens` are completion tokens. A caller holding OpenAI-style usage, where
 /// `prompt_tokens` includes the cached ones, passes `prompt_tokens - cached_tokens`.
-pub fn cost_usd(
-    p: &ModelPrice,
-    input_tokens: u64,
-    cached_input_tokens: u64,
-    output_tokens: u64,
-) -> f64 {
+pub fn cost_usd(p: &ModelPrice, input_tokens: u64, cached_input_tokens: u64, output_tokens: u64) -> f64 {
     let cached_rate = p.cached_input_per_mtok.unwrap_or(p.input_per_mtok);
     (input_tokens as f64 * p.input_per_mtok
         + cached_input_tokens as f64 * cached_rate
@@ -90,32 +81,15 @@ mod tests {
         assert_eq!(parsed, table());
         assert!(table().len() >= 37, "table has {} entries", table().len());
         for (i, p) in table().iter().enumerate() {
-            assert!(
-                !table()[..i].iter().any(|q| q.model == p.model),
-                "duplicate model `{}`",
-                p.model
-            );
+            assert!(!table()[..i].iter().any(|q| q.model == p.model), "duplicate model `{}`", p.model);
             assert!(!p.model.is_empty() && !p.provider.is_empty());
-            for price in [
-                Some(p.input_per_mtok),
-                Some(p.output_per_mtok),
-                p.cached_input_per_mtok,
-            ]
-            .into_iter()
-            .flatten()
+            for price in
+                [Some(p.input_per_mtok), Some(p.output_per_mtok), p.cached_input_per_mtok].into_iter().flatten()
             {
-                assert!(
-                    price.is_finite() && price >= 0.0,
-                    "`{}` has a negative or non-finite price",
-                    p.model
-                );
+                assert!(price.is_finite() && price >= 0.0, "`{}` has a negative or non-finite price", p.model);
             }
             if let Some(cached) = p.cached_input_per_mtok {
-                assert!(
-                    cached <= p.input_per_mtok,
-                    "`{}` charges more for cached input than for input",
-                    p.model
-                );
+                assert!(cached <= p.input_per_mtok, "`{}` charges more for cached input than for input", p.model);
             }
             assert!(p.context_window > 0, "`{}` has no context window", p.model);
         }
@@ -162,11 +136,7 @@ mod tests {
             "qwen2.5-72b",
             "mock",
         ] {
-            assert_eq!(
-                table().iter().filter(|p| p.model == model).count(),
-                1,
-                "`{model}` is missing"
-            );
+            assert_eq!(table().iter().filter(|p| p.model == model).count(), 1, "`{model}` is missing");
         }
         let mock = lookup("mock").unwrap();
         assert_eq!(cost_usd(mock, 1_000_000, 1_000_000, 1_000_000), 0.0);
@@ -177,32 +147,14 @@ mod tests {
         assert_eq!(lookup("gpt-4o").unwrap().model, "gpt-4o");
         assert_eq!(lookup("gpt-4o-2024-08-06").unwrap().model, "gpt-4o");
         // The longest prefix wins: `gpt-4o` is also a prefix followed by `-`.
-        assert_eq!(
-            lookup("gpt-4o-mini-2024-07-18").unwrap().model,
-            "gpt-4o-mini"
-        );
+        assert_eq!(lookup("gpt-4o-mini-2024-07-18").unwrap().model, "gpt-4o-mini");
         assert_eq!(lookup("o3-mini-2025-01-31").unwrap().model, "o3-mini");
         assert_eq!(lookup("o1-2024-12-17").unwrap().model, "o1");
-        assert_eq!(
-            lookup("gpt-4-turbo-2024-04-09").unwrap().model,
-            "gpt-4-turbo"
-        );
-        assert_eq!(
-            lookup("claude-sonnet-4-20250514").unwrap().model,
-            "claude-sonnet-4"
-        );
-        assert_eq!(
-            lookup("claude-sonnet-4-5-20250929").unwrap().model,
-            "claude-sonnet-4-5"
-        );
-        assert_eq!(
-            lookup("claude-3-5-haiku-20241022").unwrap().model,
-            "claude-3-5-haiku"
-        );
-        assert_eq!(
-            lookup("gpt-4.1-mini-2025-04-14").unwrap().model,
-            "gpt-4.1-mini"
-        );
+        assert_eq!(lookup("gpt-4-turbo-2024-04-09").unwrap().model, "gpt-4-turbo");
+        assert_eq!(lookup("claude-sonnet-4-20250514").unwrap().model, "claude-sonnet-4");
+        assert_eq!(lookup("claude-sonnet-4-5-20250929").unwrap().model, "claude-sonnet-4-5");
+        assert_eq!(lookup("claude-3-5-haiku-20241022").unwrap().model, "claude-3-5-haiku");
+        assert_eq!(lookup("gpt-4.1-mini-2025-04-14").unwrap().model, "gpt-4.1-mini");
     }
 
     #[test]
@@ -220,10 +172,7 @@ mod tests {
     fn cost_of_a_call() {
         let gpt4o = lookup("gpt-4o").unwrap();
         // 1M uncached input at 2.50 + 1M cached at 1.25 + 1M output at 10.
-        assert!(close(
-            cost_usd(gpt4o, 1_000_000, 1_000_000, 1_000_000),
-            13.75
-        ));
+        assert!(close(cost_usd(gpt4o, 1_000_000, 1_000_000, 1_000_000), 13.75));
         // 1000 input and 500 output tokens: 0.0025 + 0.005.
         assert!(close(cost_usd(gpt4o, 1_000, 0, 500), 0.0075));
         assert_eq!(cost_usd(gpt4o, 0, 0, 0), 0.0);
@@ -233,10 +182,7 @@ mod tests {
     fn cached_input_without_cached_price_costs_full_input() {
         let turbo = lookup("gpt-4-turbo").unwrap();
         assert!(turbo.cached_input_per_mtok.is_none());
-        assert!(close(
-            cost_usd(turbo, 0, 1_000_000, 0),
-            turbo.input_per_mtok
-        ));
+        assert!(close(cost_usd(turbo, 0, 1_000_000, 0), turbo.input_per_mtok));
         let custom = ModelPrice {
             model: "custom".into(),
             provider: "local".into(),
@@ -245,9 +191,6 @@ mod tests {
             cached_input_per_mtok: Some(1.0),
             context_window: 8192,
         };
-        assert!(close(
-            cost_usd(&custom, 500_000, 250_000, 125_000),
-            2.0 + 0.25 + 1.0
-        ));
+        assert!(close(cost_usd(&custom, 500_000, 250_000, 125_000), 2.0 + 0.25 + 1.0));
     }
 }

@@ -22,7 +22,11 @@ impl Checker<'_> {
             self.file = FileId(i as u32);
             for d in &ast.items {
                 let name = d.name_arg().map(|n| n.name).unwrap_or_default();
-                let decl = Decl { name, loc: self.loc(d.name_arg().map_or(d.key_span(), |n| n.span)), fingerprint: self.fingerprint(d.span) };
+                let decl = Decl {
+                    name,
+                    loc: self.loc(d.name_arg().map_or(d.key_span(), |n| n.span)),
+                    fingerprint: self.fingerprint(d.span),
+                };
                 match d.key() {
                     "gateway" if !gateway_seen => {
                         gateway_seen = true;
@@ -64,7 +68,13 @@ impl Checker<'_> {
                             }
                         };
                         if let Some(b) = &d.block {
-                            let e = self.error(Code::UnknownSetting, Span::new(b.span.start as usize, b.span.start as usize + 1), "`script` does not take a block").help("write `script NAME \"path/to/script.rhai\"`");
+                            let e = self
+                                .error(
+                                    Code::UnknownSetting,
+                                    Span::new(b.span.start as usize, b.span.start as usize + 1),
+                                    "`script` does not take a block",
+                                )
+                                .help("write `script NAME \"path/to/script.rhai\"`");
                             self.err(e);
                         }
                         g.scripts.push(Script { decl, path });
@@ -86,11 +96,11 @@ impl Checker<'_> {
                         self.cluster(d);
                     }
                     "test" => tests.push((self.file, d)),
-                    "import" => {
-                        if d.args.len() != 1 || d.args[0].value.as_str().is_none() {
-                            let e = self.error(Code::WrongArity, d.head_span(), "`import` takes one file name").help("write `import \"other.hapax\"`");
-                            self.err(e);
-                        }
+                    "import" if d.args.len() != 1 || d.args[0].value.as_str().is_none() => {
+                        let e = self
+                            .error(Code::WrongArity, d.head_span(), "`import` takes one file name")
+                            .help("write `import \"other.hapax\"`");
+                        self.err(e);
                     }
                     _ => {}
                 }
@@ -99,7 +109,11 @@ impl Checker<'_> {
         g.index = RouteIndex::build(&g.routes);
         for (file, d) in tests {
             self.file = file;
-            let decl = Decl { name: d.name_arg().map(|n| n.name).unwrap_or_default(), loc: self.loc(d.key_span()), fingerprint: 0 };
+            let decl = Decl {
+                name: d.name_arg().map(|n| n.name).unwrap_or_default(),
+                loc: self.loc(d.key_span()),
+                fingerprint: 0,
+            };
             let t = self.test(d, decl);
             g.tests.push(t);
         }
@@ -112,14 +126,20 @@ impl Checker<'_> {
         if d.args.len() > names {
             let extra = d.args[names].value.span.to(d.args[d.args.len() - 1].value.span);
             let e = self
-                .error(Code::WrongArity, extra, format!("`{}` takes {} before its block", d.key(), if names == 0 { "nothing" } else { "one name" }))
+                .error(
+                    Code::WrongArity,
+                    extra,
+                    format!("`{}` takes {} before its block", d.key(), if names == 0 { "nothing" } else { "one name" }),
+                )
                 .label("unexpected");
             self.err(e);
         }
         if d.block.is_none() {
-            let e = self
-                .error(Code::Syntax, d.head_span(), format!("`{}` needs a block", d.key()))
-                .help(format!("write `{} {}{{ ... }}`", d.key(), if names == 0 { "" } else { "NAME " }));
+            let e = self.error(Code::Syntax, d.head_span(), format!("`{}` needs a block", d.key())).help(format!(
+                "write `{} {}{{ ... }}`",
+                d.key(),
+                if names == 0 { "" } else { "NAME " }
+            ));
             self.err(e);
         }
     }
@@ -139,13 +159,36 @@ impl Checker<'_> {
                         None => continue,
                     };
                     let addr = self.address(addr).unwrap_or_default();
-                    let mut l = Listener { proto: proto.clone(), addr, cert: None, key: None, congestion: None, zero_rtt: false, max_streams: None };
+                    let mut l = Listener {
+                        proto: proto.clone(),
+                        addr,
+                        cert: None,
+                        key: None,
+                        congestion: None,
+                        zero_rtt: false,
+                        max_streams: None,
+                    };
                     for t in self.settings("gateway.listen", s.block.as_ref()) {
                         match t.key() {
-                            "cert" => l.cert = self.one(t, "cert \"certs/server.pem\"").and_then(|e| self.file_path(e, "the certificate")),
-                            "key" => l.key = self.one(t, "key \"certs/server.key\"").and_then(|e| self.file_path(e, "the private key")),
-                            "congestion" => l.congestion = self.one(t, "congestion bbr").and_then(|e| self.word(e, &["bbr", "cubic", "newreno"])).map(str::to_string),
-                            "zero_rtt" => l.zero_rtt = self.one(t, "zero_rtt on").and_then(|e| self.bool_word(e)).unwrap_or(false),
+                            "cert" => {
+                                l.cert = self
+                                    .one(t, "cert \"certs/server.pem\"")
+                                    .and_then(|e| self.file_path(e, "the certificate"))
+                            }
+                            "key" => {
+                                l.key = self
+                                    .one(t, "key \"certs/server.key\"")
+                                    .and_then(|e| self.file_path(e, "the private key"))
+                            }
+                            "congestion" => {
+                                l.congestion = self
+                                    .one(t, "congestion bbr")
+                                    .and_then(|e| self.word(e, &["bbr", "cubic", "newreno"]))
+                                    .map(str::to_string)
+                            }
+                            "zero_rtt" => {
+                                l.zero_rtt = self.one(t, "zero_rtt on").and_then(|e| self.bool_word(e)).unwrap_or(false)
+                            }
                             _ => l.max_streams = self.one(t, "max_streams 256").and_then(|e| self.count(e)),
                         }
                     }
@@ -154,7 +197,11 @@ impl Checker<'_> {
                     let shared = proto == ListenProto::H3
                         && l.cert.is_none()
                         && d.block.as_ref().is_some_and(|b| {
-                            b.items.iter().any(|i| i.key() == "listen" && i.args.first().and_then(|a| a.value.as_ident()) == Some("https") && i.block.is_some())
+                            b.items.iter().any(|i| {
+                                i.key() == "listen"
+                                    && i.args.first().and_then(|a| a.value.as_ident()) == Some("https")
+                                    && i.block.is_some()
+                            })
                         });
                     if proto != ListenProto::Http && !shared && (l.cert.is_none() || l.key.is_none()) {
                         let e = self
@@ -190,7 +237,11 @@ impl Checker<'_> {
         if g.listeners.is_empty() {
             g.listeners = Gateway::default().listeners;
         }
-        let tls = g.listeners.iter().find(|l| l.proto == ListenProto::Https && l.cert.is_some()).map(|l| (l.cert.clone(), l.key.clone()));
+        let tls = g
+            .listeners
+            .iter()
+            .find(|l| l.proto == ListenProto::Https && l.cert.is_some())
+            .map(|l| (l.cert.clone(), l.key.clone()));
         for l in &mut g.listeners {
             if let (ListenProto::H3, None, Some((cert, key))) = (&l.proto, &l.cert, &tls) {
                 l.cert = cert.clone();
@@ -220,15 +271,27 @@ impl Checker<'_> {
         let mut base_url = None;
         for s in self.settings("provider", d.block.as_ref()) {
             match s.key() {
-                "type" => kind = self.one(s, "type openai").and_then(|e| self.word(e, crate::schema::PROVIDER_TYPES)).and_then(ProviderKind::parse),
-                "base_url" => base_url = self.one(s, "base_url \"https://api.openai.com/v1\"").and_then(|e| self.url(e, &["https", "http"])),
+                "type" => {
+                    kind = self
+                        .one(s, "type openai")
+                        .and_then(|e| self.word(e, crate::schema::PROVIDER_TYPES))
+                        .and_then(ProviderKind::parse)
+                }
+                "base_url" => {
+                    base_url = self
+                        .one(s, "base_url \"https://api.openai.com/v1\"")
+                        .and_then(|e| self.url(e, &["https", "http"]))
+                }
                 "api_key" => p.api_key = self.one(s, "api_key env(\"OPENAI_API_KEY\")").and_then(|e| self.secret(e)),
                 "timeout" => p.timeout = self.one(s, "timeout 60s").and_then(|e| self.duration(e)).unwrap_or(p.timeout),
                 "latency" => p.latency = self.one(s, "latency 20ms").and_then(|e| self.duration(e)).unwrap_or_default(),
                 "api_version" => p.api_version = self.one(s, "api_version \"2024-10-21\"").and_then(|e| self.string(e)),
                 "models" => p.models = self.strings(s),
                 "mode" => {
-                    p.mode = match self.one(s, "mode normal").and_then(|e| self.word(e, &["normal", "slow", "flaky", "error"])) {
+                    p.mode = match self
+                        .one(s, "mode normal")
+                        .and_then(|e| self.word(e, &["normal", "slow", "flaky", "error"]))
+                    {
                         Some("slow") => MockMode::Slow,
                         Some("flaky") => MockMode::Flaky,
                         Some("error") => MockMode::Error,
@@ -238,25 +301,47 @@ impl Checker<'_> {
                 "pool" => {
                     for t in self.settings("provider.pool", s.block.as_ref()) {
                         match t.key() {
-                            "max_idle" => p.pool.max_idle = self.one(t, "max_idle 64").and_then(|e| self.count(e)).unwrap_or(64) as usize,
-                            "idle_timeout" => p.pool.idle_timeout = self.one(t, "idle_timeout 90s").and_then(|e| self.duration(e)).unwrap_or(p.pool.idle_timeout),
-                            _ => p.pool.http2 = self.one(t, "http2 on").and_then(|e| self.bool_word(e)).unwrap_or(false),
+                            "max_idle" => {
+                                p.pool.max_idle =
+                                    self.one(t, "max_idle 64").and_then(|e| self.count(e)).unwrap_or(64) as usize
+                            }
+                            "idle_timeout" => {
+                                p.pool.idle_timeout = self
+                                    .one(t, "idle_timeout 90s")
+                                    .and_then(|e| self.duration(e))
+                                    .unwrap_or(p.pool.idle_timeout)
+                            }
+                            _ => {
+                                p.pool.http2 = self.one(t, "http2 on").and_then(|e| self.bool_word(e)).unwrap_or(false)
+                            }
                         }
                     }
                 }
                 "health" => {
-                    let mut h = Health { every: Duration::from_secs(10), path: "/models".into(), timeout: Duration::from_secs(5) };
+                    let mut h = Health {
+                        every: Duration::from_secs(10),
+                        path: "/models".into(),
+                        timeout: Duration::from_secs(5),
+                    };
                     for t in self.settings("provider.health", s.block.as_ref()) {
                         match t.key() {
-                            "every" => h.every = self.one(t, "every 10s").and_then(|e| self.duration(e)).unwrap_or(h.every),
-                            "path" => h.path = self.one(t, "path \"/models\"").and_then(|e| self.string(e)).unwrap_or(h.path),
-                            _ => h.timeout = self.one(t, "timeout 5s").and_then(|e| self.duration(e)).unwrap_or(h.timeout),
+                            "every" => {
+                                h.every = self.one(t, "every 10s").and_then(|e| self.duration(e)).unwrap_or(h.every)
+                            }
+                            "path" => {
+                                h.path = self.one(t, "path \"/models\"").and_then(|e| self.string(e)).unwrap_or(h.path)
+                            }
+                            _ => {
+                                h.timeout =
+                                    self.one(t, "timeout 5s").and_then(|e| self.duration(e)).unwrap_or(h.timeout)
+                            }
                         }
                     }
                     p.health = Some(h);
                 }
                 "breaker" => {
-                    let mut b = Breaker { failures: 5, within: Duration::from_secs(30), open_for: Duration::from_secs(20) };
+                    let mut b =
+                        Breaker { failures: 5, within: Duration::from_secs(30), open_for: Duration::from_secs(20) };
                     for t in self.settings("provider.breaker", s.block.as_ref()) {
                         if t.key() == "failures" {
                             let args = self.args(t, 1, 3, "failures 5 within 30s");
@@ -265,7 +350,13 @@ impl Checker<'_> {
                             }
                             if args.len() >= 2 {
                                 if args[1].as_ident() != Some("within") {
-                                    let e = self.error(Code::Syntax, args[1].span, format!("expected `within`, found {}", show(args[1]))).help("write `failures 5 within 30s`");
+                                    let e = self
+                                        .error(
+                                            Code::Syntax,
+                                            args[1].span,
+                                            format!("expected `within`, found {}", show(args[1])),
+                                        )
+                                        .help("write `failures 5 within 30s`");
                                     self.err(e);
                                 } else if let Some(w) = args.get(2) {
                                     if let Some(w) = self.duration(w) {
@@ -276,7 +367,8 @@ impl Checker<'_> {
                                 }
                             }
                         } else {
-                            b.open_for = self.one(t, "open_for 20s").and_then(|e| self.duration(e)).unwrap_or(b.open_for);
+                            b.open_for =
+                                self.one(t, "open_for 20s").and_then(|e| self.duration(e)).unwrap_or(b.open_for);
                         }
                     }
                     p.breaker = Some(b);
@@ -301,7 +393,11 @@ impl Checker<'_> {
             (None, None) if has_key(d, "base_url") => String::new(),
             (None, None) => {
                 let e = self
-                    .error(Code::MissingSetting, d.head_span(), format!("provider `{}` of type `{}` needs a `base_url`", p.decl.name, p.kind.as_str()))
+                    .error(
+                        Code::MissingSetting,
+                        d.head_span(),
+                        format!("provider `{}` of type `{}` needs a `base_url`", p.decl.name, p.kind.as_str()),
+                    )
                     .help("add `base_url \"https://...\"`");
                 self.err(e);
                 String::new()
@@ -331,13 +427,18 @@ impl Checker<'_> {
         let mut a = Auth { api_keys: false, jwt: None, open: Vec::new() };
         for s in self.settings("auth", d.block.as_ref()) {
             match s.key() {
-                "api_keys" => a.api_keys = self.one(s, "api_keys store").and_then(|e| self.word(e, &["store", "off"])) == Some("store"),
+                "api_keys" => {
+                    a.api_keys =
+                        self.one(s, "api_keys store").and_then(|e| self.word(e, &["store", "off"])) == Some("store")
+                }
                 "open" => a.open = self.strings(s),
                 _ => {
                     let mut j = Jwt { issuer: None, audience: None, jwks: None, claims: Vec::new() };
                     for t in self.settings("auth.jwt", s.block.as_ref()) {
                         match t.key() {
-                            "issuer" => j.issuer = self.one(t, "issuer \"https://id.example.com\"").and_then(|e| self.string(e)),
+                            "issuer" => {
+                                j.issuer = self.one(t, "issuer \"https://id.example.com\"").and_then(|e| self.string(e))
+                            }
                             "audience" => j.audience = self.one(t, "audience \"hapax\"").and_then(|e| self.string(e)),
                             "jwks" => {
                                 j.jwks = match self.one(t, "jwks file(\"keys/jwks.json\")") {
@@ -371,15 +472,22 @@ impl Checker<'_> {
         let mut default_allow = false;
         for s in self.settings("authz", d.block.as_ref()) {
             match s.key() {
-                "cedar" => cedar = self.one(s, "cedar \"rbac.cedar\"").and_then(|e| self.file_path(e, "the Cedar policy file")),
-                _ => default_allow = self.one(s, "default deny").and_then(|e| self.word(e, &["allow", "deny"])) == Some("allow"),
+                "cedar" => {
+                    cedar = self.one(s, "cedar \"rbac.cedar\"").and_then(|e| self.file_path(e, "the Cedar policy file"))
+                }
+                _ => {
+                    default_allow =
+                        self.one(s, "default deny").and_then(|e| self.word(e, &["allow", "deny"])) == Some("allow")
+                }
             }
         }
         match cedar {
             Some(cedar) => Some(Authz { cedar, default_allow }),
             None => {
                 if !d.block.as_ref().is_some_and(|b| b.items.iter().any(|i| i.key() == "cedar")) {
-                    let e = self.error(Code::MissingSetting, d.head_span(), "`authz` needs a `cedar` policy file").help("add `cedar \"rbac.cedar\"`");
+                    let e = self
+                        .error(Code::MissingSetting, d.head_span(), "`authz` needs a `cedar` policy file")
+                        .help("add `cedar \"rbac.cedar\"`");
                     self.err(e);
                 }
                 None
@@ -459,9 +567,16 @@ impl Checker<'_> {
                         q.adaptive = self.word(a, &["adaptive"]).is_some();
                     }
                 }
-                "concurrency" => q.concurrency = self.one(s, "concurrency 64").and_then(|e| self.count(e)).unwrap_or(64).max(1),
-                "order" => q.priority_order = self.one(s, "order priority").and_then(|e| self.word(e, &["priority", "fifo"])) == Some("priority"),
-                "max_wait" => q.max_wait = self.one(s, "max_wait 30s").and_then(|e| self.duration(e)).unwrap_or(q.max_wait),
+                "concurrency" => {
+                    q.concurrency = self.one(s, "concurrency 64").and_then(|e| self.count(e)).unwrap_or(64).max(1)
+                }
+                "order" => {
+                    q.priority_order = self.one(s, "order priority").and_then(|e| self.word(e, &["priority", "fifo"]))
+                        == Some("priority")
+                }
+                "max_wait" => {
+                    q.max_wait = self.one(s, "max_wait 30s").and_then(|e| self.duration(e)).unwrap_or(q.max_wait)
+                }
                 "on_full" => {
                     let args = self.args(s, 1, 3, "on_full reject retry_after 2s");
                     if let Some(a) = args.first() {
@@ -469,7 +584,13 @@ impl Checker<'_> {
                     }
                     if args.len() > 1 {
                         if args[1].as_ident() != Some("retry_after") {
-                            let e = self.error(Code::Syntax, args[1].span, format!("expected `retry_after`, found {}", show(args[1]))).help("write `on_full reject retry_after 2s`");
+                            let e = self
+                                .error(
+                                    Code::Syntax,
+                                    args[1].span,
+                                    format!("expected `retry_after`, found {}", show(args[1])),
+                                )
+                                .help("write `on_full reject retry_after 2s`");
                             self.err(e);
                         } else if let Some(t) = args.get(2).and_then(|e| self.duration(e)) {
                             q.retry_after = t;
@@ -484,7 +605,14 @@ impl Checker<'_> {
 
     fn cache(&mut self, d: &Directive, decl: Decl) -> Cache {
         self.block_expected(d, 1);
-        let mut c = Cache { decl, key: Vec::new(), when: None, ttl: Duration::from_secs(300), max_size: 256 * 1024 * 1024, scope: Scope::Local };
+        let mut c = Cache {
+            decl,
+            key: Vec::new(),
+            when: None,
+            ttl: Duration::from_secs(300),
+            max_size: 256 * 1024 * 1024,
+            scope: Scope::Local,
+        };
         for s in self.settings("cache", d.block.as_ref()) {
             match s.key() {
                 "key" => {
@@ -505,7 +633,9 @@ impl Checker<'_> {
                 }
                 "when" => c.when = self.one(s, "when request.stream == false").map(|e| self.condition(e)),
                 "ttl" => c.ttl = self.one(s, "ttl 10m").and_then(|e| self.duration(e)).unwrap_or(c.ttl),
-                "max_size" => c.max_size = self.one(s, "max_size 512MiB").and_then(|e| self.size(e)).unwrap_or(c.max_size),
+                "max_size" => {
+                    c.max_size = self.one(s, "max_size 512MiB").and_then(|e| self.size(e)).unwrap_or(c.max_size)
+                }
                 _ => c.scope = self.one(s, "scope local").map_or(Scope::Local, |e| self.scope(e)),
             }
         }
@@ -525,7 +655,9 @@ impl Checker<'_> {
     /// `provider [model "name"]` from a slice of words.
     pub(super) fn target(&mut self, words: &[&Expr], span: Span) -> Option<Target> {
         let Some(first) = words.first() else {
-            let e = self.error(Code::WrongArity, span, "expected a target").help("write a provider name, optionally with `model \"name\"`");
+            let e = self
+                .error(Code::WrongArity, span, "expected a target")
+                .help("write a provider name, optionally with `model \"name\"`");
             self.err(e);
             return None;
         };
@@ -596,7 +728,11 @@ impl Checker<'_> {
                         let clean = self.diags.len() == before;
                         if let (crate::expr::CExpr::Const(v), true) = (&c, clean) {
                             let e2 = self
-                                .error(Code::ConstantCondition, e.span, format!("this condition is always {}", v.truthy()))
+                                .error(
+                                    Code::ConstantCondition,
+                                    e.span,
+                                    format!("this condition is always {}", v.truthy()),
+                                )
                                 .help("it does not depend on the request; remove `when` or compare a request value");
                             self.err(e2);
                         }
@@ -664,10 +800,20 @@ impl Checker<'_> {
                         }
                     }
                 }
-                "queue" => r.queue = self.one(s, "queue interactive").and_then(|e| self.resolve(RefKind::Queue, e)).map(QueueId),
-                "cache" => r.cache = self.one(s, "cache exact").and_then(|e| self.resolve(RefKind::Cache, e)).map(CacheId),
+                "queue" => {
+                    r.queue =
+                        self.one(s, "queue interactive").and_then(|e| self.resolve(RefKind::Queue, e)).map(QueueId)
+                }
+                "cache" => {
+                    r.cache = self.one(s, "cache exact").and_then(|e| self.resolve(RefKind::Cache, e)).map(CacheId)
+                }
                 "sla" => r.sla = self.one(s, "sla chat").and_then(|e| self.resolve(RefKind::Sla, e)).map(SlaId),
-                "budget" => r.budget = self.one(s, "budget research_spend").and_then(|e| self.resolve(RefKind::Budget, e)).map(BudgetId),
+                "budget" => {
+                    r.budget = self
+                        .one(s, "budget research_spend")
+                        .and_then(|e| self.resolve(RefKind::Budget, e))
+                        .map(BudgetId)
+                }
                 _ => {
                     // transform request|response SCRIPT
                     let args = self.args(s, 2, 2, "transform request add_system_prompt");
@@ -686,7 +832,9 @@ impl Checker<'_> {
         if !has_match && d.block.is_some() && !has_key(d, "match") {
             let e = self
                 .error(Code::MissingSetting, d.head_span(), format!("route `{}` has no `match`", r.decl.name))
-                .help("add `match POST \"/v1/chat/completions\"`, or `match \"/v1/*\"` for every method under a prefix");
+                .help(
+                    "add `match POST \"/v1/chat/completions\"`, or `match \"/v1/*\"` for every method under a prefix",
+                );
             self.err(e);
         }
         match (to, split) {
@@ -711,7 +859,9 @@ impl Checker<'_> {
 
     fn path_pattern(&mut self, p: &str, span: Span) -> Option<PathPattern> {
         if !p.starts_with('/') {
-            let e = self.error(Code::BadPathPattern, span, format!("the path `{p}` does not start with `/`")).help(format!("write `\"/{p}\"`"));
+            let e = self
+                .error(Code::BadPathPattern, span, format!("the path `{p}` does not start with `/`"))
+                .help(format!("write `\"/{p}\"`"));
             self.err(e);
             return None;
         }
@@ -743,7 +893,9 @@ impl Checker<'_> {
             }
         };
         let Some(block) = &s.block else {
-            let e = self.error(Code::Syntax, s.head_span(), "`split` needs a block of arms").help("write `split { 90% -> openai; 10% -> claude }`");
+            let e = self
+                .error(Code::Syntax, s.head_span(), "`split` needs a block of arms")
+                .help("write `split { 90% -> openai; 10% -> claude }`");
             self.err(e);
             return None;
         };
@@ -756,7 +908,13 @@ impl Checker<'_> {
             let weight = match &w.kind {
                 ExprKind::Number { value, unit: crate::syntax::ast::Unit::Percent, .. } => *value,
                 _ => {
-                    let e = self.error(Code::WrongType, w.span, format!("a split weight is a percentage, found {}", w.describe())).help("write it like `90%`");
+                    let e = self
+                        .error(
+                            Code::WrongType,
+                            w.span,
+                            format!("a split weight is a percentage, found {}", w.describe()),
+                        )
+                        .help("write it like `90%`");
                     self.err(e);
                     ok = false;
                     continue;
@@ -771,7 +929,8 @@ impl Checker<'_> {
             }
         }
         if arms.is_empty() && ok {
-            let e = self.error(Code::NoTarget, s.key_span(), "`split` has no arms").help("add arms like `50% -> openai`");
+            let e =
+                self.error(Code::NoTarget, s.key_span(), "`split` has no arms").help("add arms like `50% -> openai`");
             self.err(e);
             return None;
         }
@@ -782,8 +941,15 @@ impl Checker<'_> {
             if let Some((span, w)) = last_weight {
                 let fixed = w + (100.0 - total);
                 if fixed > 0.0 {
-                    e = e.fix(format!("set the last weight to {}%", fmt_num(fixed)), self.loc(span), format!("{}%", fmt_num(fixed)));
-                    e.help = Some(format!("make the weights add up to exactly 100%: the last arm would be {}%", fmt_num(fixed)));
+                    e = e.fix(
+                        format!("set the last weight to {}%", fmt_num(fixed)),
+                        self.loc(span),
+                        format!("{}%", fmt_num(fixed)),
+                    );
+                    e.help = Some(format!(
+                        "make the weights add up to exactly 100%: the last arm would be {}%",
+                        fmt_num(fixed)
+                    ));
                 }
             }
             self.err(e);
@@ -806,7 +972,9 @@ impl Checker<'_> {
         let mut r = Retry { attempts, backoff_min: Duration::from_millis(100), backoff_max: Duration::from_secs(2) };
         if args.len() > 1 {
             if args[1].as_ident() != Some("backoff") {
-                let e = self.error(Code::Syntax, args[1].span, format!("expected `backoff`, found {}", show(args[1]))).help("write `retry 2 backoff 100ms..2s`");
+                let e = self
+                    .error(Code::Syntax, args[1].span, format!("expected `backoff`, found {}", show(args[1])))
+                    .help("write `retry 2 backoff 100ms..2s`");
                 self.err(e);
             } else if let Some((lo, hi)) = args.get(2).and_then(|e| self.range(e)) {
                 r.backoff_min = self.duration(lo)?;
@@ -836,14 +1004,19 @@ impl Checker<'_> {
                 "latency" => {
                     let args = self.args(s, 5, 5, "latency p99 below 1500ms over 5m");
                     if let [p, below, t, over, w] = args.as_slice() {
-                        let pct = match p.as_ident().and_then(|n| n.strip_prefix('p')).and_then(|n| n.parse::<f64>().ok()) {
-                            Some(v) if v > 0.0 && v < 100.0 => Some(v),
-                            _ => {
-                                let e = self.error(Code::BadValue, p.span, format!("expected a percentile like `p99`, found {}", show(p)));
-                                self.err(e);
-                                None
-                            }
-                        };
+                        let pct =
+                            match p.as_ident().and_then(|n| n.strip_prefix('p')).and_then(|n| n.parse::<f64>().ok()) {
+                                Some(v) if v > 0.0 && v < 100.0 => Some(v),
+                                _ => {
+                                    let e = self.error(
+                                        Code::BadValue,
+                                        p.span,
+                                        format!("expected a percentile like `p99`, found {}", show(p)),
+                                    );
+                                    self.err(e);
+                                    None
+                                }
+                            };
                         self.keyword(below, "below", "latency p99 below 1500ms over 5m");
                         self.keyword(over, "over", "latency p99 below 1500ms over 5m");
                         if let (Some(percentile), Some(below), Some(over)) = (pct, self.duration(t), self.duration(w)) {
@@ -885,14 +1058,23 @@ impl Checker<'_> {
 
     fn keyword(&mut self, e: &Expr, want: &str, usage: &str) {
         if e.as_ident() != Some(want) {
-            let d = self.error(Code::Syntax, e.span, format!("expected `{want}`, found {}", show(e))).help(format!("write `{usage}`"));
+            let d = self
+                .error(Code::Syntax, e.span, format!("expected `{want}`, found {}", show(e)))
+                .help(format!("write `{usage}`"));
             self.err(d);
         }
     }
 
     fn budget(&mut self, d: &Directive, decl: Decl) -> Budget {
         self.block_expected(d, 1);
-        let mut b = Budget { decl, applies: None, spend_usd: 0.0, window: Window::Calendar(Calendar::Month), warn_at: None, on_exceed: OnExceed::Block };
+        let mut b = Budget {
+            decl,
+            applies: None,
+            spend_usd: 0.0,
+            window: Window::Calendar(Calendar::Month),
+            warn_at: None,
+            on_exceed: OnExceed::Block,
+        };
         let mut has_spend = false;
         for s in self.settings("budget", d.block.as_ref()) {
             match s.key() {
@@ -910,7 +1092,13 @@ impl Checker<'_> {
                                 }
                             }
                             _ => {
-                                let d = self.error(Code::WrongType, e.span, format!("expected an amount per period, found {}", e.describe())).help("write `spend 500 USD per month`");
+                                let d = self
+                                    .error(
+                                        Code::WrongType,
+                                        e.span,
+                                        format!("expected an amount per period, found {}", e.describe()),
+                                    )
+                                    .help("write `spend 500 USD per month`");
                                 self.err(d);
                             }
                         }
@@ -937,7 +1125,9 @@ impl Checker<'_> {
             }
         }
         if !has_spend && d.block.is_some() {
-            let e = self.error(Code::MissingSetting, d.head_span(), format!("budget `{}` has no `spend`", b.decl.name)).help("add `spend 500 USD per month`");
+            let e = self
+                .error(Code::MissingSetting, d.head_span(), format!("budget `{}` has no `spend`", b.decl.name))
+                .help("add `spend 500 USD per month`");
             self.err(e);
         }
         b
@@ -945,12 +1135,21 @@ impl Checker<'_> {
 
     fn price(&mut self, d: &Directive) -> Option<Price> {
         let Some(model) = d.args.first().and_then(|a| a.value.as_str()).map(str::to_string) else {
-            let e = self.error(Code::MissingName, d.head_span(), "`price` needs the model it prices").help("write `price \"gpt-4o\" { input 2.50 USD per 1M; output 10 USD per 1M }`");
+            let e = self
+                .error(Code::MissingName, d.head_span(), "`price` needs the model it prices")
+                .help("write `price \"gpt-4o\" { input 2.50 USD per 1M; output 10 USD per 1M }`");
             self.err(e);
             return None;
         };
         self.block_expected(d, 1);
-        let mut p = Price { model, loc: self.loc(d.args[0].value.span), input_per_mtok: None, output_per_mtok: None, cached_input_per_mtok: None, context_window: None };
+        let mut p = Price {
+            model,
+            loc: self.loc(d.args[0].value.span),
+            input_per_mtok: None,
+            output_per_mtok: None,
+            cached_input_per_mtok: None,
+            context_window: None,
+        };
         for s in self.settings("price", d.block.as_ref()) {
             if s.key() == "context" {
                 p.context_window = self.one(s, "context 128k").and_then(|e| self.count(e));
@@ -961,9 +1160,19 @@ impl Checker<'_> {
                 ExprKind::Rate { count, per } => {
                     let amount = self.money(count);
                     let n = match &per.kind {
-                        ExprKind::Number { value, unit: crate::syntax::ast::Unit::None | crate::syntax::ast::Unit::Count, .. } if *value > 0.0 => Some(*value),
+                        ExprKind::Number {
+                            value,
+                            unit: crate::syntax::ast::Unit::None | crate::syntax::ast::Unit::Count,
+                            ..
+                        } if *value > 0.0 => Some(*value),
                         _ => {
-                            let d = self.error(Code::WrongType, per.span, format!("expected a token count after `per`, found {}", per.describe())).help("write `per 1M` (per million tokens)");
+                            let d = self
+                                .error(
+                                    Code::WrongType,
+                                    per.span,
+                                    format!("expected a token count after `per`, found {}", per.describe()),
+                                )
+                                .help("write `per 1M` (per million tokens)");
                             self.err(d);
                             None
                         }
@@ -989,18 +1198,24 @@ impl Checker<'_> {
                 "sink" => {
                     let args = self.args(s, 1, 2, "sink file \"logs/audit.jsonl\"");
                     let mut sink = Sink { file: None, rotate: None, keep: None };
-                    match args.first().and_then(|e| self.word(e, &["file", "stdout"])) {
-                        Some("file") => match args.get(1) {
-                            Some(p) => sink.file = self.string(p).map(|p| crate::loader::normalize(&self.dir().join(p))),
+                    if let Some("file") = args.first().and_then(|e| self.word(e, &["file", "stdout"])) {
+                        match args.get(1) {
+                            Some(p) => {
+                                sink.file = self.string(p).map(|p| crate::loader::normalize(&self.dir().join(p)))
+                            }
                             None => {
                                 self.args(s, 2, 2, "sink file \"logs/audit.jsonl\"");
                             }
-                        },
-                        _ => {}
+                        }
                     }
                     for t in self.settings("audit.sink", s.block.as_ref()) {
                         match t.key() {
-                            "rotate" => sink.rotate = self.one(t, "rotate daily").and_then(|e| self.word(e, &["hourly", "daily", "weekly", "never"])).map(str::to_string),
+                            "rotate" => {
+                                sink.rotate = self
+                                    .one(t, "rotate daily")
+                                    .and_then(|e| self.word(e, &["hourly", "daily", "weekly", "never"]))
+                                    .map(str::to_string)
+                            }
                             _ => sink.keep = self.one(t, "keep 30d").and_then(|e| self.duration(e)),
                         }
                     }
@@ -1031,7 +1246,10 @@ impl Checker<'_> {
         let mut node = None;
         for s in self.settings("cluster", d.block.as_ref()) {
             match s.key() {
-                "store" => store = self.one(s, "store \"redis://127.0.0.1:6379\"").and_then(|e| self.url(e, &["redis", "rediss"])),
+                "store" => {
+                    store =
+                        self.one(s, "store \"redis://127.0.0.1:6379\"").and_then(|e| self.url(e, &["redis", "rediss"]))
+                }
                 _ => {
                     node = match self.one(s, "node env(\"HOSTNAME\")") {
                         Some(e) if e.as_str().is_some() => e.as_str().map(|n| NodeName::Literal(n.to_string())),
@@ -1045,7 +1263,9 @@ impl Checker<'_> {
             Some(store) => Some(Cluster { store, node }),
             None => {
                 if !d.block.as_ref().is_some_and(|b| b.items.iter().any(|i| i.key() == "store")) {
-                    let e = self.error(Code::MissingSetting, d.head_span(), "`cluster` needs a `store`").help("add `store \"redis://127.0.0.1:6379\"`");
+                    let e = self
+                        .error(Code::MissingSetting, d.head_span(), "`cluster` needs a `store`")
+                        .help("add `store \"redis://127.0.0.1:6379\"`");
                     self.err(e);
                 }
                 None
@@ -1055,16 +1275,36 @@ impl Checker<'_> {
 
     fn test(&mut self, d: &Directive, decl: Decl) -> TestCase {
         self.block_expected(d, 1);
-        let mut t = TestCase { decl, request: TestRequest { method: "POST".into(), path: "/v1/chat/completions".into(), ..Default::default() }, expect: TestExpect::default() };
+        let mut t = TestCase {
+            decl,
+            request: TestRequest { method: "POST".into(), path: "/v1/chat/completions".into(), ..Default::default() },
+            expect: TestExpect::default(),
+        };
         let mut has_expect = false;
         for s in self.settings("test", d.block.as_ref()) {
             if s.key() == "request" {
                 for r in self.settings("test.request", s.block.as_ref()) {
                     match r.key() {
-                        "method" => t.request.method = self.one(r, "method POST").and_then(|e| self.word(e, crate::schema::METHODS)).unwrap_or("POST").to_string(),
-                        "path" => t.request.path = self.one(r, "path \"/v1/chat/completions\"").and_then(|e| self.string(e)).unwrap_or_default(),
+                        "method" => {
+                            t.request.method = self
+                                .one(r, "method POST")
+                                .and_then(|e| self.word(e, crate::schema::METHODS))
+                                .unwrap_or("POST")
+                                .to_string()
+                        }
+                        "path" => {
+                            t.request.path = self
+                                .one(r, "path \"/v1/chat/completions\"")
+                                .and_then(|e| self.string(e))
+                                .unwrap_or_default()
+                        }
                         "model" => t.request.model = self.one(r, "model \"gpt-4o\"").and_then(|e| self.string(e)),
-                        "client" => t.request.client = self.one(r, "client research").and_then(|e| self.resolve(RefKind::Client, e)).map(ClientId),
+                        "client" => {
+                            t.request.client = self
+                                .one(r, "client research")
+                                .and_then(|e| self.resolve(RefKind::Client, e))
+                                .map(ClientId)
+                        }
                         "header" => {
                             let args = self.args(r, 2, 2, "header \"x-team\" \"research\"");
                             if let [k, v] = args.as_slice() {
@@ -1079,14 +1319,21 @@ impl Checker<'_> {
                                     match serde_json::from_str(&s) {
                                         Ok(v) => t.request.body = Some(v),
                                         Err(err) => {
-                                            let d = self.error(Code::BadTest, e.span, format!("the test body is not valid JSON: {err}"));
+                                            let d = self.error(
+                                                Code::BadTest,
+                                                e.span,
+                                                format!("the test body is not valid JSON: {err}"),
+                                            );
                                             self.err(d);
                                         }
                                     }
                                 }
                             }
                         }
-                        "stream" => t.request.stream = self.one(r, "stream true").and_then(|e| self.bool_word(e)).unwrap_or(false),
+                        "stream" => {
+                            t.request.stream =
+                                self.one(r, "stream true").and_then(|e| self.bool_word(e)).unwrap_or(false)
+                        }
                         _ => t.request.tokens = self.one(r, "tokens 1000").and_then(|e| self.count(e)).unwrap_or(0),
                     }
                 }
@@ -1129,7 +1376,11 @@ impl Checker<'_> {
                                 if (100..600).contains(&n) {
                                     Some(n as u16)
                                 } else {
-                                    let d = self.error(Code::BadValue, x.args[0].value.span, format!("`{n}` is not an HTTP status"));
+                                    let d = self.error(
+                                        Code::BadValue,
+                                        x.args[0].value.span,
+                                        format!("`{n}` is not an HTTP status"),
+                                    );
                                     self.err(d);
                                     None
                                 }
@@ -1140,7 +1391,9 @@ impl Checker<'_> {
             }
         }
         if !has_expect && d.block.is_some() {
-            let e = self.error(Code::BadTest, d.head_span(), format!("test `{}` expects nothing", t.decl.name)).help("add `expect { route NAME }`");
+            let e = self
+                .error(Code::BadTest, d.head_span(), format!("test `{}` expects nothing", t.decl.name))
+                .help("add `expect { route NAME }`");
             self.err(e);
         }
         t

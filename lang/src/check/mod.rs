@@ -84,7 +84,11 @@ pub fn check(loaded: Loaded, vfs: &dyn Vfs, mode: Mode) -> Checked {
 }
 
 /// Loads and checks in one call.
-pub fn check_paths(roots: &[std::path::PathBuf], vfs: &dyn Vfs, mode: Mode) -> Result<Checked, crate::loader::LoadError> {
+pub fn check_paths(
+    roots: &[std::path::PathBuf],
+    vfs: &dyn Vfs,
+    mode: Mode,
+) -> Result<Checked, crate::loader::LoadError> {
     Ok(check(crate::loader::load(roots, vfs)?, vfs, mode))
 }
 
@@ -132,7 +136,9 @@ impl<'a> Checker<'a> {
             self.file = FileId(i as u32);
             for d in &ast.items {
                 let Head::Key(key) = &d.head else {
-                    let e = self.error(Code::NotTopLevel, d.key_span(), "a split arm must be inside a `split` block").help("put it in `split { ... }` inside a route");
+                    let e = self
+                        .error(Code::NotTopLevel, d.key_span(), "a split arm must be inside a `split` block")
+                        .help("put it in `split { ... }` inside a route");
                     self.err(e);
                     continue;
                 };
@@ -144,7 +150,11 @@ impl<'a> Checker<'a> {
                     Naming::Singleton => {
                         if let Some(first) = singletons.get(spec.context) {
                             let e = self
-                                .error(Code::SingletonBlock, key.span, format!("only one `{}` block is allowed", key.name))
+                                .error(
+                                    Code::SingletonBlock,
+                                    key.span,
+                                    format!("only one `{}` block is allowed", key.name),
+                                )
                                 .related(*first, "the first one is here")
                                 .help("merge their settings into the first one");
                             self.err(e);
@@ -162,14 +172,23 @@ impl<'a> Checker<'a> {
                             (Some(name), None) => {
                                 // Tests have names but nothing refers to them.
                                 if !tests.insert(name.name.clone()) {
-                                    let e = self.error(Code::Duplicate, name.span, format!("`test {}` is declared twice", name.name)).help("rename one of them");
+                                    let e = self
+                                        .error(
+                                            Code::Duplicate,
+                                            name.span,
+                                            format!("`test {}` is declared twice", name.name),
+                                        )
+                                        .help("rename one of them");
                                     self.err(e);
                                 }
                             }
                             _ => {
                                 let e = self
                                     .error(Code::MissingName, d.head_span(), format!("`{}` needs a name", key.name))
-                                    .help(format!("write `{} NAME {{ ... }}`; names are letters, digits, `_` and `-`", key.name));
+                                    .help(format!(
+                                        "write `{} NAME {{ ... }}`; names are letters, digits, `_` and `-`",
+                                        key.name
+                                    ));
                                 self.err(e);
                             }
                         }
@@ -222,7 +241,8 @@ impl<'a> Checker<'a> {
         if let Some(s) = crate::suggest::did_you_mean(key, kinds.iter().copied()) {
             e = e.help(format!("did you mean `{s}`?")).fix(format!("change to `{s}`"), self.loc(span), s);
         } else if schema::BLOCKS.iter().any(|b| b.setting(key).is_some()) {
-            let owners: Vec<&str> = schema::BLOCKS.iter().filter(|b| b.setting(key).is_some()).map(|b| b.context).collect();
+            let owners: Vec<&str> =
+                schema::BLOCKS.iter().filter(|b| b.setting(key).is_some()).map(|b| b.context).collect();
             e = e.help(format!("`{key}` is a setting of `{}`; put it inside that block", owners.join("`, `")));
         } else {
             e = e.help(format!("the blocks are {}", kinds.join(", ")));
@@ -235,8 +255,15 @@ impl<'a> Checker<'a> {
     fn resolve(&mut self, kind: RefKind, e: &crate::syntax::ast::Expr) -> Option<u32> {
         let Some(name) = e.as_ident() else {
             let d = self
-                .error(Code::WrongType, e.span, format!("expected the name of a {}, found {}", kind.keyword(), e.describe()))
-                .help(format!("names are written without quotes: `{} my_name` is declared, `my_name` refers to it", kind.keyword()));
+                .error(
+                    Code::WrongType,
+                    e.span,
+                    format!("expected the name of a {}, found {}", kind.keyword(), e.describe()),
+                )
+                .help(format!(
+                    "names are written without quotes: `{} my_name` is declared, `my_name` refers to it",
+                    kind.keyword()
+                ));
             self.err(d);
             return None;
         };
@@ -262,7 +289,11 @@ impl<'a> Checker<'a> {
         } else if list.is_empty() && kind == RefKind::Script {
             d = d.help(format!("no script is declared; declare one with `script {name} \"path/to/{name}.rhai\"`"));
         } else if list.is_empty() {
-            d = d.help(format!("no {} is declared; declare one with `{} {name} {{ ... }}`", kind.keyword(), kind.keyword()));
+            d = d.help(format!(
+                "no {} is declared; declare one with `{} {name} {{ ... }}`",
+                kind.keyword(),
+                kind.keyword()
+            ));
         } else {
             let names: Vec<&str> = list.iter().map(String::as_str).take(8).collect();
             d = d.help(format!("the declared {}s are {}", kind.keyword(), names.join(", ")));
@@ -296,7 +327,9 @@ impl<'a> Checker<'a> {
                 if ctx == "route.split" {
                     out.push(d);
                 } else {
-                    let e = self.error(Code::UnknownSetting, w.span, "a split arm belongs in a `split` block").help("write `split { 50% -> a; 50% -> b }` in a route");
+                    let e = self
+                        .error(Code::UnknownSetting, w.span, "a split arm belongs in a `split` block")
+                        .help("write `split { 50% -> a; 50% -> b }` in a route");
                     self.err(e);
                 }
                 continue;
@@ -324,7 +357,11 @@ impl<'a> Checker<'a> {
             if setting.block.is_none() {
                 if let Some(b) = &d.block {
                     let e = self
-                        .error(Code::UnknownSetting, Span::new(b.span.start as usize, b.span.start as usize + 1), format!("`{key}` does not take a block"))
+                        .error(
+                            Code::UnknownSetting,
+                            Span::new(b.span.start as usize, b.span.start as usize + 1),
+                            format!("`{key}` does not take a block"),
+                        )
                         .help(format!("write `{key}` and its value on one line"));
                     self.err(e);
                 }
@@ -349,7 +386,8 @@ impl<'a> Checker<'a> {
         if let Some(s) = crate::suggest::did_you_mean(key, allowed.iter().map(|s| s.key)) {
             e = e.help(format!("did you mean `{s}`?")).fix(format!("change to `{s}`"), self.loc(span), s);
         } else {
-            let elsewhere: Vec<&str> = schema::BLOCKS.iter().filter(|b| b.setting(key).is_some()).map(|b| b.context).collect();
+            let elsewhere: Vec<&str> =
+                schema::BLOCKS.iter().filter(|b| b.setting(key).is_some()).map(|b| b.context).collect();
             if elsewhere.is_empty() {
                 let keys: Vec<&str> = allowed.iter().map(|s| s.key).collect();
                 e = e.help(format!("the settings of `{owner}` are {}", keys.join(", ")));

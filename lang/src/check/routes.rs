@@ -37,11 +37,24 @@ impl Checker<'_> {
                     if next == start || path.contains(&next) {
                         if !reported[start] {
                             reported[start] = true;
-                            let names: Vec<&str> = path.iter().chain(std::iter::once(&next)).map(|&i| g.routes[i].decl.name.as_str()).collect();
-                            let loc = if r == start { crate::span::Loc { file: g.routes[r].decl.loc.file, span } } else { g.routes[start].decl.loc };
+                            let names: Vec<&str> = path
+                                .iter()
+                                .chain(std::iter::once(&next))
+                                .map(|&i| g.routes[i].decl.name.as_str())
+                                .collect();
+                            let loc = if r == start {
+                                crate::span::Loc { file: g.routes[r].decl.loc.file, span }
+                            } else {
+                                g.routes[start].decl.loc
+                            };
                             self.diags.push(
-                                Diagnostic::new(Code::FallbackCycle, loc.file, loc.span, format!("fallback cycle: {}", names.join(" → ")))
-                                    .help("a fallback must lead to targets, not back to the route that failed"),
+                                Diagnostic::new(
+                                    Code::FallbackCycle,
+                                    loc.file,
+                                    loc.span,
+                                    format!("fallback cycle: {}", names.join(" → ")),
+                                )
+                                .help("a fallback must lead to targets, not back to the route that failed"),
                             );
                         }
                         continue;
@@ -75,7 +88,9 @@ impl Checker<'_> {
                 let method_covers = a.method.is_none() || a.method == r.method;
                 let path_covers = match (&a.path, &r.path) {
                     (PathPattern::Exact(x), PathPattern::Exact(y)) => x == y,
-                    (PathPattern::Prefix(x), PathPattern::Exact(y) | PathPattern::Prefix(y)) => y.starts_with(x.as_str()),
+                    (PathPattern::Prefix(x), PathPattern::Exact(y) | PathPattern::Prefix(y)) => {
+                        y.starts_with(x.as_str())
+                    }
                     (PathPattern::Prefix(x), PathPattern::Glob(y, _)) => y.starts_with(x.as_str()),
                     (PathPattern::Glob(_, re), PathPattern::Exact(y)) => re.is_match(y),
                     (PathPattern::Glob(x, _), PathPattern::Glob(y, _)) => x == y,
@@ -91,10 +106,18 @@ impl Checker<'_> {
             if let Some(j) = by {
                 let a = &g.routes[j];
                 self.diags.push(
-                    Diagnostic::new(Code::Shadowed, r.decl.loc.file, r.decl.loc.span, format!("route `{}` can never match", r.decl.name))
-                        .label("every request it matches is taken first")
-                        .related(a.decl.loc, format!("route `{}` comes first and has no `when`", a.decl.name))
-                        .help(format!("move `{}` above `{}`, or give `{}` a `when`", r.decl.name, a.decl.name, a.decl.name)),
+                    Diagnostic::new(
+                        Code::Shadowed,
+                        r.decl.loc.file,
+                        r.decl.loc.span,
+                        format!("route `{}` can never match", r.decl.name),
+                    )
+                    .label("every request it matches is taken first")
+                    .related(a.decl.loc, format!("route `{}` comes first and has no `when`", a.decl.name))
+                    .help(format!(
+                        "move `{}` above `{}`, or give `{}` a `when`",
+                        r.decl.name, a.decl.name, a.decl.name
+                    )),
                 );
             }
             if r.when.is_none() {
@@ -120,8 +143,13 @@ impl Checker<'_> {
             for (i, decl) in list.into_iter().enumerate() {
                 if !self.used.contains(&(kind, i as u32)) {
                     self.diags.push(
-                        Diagnostic::new(Code::Unused, decl.loc.file, decl.loc.span, format!("{} `{}` is never used", kind.keyword(), decl.name))
-                            .help("refer to it from a route, or remove it"),
+                        Diagnostic::new(
+                            Code::Unused,
+                            decl.loc.file,
+                            decl.loc.span,
+                            format!("{} `{}` is never used", kind.keyword(), decl.name),
+                        )
+                        .help("refer to it from a route, or remove it"),
                     );
                 }
             }

@@ -38,7 +38,17 @@ impl Checker<'_> {
         } else if args.len() > max {
             let extra = args[max].span.to(args[args.len() - 1].span);
             let e = self
-                .error(Code::WrongArity, extra, format!("`{}` takes {} value{}, found {}", d.key(), max, if max == 1 { "" } else { "s" }, args.len()))
+                .error(
+                    Code::WrongArity,
+                    extra,
+                    format!(
+                        "`{}` takes {} value{}, found {}",
+                        d.key(),
+                        max,
+                        if max == 1 { "" } else { "s" },
+                        args.len()
+                    ),
+                )
                 .label("unexpected")
                 .help(format!("write it as `{usage}`"));
             self.err(e);
@@ -64,7 +74,9 @@ impl Checker<'_> {
             (ExprKind::Number { unit: Unit::None, raw, .. }, w) if w.contains("duration") => {
                 d.help(format!("add a unit: `{raw}s`, `{raw}ms`, `{raw}m`"))
             }
-            (ExprKind::Number { unit: Unit::None, raw, .. }, w) if w.contains("size") => d.help(format!("add a unit: `{raw}MiB`, `{raw}KiB`")),
+            (ExprKind::Number { unit: Unit::None, raw, .. }, w) if w.contains("size") => {
+                d.help(format!("add a unit: `{raw}MiB`, `{raw}KiB`"))
+            }
             (ExprKind::Ident(n), w) if w.contains("string") => d.help(format!("quote it: `\"{n}\"`")),
             _ => d.help(format!("for example `{example}`")),
         };
@@ -73,7 +85,9 @@ impl Checker<'_> {
 
     pub(super) fn duration(&mut self, e: &Expr) -> Option<Duration> {
         match &e.kind {
-            ExprKind::Number { value, unit: Unit::Duration, .. } => Some(Duration::from_micros((value * 1000.0) as u64)),
+            ExprKind::Number { value, unit: Unit::Duration, .. } => {
+                Some(Duration::from_micros((value * 1000.0) as u64))
+            }
             _ => {
                 self.wrong(e, "a duration", "30s");
                 None
@@ -94,7 +108,9 @@ impl Checker<'_> {
     /// A whole number, with or without a `k`/`M`/`G` multiplier.
     pub(super) fn count(&mut self, e: &Expr) -> Option<u64> {
         match &e.kind {
-            ExprKind::Number { value, unit: Unit::None | Unit::Count, .. } if value.fract() == 0.0 && *value >= 0.0 => Some(*value as u64),
+            ExprKind::Number { value, unit: Unit::None | Unit::Count, .. } if value.fract() == 0.0 && *value >= 0.0 => {
+                Some(*value as u64)
+            }
             ExprKind::Number { unit: Unit::None | Unit::Count, raw, .. } => {
                 let d = self.error(Code::BadValue, e.span, format!("expected a whole number, found `{raw}`"));
                 self.err(d);
@@ -208,7 +224,12 @@ impl Checker<'_> {
             let d = self
                 .error(Code::LiteralSecret, e.span, "secrets must not be written in policy files")
                 .label("a literal secret")
-                .help(if s.is_empty() { "read it with `env(\"NAME\")` or `file(\"/path\")`".to_string() } else { "read it from the environment: `env(\"NAME\")`, or from a file: `file(\"/run/secrets/name\")`".to_string() });
+                .help(if s.is_empty() {
+                    "read it with `env(\"NAME\")` or `file(\"/path\")`".to_string()
+                } else {
+                    "read it from the environment: `env(\"NAME\")`, or from a file: `file(\"/run/secrets/name\")`"
+                        .to_string()
+                });
             self.err(d);
             return None;
         }
@@ -245,7 +266,8 @@ impl Checker<'_> {
             })),
             ExprKind::Number { value, unit: Unit::Duration, raw } => {
                 if *value <= 0.0 {
-                    let d = self.error(Code::BadValue, per.span, format!("the window `{raw}` must be longer than zero"));
+                    let d =
+                        self.error(Code::BadValue, per.span, format!("the window `{raw}` must be longer than zero"));
                     self.err(d);
                     return None;
                 }
@@ -253,7 +275,11 @@ impl Checker<'_> {
             }
             _ => {
                 let d = self
-                    .error(Code::WrongType, per.span, format!("expected a duration or a calendar period after `per`, found {}", per.describe()))
+                    .error(
+                        Code::WrongType,
+                        per.span,
+                        format!("expected a duration or a calendar period after `per`, found {}", per.describe()),
+                    )
                     .help("write `per 1m`, `per 1h` or `per minute|hour|day|week|month`");
                 self.err(d);
                 None
@@ -267,12 +293,18 @@ impl Checker<'_> {
             self.wrong(e, "a range", "100ms..2s");
             return None;
         };
-        let (ExprKind::Number { value: a, unit: ua, .. }, ExprKind::Number { value: b, unit: ub, .. }) = (&lo.kind, &hi.kind) else {
+        let (ExprKind::Number { value: a, unit: ua, .. }, ExprKind::Number { value: b, unit: ub, .. }) =
+            (&lo.kind, &hi.kind)
+        else {
             self.wrong(e, "a range of numbers or durations", "100ms..2s");
             return None;
         };
         if ua != ub {
-            let d = self.error(Code::BadRange, e.span, format!("the ends of a range must be alike, found {} and {}", lo.describe(), hi.describe()));
+            let d = self.error(
+                Code::BadRange,
+                e.span,
+                format!("the ends of a range must be alike, found {} and {}", lo.describe(), hi.describe()),
+            );
             self.err(d);
             return None;
         }
@@ -330,7 +362,9 @@ impl Checker<'_> {
     /// A URL that must be absolute.
     pub(super) fn url(&mut self, e: &Expr, schemes: &[&str]) -> Option<String> {
         let s = self.string(e)?;
-        let ok = schemes.iter().any(|sch| s.strip_prefix(sch).and_then(|r| r.strip_prefix("://")).is_some_and(|h| !h.is_empty()));
+        let ok = schemes
+            .iter()
+            .any(|sch| s.strip_prefix(sch).and_then(|r| r.strip_prefix("://")).is_some_and(|h| !h.is_empty()));
         if !ok {
             let d = self
                 .error(Code::BadUrl, e.span, format!("`{s}` is not an absolute {} URL", schemes.join(" or ")))

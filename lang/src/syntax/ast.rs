@@ -162,21 +162,51 @@ impl BinOp {
 #[derive(Debug, Clone)]
 pub enum ExprKind {
     Ident(String),
-    Str { value: String, raw: String },
-    Number { value: f64, unit: Unit, raw: String },
-    Money { amount: f64, currency: String, raw: String },
+    Str {
+        value: String,
+        raw: String,
+    },
+    Number {
+        value: f64,
+        unit: Unit,
+        raw: String,
+    },
+    Money {
+        amount: f64,
+        currency: String,
+        raw: String,
+    },
     /// `600 per 1m`, `50M per month`, `2.50 USD per 1M`.
-    Rate { count: Box<Expr>, per: Box<Expr> },
-    Range { lo: Box<Expr>, hi: Box<Expr> },
-    Field { base: Box<Expr>, name: Ident },
-    Index { base: Box<Expr>, index: Box<Expr> },
-    Call { name: Ident, args: Vec<Expr> },
+    Rate {
+        count: Box<Expr>,
+        per: Box<Expr>,
+    },
+    Range {
+        lo: Box<Expr>,
+        hi: Box<Expr>,
+    },
+    Field {
+        base: Box<Expr>,
+        name: Ident,
+    },
+    Index {
+        base: Box<Expr>,
+        index: Box<Expr>,
+    },
+    Call {
+        name: Ident,
+        args: Vec<Expr>,
+    },
     List(Vec<Expr>),
     /// A multi-word list element: `[openai model "gpt-4o", echo]`.
     Words(Vec<Expr>),
     Paren(Box<Expr>),
     Not(Box<Expr>),
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
 }
 
 impl Expr {

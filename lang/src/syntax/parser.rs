@@ -68,8 +68,13 @@ fn limit_nesting(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Optio
         let start = text[..at].rfind(['\n', '\r', ';', '{', '}']).map_or(0, |p| p + 1);
         let end = text[at..].find(['\n', '\r', ';', '{', '}']).map_or(text.len(), |p| at + p);
         diags.push(
-            Diagnostic::new(Code::Syntax, file, Span::new(at, at + 1), format!("lists and parentheses nest more than {MAX_NESTING} deep"))
-                .help("flatten the expression"),
+            Diagnostic::new(
+                Code::Syntax,
+                file,
+                Span::new(at, at + 1),
+                format!("lists and parentheses nest more than {MAX_NESTING} deep"),
+            )
+            .help("flatten the expression"),
         );
         for b in &mut out[start..end] {
             if *b != b'\n' && *b != b'\r' {
@@ -97,26 +102,93 @@ pub fn parse(file: FileId, text: &str) -> (Ast, Vec<Diagnostic>) {
 
 fn parse_text(file: FileId, text: &str) -> (Ast, Vec<Diagnostic>) {
     let comments = collect_comments(text);
-    let comment_ends = comments.iter().map(|c| (c.span.end as usize, c.span.start as usize)).collect();
-    let mut p = Driver { file, text, diags: Vec::new(), comment_ends };
-    let items = match Grammar::parse(Rule::file, text) {
-        Ok(mut pairs) => {
-            let file_pair = pairs.next();
-            file_pair
-                .into_iter()
-                .flat_map(|f| f.into_inner())
-                .filter(|p| p.as_rule() == Rule::directive)
-                .map(|d| p.directive(d, 0))
-                .collect()
+    let comment_ends: Vec<(usize, usize)> =
+        comments.iter().map(|c| (c.span.end as usize, c.span.start as usize)).collect();
+    // A large file without syntax errors is parsed in two halves at once.
+    if text.len() >= PARALLEL_THRESHOLD {
+        if let Some(mid) = split_point(text) {
+            let (first, second) = std::thread::scope(|s| {
+                let first = s.spawn(|| parse_chunk(file, text, 0..mid, &comment_ends));
+                let second = parse_chunk(file, text, mid..text.len(), &comment_ends);
+                (first.join().ok().flatten(), second)
+            });
+            if let (Some(mut items), Some(rest)) = (first, second) {
+                items.extend(rest);
+                return (Ast { items, comments }, Vec::new());
+            }
         }
-        Err(_) => p.items(0, false).0,
+    }
+    let mut p = Driver { file, text, diags: Vec::new(), comment_ends: &comment_ends };
+    let items = match parse_chunk(file, text, 0..text.len(), &comment_ends) {
+        Some(items) => items,
+        None => p.items(0, false).0,
     };
     (Ast { items, comments }, p.diags)
 }
 
+/// Files at least this large are parsed on two threads.
+const PARALLEL_THRESHOLD: usize = 256 * 1024;
+
+/// Parses a range of whole top-level statements with the `file` rule;
+/// `None` when it has a syntax error.
+fn parse_chunk(
+    file: FileId,
+    text: &str,
+    range: std::ops::Range<usize>,
+    comment_ends: &[(usize, usize)],
+) -> Option<Vec<Directive>> {
+    let start = range.start;
+    let mut pairs = Grammar::parse(Rule::file, &text[range]).ok()?;
+    let mut d = Driver { file, text, diags: Vec::new(), comment_ends };
+    let items = pairs
+        .next()
+        .into_iter()
+        .flat_map(|f| f.into_inner())
+        .filter(|p| p.as_rule() == Rule::directive)
+        .map(|p| d.directive(p, start))
+        .collect();
+    d.diags.is_empty().then_some(items)
+}
+
+/// The start of a top-level line near the middle of the file, outside any
+/// block, string, comment or bracket.
+fn split_point(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let half = bytes.len() / 2;
+    let (mut depth, mut in_str, mut i) = (0i64, false, 0);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_str {
+            match b {
+                b'\\' => i += 1,
+                b'"' | b'\n' | b'\r' => in_str = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_str = true,
+                b'#' => {
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        i += 1;
+                    }
+                    continue;
+                }
+                b'{' | b'(' | b'[' => depth += 1,
+                b'}' | b')' | b']' => depth -= 1,
+                b'\n' if i >= half && depth == 0 && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic) => {
+                    return Some(i + 1);
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Parses a standalone expression (used by tests and tools).
 pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Vec<Diagnostic>> {
-    let mut d = Driver { file, text, diags: Vec::new(), comment_ends: Vec::new() };
+    let mut d = Driver { file, text, diags: Vec::new(), comment_ends: &[] };
     match Grammar::parse(Rule::expr, text) {
         Ok(mut pairs) => match pairs.next() {
             Some(pair) if pair.as_span().end() == text.trim_end().len() => {
@@ -141,7 +213,7 @@ struct Driver<'t> {
     text: &'t str,
     diags: Vec<Diagnostic>,
     /// (end, start) of every comment, sorted by end.
-    comment_ends: Vec<(usize, usize)>,
+    comment_ends: &'t [(usize, usize)],
 }
 
 impl<'t> Driver<'t> {
@@ -195,7 +267,12 @@ impl<'t> Driver<'t> {
                 Err(err) => self.pest_error(&err, pos),
                 Ok(_) => {
                     let brace = self.skip_trivia(pos, false);
-                    let e = Diagnostic::new(Code::Syntax, self.file, Span::new(brace, brace + 1), "cannot parse this statement");
+                    let e = Diagnostic::new(
+                        Code::Syntax,
+                        self.file,
+                        Span::new(brace, brace + 1),
+                        "cannot parse this statement",
+                    );
                     self.diags.push(e);
                 }
             }
@@ -220,9 +297,14 @@ impl<'t> Driver<'t> {
         let (items, end, closed) = self.items(open + 1, true);
         if !closed {
             self.diags.push(
-                Diagnostic::new(Code::UnclosedBlock, self.file, Span::new(open, open + 1), format!("`{}` block is not closed", key.name))
-                    .label("this `{` has no matching `}`")
-                    .help("add `}` at the end of the block"),
+                Diagnostic::new(
+                    Code::UnclosedBlock,
+                    self.file,
+                    Span::new(open, open + 1),
+                    format!("`{}` block is not closed", key.name),
+                )
+                .label("this `{` has no matching `}`")
+                .help("add `}` at the end of the block"),
             );
         }
         let one_line = !self.text[open..end].contains('\n');
@@ -359,7 +441,8 @@ impl<'t> Driver<'t> {
         } else {
             at
         };
-        let d = Diagnostic::new(Code::Syntax, self.file, Span::new(at, end), format!("expected {expected}, found {found}"));
+        let d =
+            Diagnostic::new(Code::Syntax, self.file, Span::new(at, end), format!("expected {expected}, found {found}"));
         let d = self.with_hint(d, at);
         self.diags.push(d);
     }
@@ -372,8 +455,13 @@ impl<'t> Driver<'t> {
         if let Some(body) = line.strip_prefix('"') {
             let closed = body.char_indices().any(|(i, c)| c == '"' && !body[..i].ends_with('\\'));
             if !closed {
-                return Diagnostic::new(Code::BadString, self.file, Span::new(at, at + line.trim_end().len()), "unterminated string")
-                    .help("close the string with `\"` on the same line");
+                return Diagnostic::new(
+                    Code::BadString,
+                    self.file,
+                    Span::new(at, at + line.trim_end().len()),
+                    "unterminated string",
+                )
+                .help("close the string with `\"` on the same line");
             }
             return Diagnostic::new(Code::BadString, self.file, d.loc.span, "invalid escape in string")
                 .help("the escapes are `\\\"`, `\\\\`, `\\n`, `\\t`, `\\r` and `\\u{...}`");
@@ -414,7 +502,13 @@ impl<'t> Driver<'t> {
     fn directive(&mut self, pair: Pair<Rule>, base: usize) -> Directive {
         let span = self.span(&pair, base);
         let Some(inner) = pair.into_inner().next() else {
-            return Directive { head: Head::Key(Ident { name: String::new(), span }), args: vec![], block: None, span, broken: true };
+            return Directive {
+                head: Head::Key(Ident { name: String::new(), span }),
+                args: vec![],
+                block: None,
+                span,
+                broken: true,
+            };
         };
         let is_arm = inner.as_rule() == Rule::arm;
         let mut parts = inner.into_inner();
@@ -446,7 +540,8 @@ impl<'t> Driver<'t> {
     fn block(&mut self, pair: Pair<Rule>, base: usize) -> Block {
         let span = self.span(&pair, base);
         let one_line = !pair.as_str().contains('\n');
-        let items = pair.into_inner().filter(|p| p.as_rule() == Rule::directive).map(|d| self.directive(d, base)).collect();
+        let items =
+            pair.into_inner().filter(|p| p.as_rule() == Rule::directive).map(|d| self.directive(d, base)).collect();
         Block { items, span, one_line }
     }
 
@@ -475,7 +570,9 @@ impl<'t> Driver<'t> {
                 let _per = it.next();
                 let per = it.next().map(|p| self.primary_like(p, base));
                 match (count, per) {
-                    (Some(count), Some(per)) => Expr { kind: ExprKind::Rate { count: Box::new(count), per: Box::new(per) }, span },
+                    (Some(count), Some(per)) => {
+                        Expr { kind: ExprKind::Rate { count: Box::new(count), per: Box::new(per) }, span }
+                    }
                     _ => self.bad(span),
                 }
             }
@@ -489,9 +586,7 @@ impl<'t> Driver<'t> {
                     _ => self.bad(span),
                 }
             }
-            Rule::calendar => {
-                Expr { kind: ExprKind::Ident(pair.as_str().to_string()), span: self.span(&pair, base) }
-            }
+            Rule::calendar => Expr { kind: ExprKind::Ident(pair.as_str().to_string()), span: self.span(&pair, base) },
             _ => self.expr(pair, base),
         }
     }
@@ -577,8 +672,13 @@ impl<'t> Driver<'t> {
                     Ok((a, Unit::None)) => a,
                     _ => {
                         self.diags.push(
-                            Diagnostic::new(Code::BadUnit, self.file, span, "an amount of money is a plain number followed by a currency")
-                                .help("write it like `500 USD` or `0.15 USD`"),
+                            Diagnostic::new(
+                                Code::BadUnit,
+                                self.file,
+                                span,
+                                "an amount of money is a plain number followed by a currency",
+                            )
+                            .help("write it like `500 USD` or `0.15 USD`"),
                         );
                         0.0
                     }
@@ -626,14 +726,22 @@ impl<'t> Driver<'t> {
         match parse_number(raw) {
             Ok((value, unit)) => Expr { kind: ExprKind::Number { value, unit, raw: raw.to_string() }, span },
             Err(suffix) => {
-                let mut d = Diagnostic::new(Code::BadUnit, self.file, span, format!("unknown unit `{suffix}` in `{raw}`"));
+                let mut d =
+                    Diagnostic::new(Code::BadUnit, self.file, span, format!("unknown unit `{suffix}` in `{raw}`"));
                 d = match crate::suggest::did_you_mean(&suffix, UNITS.iter().map(|(u, _, _)| *u)) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
                     None => d.help("durations use ms s m h d w, sizes KiB MiB GiB (or KB MB GB), counts k M G, and `%` for percentages"),
                 };
                 self.diags.push(d);
                 let digits: String = raw.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
-                Expr { kind: ExprKind::Number { value: digits.parse().unwrap_or(0.0), unit: Unit::None, raw: raw.to_string() }, span }
+                Expr {
+                    kind: ExprKind::Number {
+                        value: digits.parse().unwrap_or(0.0),
+                        unit: Unit::None,
+                        raw: raw.to_string(),
+                    },
+                    span,
+                }
             }
         }
     }

@@ -1,10 +1,7 @@
 //! A minimal LSP client for tests: it runs the real `hapax lsp` binary and
 //! speaks JSON-RPC with Content-Length framing over its stdio.
 
-#![allow(
-    dead_code,
-    reason = "each test file uses a different part of the client"
-)]
+#![allow(dead_code, reason = "each test file uses a different part of the client")]
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -29,25 +26,14 @@ pub fn hapax_bin() -> PathBuf {
         if let Some(bin) = std::env::var_os("HAPAX_BIN") {
             return PathBuf::from(bin);
         }
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| workspace().join("target"), PathBuf::from);
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace().join("target"), PathBuf::from);
         let bin = target.join("debug").join("hapax");
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "hapax"])
-            .current_dir(workspace())
-            .status();
+        let status = Command::new(env!("CARGO")).args(["build", "-q", "-p", "hapax"]).current_dir(workspace()).status();
         match status {
             Ok(s) if s.success() => {}
             other => {
-                assert!(
-                    bin.exists(),
-                    "cannot build the hapax binary ({other:?}) and {} does not exist",
-                    bin.display()
-                );
-                eprintln!(
-                    "warning: `cargo build -p hapax` failed ({other:?}); testing the existing {}",
-                    bin.display()
-                );
+                assert!(bin.exists(), "cannot build the hapax binary ({other:?}) and {} does not exist", bin.display());
+                eprintln!("warning: `cargo build -p hapax` failed ({other:?}); testing the existing {}", bin.display());
             }
         }
         bin
@@ -121,13 +107,7 @@ impl Client {
                 }
             }
         });
-        let mut c = Client {
-            child,
-            stdin,
-            rx,
-            next_id: 0,
-            notifications: Vec::new(),
-        };
+        let mut c = Client { child, stdin, rx, next_id: 0, notifications: Vec::new() };
         let caps = json!({
             "textDocument": {
                 "completion": { "completionItem": { "snippetSupport": true } },
@@ -152,8 +132,7 @@ impl Client {
 
     pub fn send(&mut self, v: &Value) {
         let body = serde_json::to_string(v).expect("json");
-        write!(self.stdin, "Content-Length: {}\r\n\r\n{}", body.len(), body)
-            .expect("write to server");
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{}", body.len(), body).expect("write to server");
         self.stdin.flush().expect("flush");
     }
 
@@ -170,10 +149,7 @@ impl Client {
     }
 
     fn recv(&mut self, deadline: Instant) -> Option<Value> {
-        match self
-            .rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
+        match self.rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(v) => Some(v),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => None,
@@ -184,9 +160,7 @@ impl Client {
     pub fn response(&mut self, id: i64) -> Value {
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            let Some(v) = self.recv(deadline) else {
-                panic!("no response to request {id} within {TIMEOUT:?}")
-            };
+            let Some(v) = self.recv(deadline) else { panic!("no response to request {id} within {TIMEOUT:?}") };
             if v.get("id").and_then(Value::as_i64) == Some(id) && v.get("method").is_none() {
                 return v;
             }
@@ -212,26 +186,16 @@ impl Client {
     /// Waits for the next `publishDiagnostics` for `uri` (taking one already
     /// received first) and returns its diagnostics.
     pub fn diagnostics(&mut self, uri: &str) -> Vec<Value> {
-        let is_for = |v: &Value| {
-            v["method"] == "textDocument/publishDiagnostics" && v["params"]["uri"] == uri
-        };
+        let is_for = |v: &Value| v["method"] == "textDocument/publishDiagnostics" && v["params"]["uri"] == uri;
         if let Some(i) = self.notifications.iter().position(is_for) {
             let v = self.notifications.remove(i);
-            return v["params"]["diagnostics"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
+            return v["params"]["diagnostics"].as_array().cloned().unwrap_or_default();
         }
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            let Some(v) = self.recv(deadline) else {
-                panic!("no diagnostics for {uri} within {TIMEOUT:?}")
-            };
+            let Some(v) = self.recv(deadline) else { panic!("no diagnostics for {uri} within {TIMEOUT:?}") };
             if is_for(&v) {
-                return v["params"]["diagnostics"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
+                return v["params"]["diagnostics"].as_array().cloned().unwrap_or_default();
             }
             if v.get("method").is_some() {
                 self.notifications.push(v);
@@ -243,9 +207,7 @@ impl Client {
     /// skipping older ones.
     pub fn diagnostics_at(&mut self, uri: &str, version: i64) -> Vec<Value> {
         loop {
-            let is_for = |v: &Value| {
-                v["method"] == "textDocument/publishDiagnostics" && v["params"]["uri"] == uri
-            };
+            let is_for = |v: &Value| v["method"] == "textDocument/publishDiagnostics" && v["params"]["uri"] == uri;
             let found = match self.notifications.iter().position(is_for) {
                 Some(i) => self.notifications.remove(i),
                 None => {
@@ -263,10 +225,7 @@ impl Client {
                 }
             };
             if found["params"]["version"].as_i64() == Some(version) {
-                return found["params"]["diagnostics"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
+                return found["params"]["diagnostics"].as_array().cloned().unwrap_or_default();
             }
         }
     }
@@ -277,11 +236,17 @@ impl Client {
     }
 
     pub fn open(&mut self, uri: &str, text: &str) {
-        self.notify("textDocument/didOpen", json!({ "textDocument": { "uri": uri, "languageId": "hapax", "version": 1, "text": text } }));
+        self.notify(
+            "textDocument/didOpen",
+            json!({ "textDocument": { "uri": uri, "languageId": "hapax", "version": 1, "text": text } }),
+        );
     }
 
     pub fn change_full(&mut self, uri: &str, version: i64, text: &str) {
-        self.notify("textDocument/didChange", json!({ "textDocument": { "uri": uri, "version": version }, "contentChanges": [{ "text": text }] }));
+        self.notify(
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": uri, "version": version }, "contentChanges": [{ "text": text }] }),
+        );
     }
 
     /// `shutdown` then `exit`; returns the exit code.
@@ -311,10 +276,7 @@ impl Drop for Client {
 
 /// The codes of a list of LSP diagnostics, sorted.
 pub fn codes(diags: &[Value]) -> Vec<String> {
-    let mut v: Vec<String> = diags
-        .iter()
-        .filter_map(|d| d["code"].as_str().map(str::to_string))
-        .collect();
+    let mut v: Vec<String> = diags.iter().filter_map(|d| d["code"].as_str().map(str::to_string)).collect();
     v.sort();
     v
 }
@@ -322,10 +284,7 @@ pub fn codes(diags: &[Value]) -> Vec<String> {
 /// The zero-based line and UTF-16 column of the first occurrence of
 /// `needle` in `text`, plus `delta` characters.
 pub fn pos_of(text: &str, needle: &str, delta: usize) -> Value {
-    let at = text
-        .find(needle)
-        .unwrap_or_else(|| panic!("`{needle}` not in text"))
-        + delta;
+    let at = text.find(needle).unwrap_or_else(|| panic!("`{needle}` not in text")) + delta;
     pos_at(text, at)
 }
 
@@ -340,17 +299,9 @@ pub fn pos_at(text: &str, offset: usize) -> Value {
 
 /// The labels of a completion result.
 pub fn labels(result: &Value) -> Vec<String> {
-    let items = if result.is_array() {
-        result.clone()
-    } else {
-        result["items"].clone()
-    };
+    let items = if result.is_array() { result.clone() } else { result["items"].clone() };
     items
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|i| i["label"].as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|i| i["label"].as_str().map(str::to_string)).collect())
         .unwrap_or_default()
 }

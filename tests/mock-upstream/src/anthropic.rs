@@ -5,8 +5,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{
-    message_chars, new_id, parse, to_json, tokens_for_chars, word_chunks, Answer, ApiError,
-    Content, Events, Message, Reply, Tool,
+    message_chars, new_id, parse, to_json, tokens_for_chars, word_chunks, Answer, ApiError, Content, Events, Message,
+    Reply, Tool,
 };
 
 /// The `GET /v1/models` document (when `anthropic-version` is sent).
@@ -31,9 +31,7 @@ impl MessagesRequest {
     }
 
     fn model(&self) -> Result<&str, ApiError> {
-        self.model
-            .as_deref()
-            .ok_or_else(|| ApiError::bad_request("model: Field required"))
+        self.model.as_deref().ok_or_else(|| ApiError::bad_request("model: Field required"))
     }
 
     fn input_tokens(&self, messages: &[Message]) -> u32 {
@@ -50,12 +48,7 @@ struct Head<'a> {
 }
 
 impl<'a> Head<'a> {
-    fn message<C>(
-        &self,
-        content: C,
-        stop_reason: Option<&'static str>,
-        output_tokens: u32,
-    ) -> MessageOut<'a, C> {
+    fn message<C>(&self, content: C, stop_reason: Option<&'static str>, output_tokens: u32) -> MessageOut<'a, C> {
         MessageOut {
             id: self.id,
             kind: "message",
@@ -64,10 +57,7 @@ impl<'a> Head<'a> {
             content,
             stop_reason,
             stop_sequence: (),
-            usage: Usage {
-                input_tokens: self.input_tokens,
-                output_tokens,
-            },
+            usage: Usage { input_tokens: self.input_tokens, output_tokens },
         }
     }
 }
@@ -97,14 +87,8 @@ struct Empty {}
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ContentBlock<'a> {
-    Text {
-        text: &'a str,
-    },
-    ToolUse {
-        id: &'a str,
-        name: &'a str,
-        input: Empty,
-    },
+    Text { text: &'a str },
+    ToolUse { id: &'a str, name: &'a str, input: Empty },
 }
 
 #[derive(Serialize)]
@@ -129,25 +113,12 @@ struct OutputUsage {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Event<'a> {
-    MessageStart {
-        message: MessageOut<'a, [ContentBlock<'a>; 0]>,
-    },
-    ContentBlockStart {
-        index: u32,
-        content_block: ContentBlock<'a>,
-    },
+    MessageStart { message: MessageOut<'a, [ContentBlock<'a>; 0]> },
+    ContentBlockStart { index: u32, content_block: ContentBlock<'a> },
     Ping,
-    ContentBlockDelta {
-        index: u32,
-        delta: BlockDelta<'a>,
-    },
-    ContentBlockStop {
-        index: u32,
-    },
-    MessageDelta {
-        delta: StopDelta,
-        usage: OutputUsage,
-    },
+    ContentBlockDelta { index: u32, delta: BlockDelta<'a> },
+    ContentBlockStop { index: u32 },
+    MessageDelta { delta: StopDelta, usage: OutputUsage },
     MessageStop,
 }
 
@@ -196,13 +167,7 @@ pub(crate) fn error_body(err: &ApiError) -> Bytes {
         500..=599 => "api_error",
         _ => "invalid_request_error",
     };
-    to_json(&ErrorDoc {
-        kind: "error",
-        error: ErrorBody {
-            kind,
-            message: &err.message,
-        },
-    })
+    to_json(&ErrorDoc { kind: "error", error: ErrorBody { kind, message: &err.message } })
 }
 
 /// `POST /v1/messages`.
@@ -218,51 +183,33 @@ pub(crate) fn messages(body: &[u8]) -> Result<Reply, ApiError> {
     let tool_id = matches!(answer, Answer::Tool(_)).then(|| new_id("toolu_"));
     let block = match &answer {
         Answer::Text(text) => ContentBlock::Text { text },
-        Answer::Tool(name) => ContentBlock::ToolUse {
-            id: tool_id.as_deref().unwrap_or_default(),
-            name,
-            input: Empty {},
-        },
+        Answer::Tool(name) => {
+            ContentBlock::ToolUse { id: tool_id.as_deref().unwrap_or_default(), name, input: Empty {} }
+        }
     };
     let stop_reason = match answer {
         Answer::Text(_) => "end_turn",
         Answer::Tool(_) => "tool_use",
     };
-    let head = Head {
-        id: &id,
-        model,
-        input_tokens: req.input_tokens(messages),
-    };
+    let head = Head { id: &id, model, input_tokens: req.input_tokens(messages) };
     if req.stream != Some(true) {
-        return Ok(Reply::Json(to_json(&head.message(
-            [block],
-            Some(stop_reason),
-            answer.tokens(),
-        ))));
+        return Ok(Reply::Json(to_json(&head.message([block], Some(stop_reason), answer.tokens()))));
     }
 
     let mut events = Events::default();
     let mut emit = |event: Event<'_>| events.named(event.name(), &event);
-    emit(Event::MessageStart {
-        message: head.message([], None, 1),
-    });
+    emit(Event::MessageStart { message: head.message([], None, 1) });
     let delta = |delta| Event::ContentBlockDelta { index: 0, delta };
     match &answer {
         Answer::Text(text) => {
-            emit(Event::ContentBlockStart {
-                index: 0,
-                content_block: ContentBlock::Text { text: "" },
-            });
+            emit(Event::ContentBlockStart { index: 0, content_block: ContentBlock::Text { text: "" } });
             emit(Event::Ping);
             for word in word_chunks(text) {
                 emit(delta(BlockDelta::TextDelta { text: word }));
             }
         }
         Answer::Tool(_) => {
-            emit(Event::ContentBlockStart {
-                index: 0,
-                content_block: block,
-            });
+            emit(Event::ContentBlockStart { index: 0, content_block: block });
             emit(Event::Ping);
             emit(delta(BlockDelta::InputJsonDelta { partial_json: "" }));
             emit(delta(BlockDelta::InputJsonDelta { partial_json: "{}" }));
@@ -270,13 +217,8 @@ pub(crate) fn messages(body: &[u8]) -> Result<Reply, ApiError> {
     }
     emit(Event::ContentBlockStop { index: 0 });
     emit(Event::MessageDelta {
-        delta: StopDelta {
-            stop_reason,
-            stop_sequence: (),
-        },
-        usage: OutputUsage {
-            output_tokens: answer.tokens(),
-        },
+        delta: StopDelta { stop_reason, stop_sequence: () },
+        usage: OutputUsage { output_tokens: answer.tokens() },
     });
     emit(Event::MessageStop);
     Ok(Reply::Events(events))
@@ -287,7 +229,5 @@ pub(crate) fn count_tokens(body: &[u8]) -> Result<Reply, ApiError> {
     let req: MessagesRequest = parse(body)?;
     req.model()?;
     let messages = req.messages()?;
-    Ok(Reply::Json(to_json(&TokenCount {
-        input_tokens: req.input_tokens(messages),
-    })))
+    Ok(Reply::Json(to_json(&TokenCount { input_tokens: req.input_tokens(messages) })))
 }

@@ -32,10 +32,7 @@ pub(crate) struct ApiError {
 
 impl ApiError {
     pub(crate) fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
+        Self { status, message: message.into() }
     }
 
     pub(crate) fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
@@ -45,11 +42,8 @@ impl ApiError {
 
 /// Parses a JSON request body, mapping failures to a 400.
 pub(crate) fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "We could not parse the JSON body of your request: {e}"
-        ))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("We could not parse the JSON body of your request: {e}")))
 }
 
 /// Serializes a response document.
@@ -85,11 +79,7 @@ impl Content {
     pub(crate) fn chars(&self) -> usize {
         match self {
             Self::Text(s) => s.chars().count(),
-            Self::Blocks(blocks) => blocks
-                .iter()
-                .filter_map(|b| b.text.as_deref())
-                .map(|t| t.chars().count())
-                .sum(),
+            Self::Blocks(blocks) => blocks.iter().filter_map(|b| b.text.as_deref()).map(|t| t.chars().count()).sum(),
         }
     }
 
@@ -126,9 +116,7 @@ pub(crate) struct Message {
 
 impl Message {
     fn text(&self) -> Cow<'_, str> {
-        self.content
-            .as_ref()
-            .map_or(Cow::Borrowed(""), Content::text)
+        self.content.as_ref().map_or(Cow::Borrowed(""), Content::text)
     }
 }
 
@@ -148,20 +136,13 @@ struct Function {
 
 impl Tool {
     fn name(&self) -> Option<&str> {
-        self.function
-            .as_ref()
-            .map(|f| f.name.as_str())
-            .or(self.name.as_deref())
+        self.function.as_ref().map(|f| f.name.as_str()).or(self.name.as_deref())
     }
 }
 
 /// Total characters of all message contents.
 pub(crate) fn message_chars(messages: &[Message]) -> usize {
-    messages
-        .iter()
-        .filter_map(|m| m.content.as_ref())
-        .map(Content::chars)
-        .sum()
+    messages.iter().filter_map(|m| m.content.as_ref()).map(Content::chars).sum()
 }
 
 /// Prompt token estimate: a quarter of the characters, at least 1.
@@ -181,18 +162,14 @@ impl Answer {
     /// Answers a conversation: a tool call if tools are offered and the last
     /// message asks for one, else an echo of the last user message.
     pub(crate) fn for_conversation(messages: &[Message], tools: &[Tool]) -> Self {
-        let wants_tool = messages
-            .last()
-            .is_some_and(|m| m.text().contains(TOOL_TRIGGER));
+        let wants_tool = messages.last().is_some_and(|m| m.text().contains(TOOL_TRIGGER));
         if wants_tool {
             if let Some(name) = tools.first().and_then(Tool::name) {
                 return Self::Tool(name.to_owned());
             }
         }
         let last_user = messages.iter().rev().find(|m| m.role == "user");
-        Self::Text(reply_to(
-            &last_user.map_or(Cow::Borrowed(""), Message::text),
-        ))
+        Self::Text(reply_to(&last_user.map_or(Cow::Borrowed(""), Message::text)))
     }
 
     /// Output tokens: one per word, or 1 for a tool call.
@@ -206,10 +183,7 @@ impl Answer {
 
 /// `"mock reply to: "` followed by the first 40 characters of `text`.
 pub(crate) fn reply_to(text: &str) -> String {
-    let cut = text
-        .char_indices()
-        .nth(ECHO_CHARS)
-        .map_or(text.len(), |(i, _)| i);
+    let cut = text.char_indices().nth(ECHO_CHARS).map_or(text.len(), |(i, _)| i);
     let mut reply = String::with_capacity(REPLY_PREFIX.len() + cut);
     reply.push_str(REPLY_PREFIX);
     reply.push_str(&text[..cut]);
@@ -230,9 +204,7 @@ pub(crate) fn word_chunks(text: &str) -> impl Iterator<Item = &str> {
             return None;
         }
         let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        let end = rest[word_end..]
-            .find(|c: char| !c.is_whitespace())
-            .map_or(rest.len(), |i| word_end + i);
+        let end = rest[word_end..].find(|c: char| !c.is_whitespace()).map_or(rest.len(), |i| word_end + i);
         let (chunk, tail) = rest.split_at(end);
         rest = tail;
         Some(chunk)
@@ -241,20 +213,14 @@ pub(crate) fn word_chunks(text: &str) -> impl Iterator<Item = &str> {
 
 /// Seconds since the Unix epoch.
 pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// A fresh id such as `chatcmpl-3f9a0c...`, unique within the process.
 pub(crate) fn new_id(prefix: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     static SEED: OnceLock<u64> = OnceLock::new();
-    let seed = *SEED.get_or_init(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-    });
+    let seed = *SEED.get_or_init(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
     let mut state = seed.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed));
     format!("{prefix}{:016x}", splitmix64(&mut state))
 }
@@ -325,10 +291,7 @@ mod tests {
     #[test]
     fn reply_echoes_forty_chars() {
         let long = "é".repeat(50);
-        assert_eq!(
-            reply_to(&long),
-            format!("mock reply to: {}", "é".repeat(40))
-        );
+        assert_eq!(reply_to(&long), format!("mock reply to: {}", "é".repeat(40)));
         assert_eq!(reply_to("hi"), "mock reply to: hi");
     }
 

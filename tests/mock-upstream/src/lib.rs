@@ -114,11 +114,7 @@ impl MockServer {
             counters: Counters::default(),
         });
         let accept = tokio::spawn(server::accept_loop(listener, state.clone()));
-        Ok(Self {
-            addr,
-            state,
-            accept,
-        })
+        Ok(Self { addr, state, accept })
     }
 
     /// The bound address.

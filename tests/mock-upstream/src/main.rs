@@ -50,9 +50,7 @@ async fn main() -> ExitCode {
             reset: args.reset,
         },
         latency: Duration::from_millis(args.latency_ms),
-        require_key: std::env::var("MOCK_REQUIRE_KEY")
-            .ok()
-            .filter(|k| !k.is_empty()),
+        require_key: std::env::var("MOCK_REQUIRE_KEY").ok().filter(|k| !k.is_empty()),
     };
     let server = match MockServer::start(args.listen, config).await {
         Ok(server) => server,
@@ -62,10 +60,7 @@ async fn main() -> ExitCode {
         }
     };
     let mut stdout = std::io::stdout().lock();
-    if writeln!(stdout, "listening on {}", server.addr())
-        .and_then(|()| stdout.flush())
-        .is_err()
-    {
+    if writeln!(stdout, "listening on {}", server.addr()).and_then(|()| stdout.flush()).is_err() {
         return ExitCode::FAILURE;
     }
     drop(stdout);

@@ -5,8 +5,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{
-    message_chars, new_id, parse, reply_to, splitmix64, to_json, tokens_for_chars, unix_now,
-    word_chunks, word_count, Answer, ApiError, Events, Message, Reply, Tool,
+    message_chars, new_id, parse, reply_to, splitmix64, to_json, tokens_for_chars, unix_now, word_chunks, word_count,
+    Answer, ApiError, Events, Message, Reply, Tool,
 };
 
 /// Largest `dimensions` an embeddings request may ask for.
@@ -91,20 +91,8 @@ struct Envelope<'a, C> {
 }
 
 impl<'a> Head<'a> {
-    fn envelope<C>(
-        self,
-        object: &'static str,
-        choices: C,
-        usage: Option<Option<Usage>>,
-    ) -> Envelope<'a, C> {
-        Envelope {
-            id: self.id,
-            object,
-            created: self.created,
-            model: self.model,
-            choices,
-            usage,
-        }
+    fn envelope<C>(self, object: &'static str, choices: C, usage: Option<Option<Usage>>) -> Envelope<'a, C> {
+        Envelope { id: self.id, object, created: self.created, model: self.model, choices, usage }
     }
 }
 
@@ -117,11 +105,7 @@ struct Usage {
 
 impl Usage {
     fn new(prompt_tokens: u32, completion_tokens: u32) -> Self {
-        Self {
-            prompt_tokens,
-            completion_tokens,
-            total_tokens: prompt_tokens.saturating_add(completion_tokens),
-        }
+        Self { prompt_tokens, completion_tokens, total_tokens: prompt_tokens.saturating_add(completion_tokens) }
     }
 }
 
@@ -237,14 +221,7 @@ pub(crate) fn error_body(err: &ApiError) -> Bytes {
         500..=599 => ("server_error", None),
         _ => ("invalid_request_error", None),
     };
-    to_json(&ErrorDoc {
-        error: ErrorBody {
-            message: &err.message,
-            kind,
-            param: (),
-            code,
-        },
-    })
+    to_json(&ErrorDoc { error: ErrorBody { message: &err.message, kind, param: (), code } })
 }
 
 fn require_model(model: Option<&str>) -> Result<&str, ApiError> {
@@ -264,20 +241,10 @@ pub(crate) fn chat(body: &[u8]) -> Result<Reply, ApiError> {
     let usage = Usage::new(tokens_for_chars(message_chars(messages)), answer.tokens());
     let id = new_id("chatcmpl-");
     let call_id = matches!(answer, Answer::Tool(_)).then(|| new_id("call_"));
-    let head = Head {
-        id: &id,
-        created: unix_now(),
-        model,
-    };
+    let head = Head { id: &id, created: unix_now(), model };
     if req.stream == Some(true) {
         let include_usage = StreamOptions::include_usage(req.stream_options.as_ref());
-        return Ok(Reply::Events(chat_events(
-            head,
-            &answer,
-            call_id.as_deref(),
-            usage,
-            include_usage,
-        )));
+        return Ok(Reply::Events(chat_events(head, &answer, call_id.as_deref(), usage, include_usage)));
     }
     let (content, tool_calls, finish_reason) = match &answer {
         Answer::Text(text) => (Some(text.as_str()), None, "stop"),
@@ -287,69 +254,33 @@ pub(crate) fn chat(body: &[u8]) -> Result<Reply, ApiError> {
                 index: None,
                 id: call_id.as_deref(),
                 kind: Some("function"),
-                function: FunctionCall {
-                    name: Some(name),
-                    arguments: "{}",
-                },
+                function: FunctionCall { name: Some(name), arguments: "{}" },
             }]),
             "tool_calls",
         ),
     };
     let choice = ChatChoice {
         index: 0,
-        message: ChatMessage {
-            role: "assistant",
-            content,
-            tool_calls,
-            refusal: (),
-        },
+        message: ChatMessage { role: "assistant", content, tool_calls, refusal: () },
         logprobs: (),
         finish_reason,
     };
-    Ok(Reply::Json(to_json(&head.envelope(
-        "chat.completion",
-        [choice],
-        Some(Some(usage)),
-    ))))
+    Ok(Reply::Json(to_json(&head.envelope("chat.completion", [choice], Some(Some(usage))))))
 }
 
-fn chat_events(
-    head: Head<'_>,
-    answer: &Answer,
-    call_id: Option<&str>,
-    usage: Usage,
-    include_usage: bool,
-) -> Events {
+fn chat_events(head: Head<'_>, answer: &Answer, call_id: Option<&str>, usage: Usage, include_usage: bool) -> Events {
     // With include_usage, every chunk carries `"usage": null` until the last.
     let null_usage = include_usage.then_some(None);
     let mut events = Events::default();
     let mut chunk = |delta: Delta<'_>, finish_reason: Option<&'static str>| {
-        let choice = ChunkChoice {
-            index: 0,
-            delta,
-            logprobs: (),
-            finish_reason,
-        };
+        let choice = ChunkChoice { index: 0, delta, logprobs: (), finish_reason };
         events.data(&head.envelope("chat.completion.chunk", [choice], null_usage));
     };
     let finish_reason = match answer {
         Answer::Text(text) => {
-            chunk(
-                Delta {
-                    role: Some("assistant"),
-                    content: Some(Some("")),
-                    tool_calls: None,
-                },
-                None,
-            );
+            chunk(Delta { role: Some("assistant"), content: Some(Some("")), tool_calls: None }, None);
             for word in word_chunks(text) {
-                chunk(
-                    Delta {
-                        content: Some(Some(word)),
-                        ..Delta::default()
-                    },
-                    None,
-                );
+                chunk(Delta { content: Some(Some(word)), ..Delta::default() }, None);
             }
             "stop"
         }
@@ -368,13 +299,7 @@ fn chat_events(
                 },
                 None,
             );
-            chunk(
-                Delta {
-                    tool_calls: Some([call(None, None, None, "{}")]),
-                    ..Delta::default()
-                },
-                None,
-            );
+            chunk(Delta { tool_calls: Some([call(None, None, None, "{}")]), ..Delta::default() }, None);
             "tool_calls"
         }
     };
@@ -393,37 +318,17 @@ pub(crate) fn completions(body: &[u8]) -> Result<Reply, ApiError> {
     let model = require_model(req.model.as_deref())?;
     let prompts = req.prompt.as_ref().map_or(&[][..], Texts::as_slice);
     let empty = [String::new()];
-    let prompts = if prompts.is_empty() {
-        &empty[..]
-    } else {
-        prompts
-    };
+    let prompts = if prompts.is_empty() { &empty[..] } else { prompts };
     let replies: Vec<String> = prompts.iter().map(|p| reply_to(p)).collect();
     let prompt_chars = prompts.iter().map(|p| p.chars().count()).sum();
     let completion_tokens = replies.iter().map(|r| word_count(r)).sum();
     let usage = Usage::new(tokens_for_chars(prompt_chars), completion_tokens);
     let id = new_id("cmpl-");
-    let head = Head {
-        id: &id,
-        created: unix_now(),
-        model,
-    };
-    let choice = |index, text, finish_reason| TextChoice {
-        text,
-        index,
-        logprobs: (),
-        finish_reason,
-    };
+    let head = Head { id: &id, created: unix_now(), model };
+    let choice = |index, text, finish_reason| TextChoice { text, index, logprobs: (), finish_reason };
     if req.stream != Some(true) {
-        let choices: Vec<_> = (0..)
-            .zip(&replies)
-            .map(|(i, reply)| choice(i, reply.as_str(), Some("stop")))
-            .collect();
-        return Ok(Reply::Json(to_json(&head.envelope(
-            "text_completion",
-            choices,
-            Some(Some(usage)),
-        ))));
+        let choices: Vec<_> = (0..).zip(&replies).map(|(i, reply)| choice(i, reply.as_str(), Some("stop"))).collect();
+        return Ok(Reply::Json(to_json(&head.envelope("text_completion", choices, Some(Some(usage))))));
     }
     let include_usage = StreamOptions::include_usage(req.stream_options.as_ref());
     let null_usage = include_usage.then_some(None);
@@ -451,9 +356,7 @@ pub(crate) fn embeddings(body: &[u8]) -> Result<Reply, ApiError> {
         .as_ref()
         .map(Texts::as_slice)
         .filter(|i| !i.is_empty())
-        .ok_or_else(|| {
-            ApiError::bad_request("'input' must be a string or a non-empty array of strings")
-        })?;
+        .ok_or_else(|| ApiError::bad_request("'input' must be a string or a non-empty array of strings"))?;
     let dimensions = match req.dimensions {
         None => DEFAULT_DIMENSIONS,
         Some(d @ 1..=MAX_DIMENSIONS) => d,
@@ -462,11 +365,7 @@ pub(crate) fn embeddings(body: &[u8]) -> Result<Reply, ApiError> {
     let base64 = match req.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "'encoding_format' must be 'float' or 'base64'",
-            ))
-        }
+        Some(_) => return Err(ApiError::bad_request("'encoding_format' must be 'float' or 'base64'")),
     };
     let data = inputs
         .iter()
@@ -490,18 +389,14 @@ pub(crate) fn embeddings(body: &[u8]) -> Result<Reply, ApiError> {
         object: "list",
         data,
         model,
-        usage: EmbeddingUsage {
-            prompt_tokens: tokens,
-            total_tokens: tokens,
-        },
+        usage: EmbeddingUsage { prompt_tokens: tokens, total_tokens: tokens },
     })))
 }
 
 /// A deterministic unit vector derived from an FNV-1a hash of `input`.
 fn embedding(input: &str, dimensions: usize) -> Vec<f32> {
-    let mut state = input.bytes().fold(0xCBF2_9CE4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
-    });
+    let mut state =
+        input.bytes().fold(0xCBF2_9CE4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3));
     let mut vector: Vec<f32> = (0..dimensions)
         // The top 24 bits map exactly onto an f32 in [-1, 1).
         .map(|_| (splitmix64(&mut state) >> 40) as f32 / (1 << 23) as f32 - 1.0)
@@ -521,11 +416,7 @@ fn base64_encode(bytes: &[u8]) -> String {
         let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
         let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
         for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            out.push(if i <= chunk.len() {
-                char::from(ALPHABET[(n >> shift & 63) as usize])
-            } else {
-                '='
-            });
+            out.push(if i <= chunk.len() { char::from(ALPHABET[(n >> shift & 63) as usize]) } else { '=' });
         }
     }
     out
@@ -537,13 +428,7 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        let cases = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ];
+        let cases = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")];
         for (plain, encoded) in cases {
             assert_eq!(base64_encode(plain.as_bytes()), encoded);
         }

@@ -117,43 +117,29 @@ impl Counters {
             }
             None => {
                 let mut other = self.other.lock().unwrap_or_else(PoisonError::into_inner);
-                let key = if other.len() < MAX_OTHER_PATHS || other.contains_key(path) {
-                    path
-                } else {
-                    OTHER_PATHS
-                };
+                let key = if other.len() < MAX_OTHER_PATHS || other.contains_key(path) { path } else { OTHER_PATHS };
                 *other.entry(key.to_owned()).or_default() += 1;
             }
         }
     }
 
     pub(crate) fn snapshot(&self) -> Stats {
-        let mut by_path: BTreeMap<String, u64> = self
-            .other
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .into_iter()
-            .collect();
+        let mut by_path: BTreeMap<String, u64> =
+            self.other.lock().unwrap_or_else(PoisonError::into_inner).clone().into_iter().collect();
         for route in Route::ALL {
             let n = self.known[route as usize].load(Ordering::Relaxed);
             if n > 0 {
                 by_path.insert(route.path().to_owned(), n);
             }
         }
-        Stats {
-            requests: self.total.load(Ordering::Relaxed),
-            by_path,
-        }
+        Stats { requests: self.total.load(Ordering::Relaxed), by_path }
     }
 
     pub(crate) fn reset(&self) {
         let mut other = self.other.lock().unwrap_or_else(PoisonError::into_inner);
         other.clear();
         self.total.store(0, Ordering::Relaxed);
-        self.known
-            .iter()
-            .for_each(|n| n.store(0, Ordering::Relaxed));
+        self.known.iter().for_each(|n| n.store(0, Ordering::Relaxed));
     }
 }
 
@@ -190,21 +176,13 @@ impl Drop for ConnIo {
 }
 
 impl AsyncRead for ConnIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().tcp).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for ConnIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
     }
 
@@ -246,16 +224,9 @@ pub(crate) async fn accept_loop(listener: TcpListener, state: Arc<State>) {
     }
 }
 
-async fn serve_connection(
-    tcp: TcpStream,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    state: Arc<State>,
-) {
+async fn serve_connection(tcp: TcpStream, builder: Arc<auto::Builder<TokioExecutor>>, state: Arc<State>) {
     let ctl = Arc::new(ConnCtl::default());
-    let io = TokioIo::new(ConnIo {
-        tcp,
-        ctl: ctl.clone(),
-    });
+    let io = TokioIo::new(ConnIo { tcp, ctl: ctl.clone() });
     let service_ctl = ctl.clone();
     let service = service_fn(move |req| handle(state.clone(), service_ctl.clone(), req));
     tokio::select! {
@@ -279,8 +250,7 @@ impl Api {
         };
         let mut resp = body::json(err.status, doc);
         if err.status == StatusCode::TOO_MANY_REQUESTS {
-            resp.headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         resp
     }
@@ -291,19 +261,14 @@ async fn handle(
     ctl: Arc<ConnCtl>,
     req: Request<Incoming>,
 ) -> Result<Response<MockBody>, Infallible> {
-    Ok(if req.uri().path().starts_with("/_mock/") {
-        admin(&state, req).await
-    } else {
-        api(&state, ctl, req).await
-    })
+    Ok(if req.uri().path().starts_with("/_mock/") { admin(&state, req).await } else { api(&state, ctl, req).await })
 }
 
 async fn api(state: &State, ctl: Arc<ConnCtl>, req: Request<Incoming>) -> Response<MockBody> {
     let path = req.uri().path();
     let route = Route::parse(path);
     state.counters.record(route, path);
-    let api = if path.starts_with("/v1/messages") || req.headers().contains_key("anthropic-version")
-    {
+    let api = if path.starts_with("/v1/messages") || req.headers().contains_key("anthropic-version") {
         Api::Anthropic
     } else {
         Api::OpenAi
@@ -321,10 +286,7 @@ async fn api(state: &State, ctl: Arc<ConnCtl>, req: Request<Incoming>) -> Respon
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
-            return api.error(&ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body too large or unreadable",
-            ))
+            return api.error(&ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large or unreadable"))
         }
     };
     let delay = state.latency + Duration::from_millis(knobs.delay_ms);
@@ -335,11 +297,7 @@ async fn api(state: &State, ctl: Arc<ConnCtl>, req: Request<Incoming>) -> Respon
         Ok(Reply::Json(doc)) => body::json(StatusCode::OK, doc),
         Ok(Reply::Events(events)) => body::sse(
             events,
-            Pacing {
-                trickle: Duration::from_millis(knobs.trickle_ms),
-                disconnect_after: knobs.disconnect_after,
-                ctl,
-            },
+            Pacing { trickle: Duration::from_millis(knobs.trickle_ms), disconnect_after: knobs.disconnect_after, ctl },
         ),
         Err(err) => api.error(&err),
     }
@@ -364,12 +322,8 @@ fn respond(
         let message = format!("mock upstream: injected status {}", status.as_u16());
         return Err(ApiError::new(status, message));
     }
-    if matches!(route, Route::Messages | Route::CountTokens)
-        && !parts.headers.contains_key("anthropic-version")
-    {
-        return Err(ApiError::bad_request(
-            "anthropic-version: header is required",
-        ));
+    if matches!(route, Route::Messages | Route::CountTokens) && !parts.headers.contains_key("anthropic-version") {
+        return Err(ApiError::bad_request("anthropic-version: header is required"));
     }
     match route {
         Route::Chat => openai::chat(body),
@@ -390,16 +344,10 @@ fn check_auth(state: &State, api: Api, headers: &HeaderMap) -> Result<(), ApiErr
     };
     let (given, message) = match api {
         Api::OpenAi => (
-            headers
-                .get(AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer ")),
+            headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")),
             "Incorrect API key provided.",
         ),
-        Api::Anthropic => (
-            headers.get("x-api-key").and_then(|v| v.to_str().ok()),
-            "invalid x-api-key",
-        ),
+        Api::Anthropic => (headers.get("x-api-key").and_then(|v| v.to_str().ok()), "invalid x-api-key"),
     };
     if given == Some(key) {
         Ok(())
@@ -454,21 +402,17 @@ async fn admin(state: &State, req: Request<Incoming>) -> Response<MockBody> {
             Ok(knobs) => ok(to_json(&knobs)),
             Err(err) => Api::OpenAi.error(&err),
         },
-        (method, path) => Api::OpenAi.error(&ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("Invalid URL ({method} {path})"),
-        )),
+        (method, path) => {
+            Api::OpenAi.error(&ApiError::new(StatusCode::NOT_FOUND, format!("Invalid URL ({method} {path})")))
+        }
     }
 }
 
 async fn update_config(state: &State, body: Incoming) -> Result<Knobs, ApiError> {
-    let body = Limited::new(body, MAX_BODY)
-        .collect()
-        .await
-        .map_err(|_| ApiError::bad_request("unreadable body"))?
-        .to_bytes();
-    let knobs: Knobs = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid mock config: {e}")))?;
+    let body =
+        Limited::new(body, MAX_BODY).collect().await.map_err(|_| ApiError::bad_request("unreadable body"))?.to_bytes();
+    let knobs: Knobs =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid mock config: {e}")))?;
     knobs.validate().map_err(ApiError::bad_request)?;
     state.set_knobs(knobs);
     Ok(knobs)

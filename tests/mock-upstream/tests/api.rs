@@ -91,10 +91,7 @@ async fn chat_stream_event_order_with_usage() {
     let resp = post(&server, CHAT, &[], &body).await;
     let chunks = check_chat_stream(&resp, true);
 
-    assert_eq!(
-        chunks[0]["choices"][0]["delta"],
-        json!({"role": "assistant", "content": ""})
-    );
+    assert_eq!(chunks[0]["choices"][0]["delta"], json!({"role": "assistant", "content": ""}));
     let words = ["mock ", "reply ", "to: ", "Hello ", "there ", "friend"];
     for (chunk, word) in chunks[1..].iter().zip(words) {
         assert_eq!(chunk["choices"][0]["delta"], json!({"content": word}));
@@ -106,10 +103,7 @@ async fn chat_stream_event_order_with_usage() {
     assert_eq!(finish["choices"][0]["finish_reason"], "stop");
     let usage = &chunks[words.len() + 2];
     assert_eq!(usage["choices"], json!([]));
-    assert_eq!(
-        usage["usage"],
-        json!({"prompt_tokens": 8, "completion_tokens": 6, "total_tokens": 14})
-    );
+    assert_eq!(usage["usage"], json!({"prompt_tokens": 8, "completion_tokens": 6, "total_tokens": 14}));
     assert_eq!(chunks.len(), words.len() + 3);
 }
 
@@ -120,15 +114,9 @@ async fn chat_stream_without_usage() {
     body["stream"] = json!(true);
     let resp = post(&server, CHAT, &[], &body).await;
     let chunks = check_chat_stream(&resp, false);
-    let text: String = chunks
-        .iter()
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
-        .collect();
+    let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
     assert_eq!(text, "mock reply to: Hi");
-    assert_eq!(
-        chunks.last().unwrap()["choices"][0]["finish_reason"],
-        "stop"
-    );
+    assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "stop");
 }
 
 #[tokio::test]
@@ -143,20 +131,10 @@ async fn chat_tool_calls() {
     let call = &choice["message"]["tool_calls"][0];
     assert!(call["id"].as_str().unwrap().starts_with("call_"));
     assert_eq!(call["type"], "function");
-    assert_eq!(
-        call["function"],
-        json!({"name": "get_weather", "arguments": "{}"})
-    );
+    assert_eq!(call["function"], json!({"name": "get_weather", "arguments": "{}"}));
 
     // Without tools the same text gets a plain answer.
-    let doc = post(
-        &server,
-        CHAT,
-        &[],
-        &chat_body("Please call tool get_weather"),
-    )
-    .await
-    .json();
+    let doc = post(&server, CHAT, &[], &chat_body("Please call tool get_weather")).await.json();
     assert_eq!(doc["choices"][0]["finish_reason"], "stop");
 
     body["stream"] = json!(true);
@@ -166,10 +144,7 @@ async fn chat_tool_calls() {
     assert_eq!(first["role"], "assistant");
     assert_eq!(first["content"], Value::Null);
     assert_eq!(first["tool_calls"][0]["index"], 0);
-    assert_eq!(
-        first["tool_calls"][0]["function"],
-        json!({"name": "get_weather", "arguments": ""})
-    );
+    assert_eq!(first["tool_calls"][0]["function"], json!({"name": "get_weather", "arguments": ""}));
     assert_eq!(
         chunks[1]["choices"][0]["delta"],
         json!({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]})
@@ -190,15 +165,9 @@ async fn legacy_completions() {
     .json();
     assert!(doc["id"].as_str().unwrap().starts_with("cmpl-"));
     assert_eq!(doc["object"], "text_completion");
-    assert_eq!(
-        doc["choices"][0]["text"],
-        "mock reply to: Say this is a test"
-    );
+    assert_eq!(doc["choices"][0]["text"], "mock reply to: Say this is a test");
     assert_eq!(doc["choices"][0]["finish_reason"], "stop");
-    assert_eq!(
-        doc["usage"],
-        json!({"prompt_tokens": 4, "completion_tokens": 8, "total_tokens": 12})
-    );
+    assert_eq!(doc["usage"], json!({"prompt_tokens": 4, "completion_tokens": 8, "total_tokens": 12}));
 
     let body = json!({"model": "m", "prompt": ["a b", "c"], "stream": true, "stream_options": {"include_usage": true}});
     let resp = post(&server, "/v1/completions", &[], &body).await;
@@ -213,9 +182,7 @@ async fn legacy_completions() {
     };
     assert_eq!(text(0), "mock reply to: a b");
     assert_eq!(text(1), "mock reply to: c");
-    let finished = chunks
-        .iter()
-        .filter(|c| c["choices"][0]["finish_reason"] == "stop");
+    let finished = chunks.iter().filter(|c| c["choices"][0]["finish_reason"] == "stop");
     assert_eq!(finished.count(), 2);
     let usage = chunks.last().unwrap();
     assert_eq!(usage["choices"], json!([]));
@@ -225,14 +192,10 @@ async fn legacy_completions() {
 #[tokio::test]
 async fn embeddings() {
     let server = start(Config::default()).await;
-    let doc = post(
-        &server,
-        "/v1/embeddings",
-        &[],
-        &json!({"model": "text-embedding-3-small", "input": ["hello", "world"]}),
-    )
-    .await
-    .json();
+    let doc =
+        post(&server, "/v1/embeddings", &[], &json!({"model": "text-embedding-3-small", "input": ["hello", "world"]}))
+            .await
+            .json();
     assert_eq!(doc["object"], "list");
     assert_eq!(doc["model"], "text-embedding-3-small");
     assert_eq!(doc["usage"], json!({"prompt_tokens": 2, "total_tokens": 2}));
@@ -245,47 +208,21 @@ async fn embeddings() {
     }
     assert_ne!(data[0]["embedding"], data[1]["embedding"]);
 
-    let single = post(
-        &server,
-        "/v1/embeddings",
-        &[],
-        &json!({"model": "m", "input": "hello"}),
-    )
-    .await
-    .json();
-    assert_eq!(
-        single["data"][0]["embedding"], data[0]["embedding"],
-        "deterministic"
-    );
+    let single = post(&server, "/v1/embeddings", &[], &json!({"model": "m", "input": "hello"})).await.json();
+    assert_eq!(single["data"][0]["embedding"], data[0]["embedding"], "deterministic");
 
-    let b64 = post(
-        &server,
-        "/v1/embeddings",
-        &[],
-        &json!({"model": "m", "input": "hello", "encoding_format": "base64"}),
-    )
-    .await
-    .json();
+    let b64 =
+        post(&server, "/v1/embeddings", &[], &json!({"model": "m", "input": "hello", "encoding_format": "base64"}))
+            .await
+            .json();
     // 8 little-endian f32 = 32 bytes = 44 base64 characters.
     assert_eq!(b64["data"][0]["embedding"].as_str().unwrap().len(), 44);
 
-    let sized = post(
-        &server,
-        "/v1/embeddings",
-        &[],
-        &json!({"model": "m", "input": "x", "dimensions": 3}),
-    )
-    .await
-    .json();
+    let sized =
+        post(&server, "/v1/embeddings", &[], &json!({"model": "m", "input": "x", "dimensions": 3})).await.json();
     assert_eq!(sized["data"][0]["embedding"].as_array().unwrap().len(), 3);
 
-    let resp = post(
-        &server,
-        "/v1/embeddings",
-        &[],
-        &json!({"model": "m", "input": []}),
-    )
-    .await;
+    let resp = post(&server, "/v1/embeddings", &[], &json!({"model": "m", "input": []})).await;
     assert_eq!(resp.status, StatusCode::BAD_REQUEST);
 }
 
@@ -300,9 +237,7 @@ async fn models() {
         assert!(doc["data"].as_array().unwrap().len() >= 3);
         assert_eq!(doc["data"][0]["object"], "model");
     }
-    let doc = call(&server, Method::GET, "/v1/models", &[ANTHROPIC], "")
-        .await
-        .json();
+    let doc = call(&server, Method::GET, "/v1/models", &[ANTHROPIC], "").await.json();
     assert_eq!(doc["data"][0]["type"], "model");
     assert_eq!(doc["has_more"], false);
 }
@@ -327,28 +262,17 @@ async fn anthropic_message_shape() {
     assert_eq!(doc["type"], "message");
     assert_eq!(doc["role"], "assistant");
     assert_eq!(doc["model"], "claude-sonnet-4-20250514");
-    assert_eq!(
-        doc["content"],
-        json!([{"type": "text", "text": "mock reply to: Hello, Claude"}])
-    );
+    assert_eq!(doc["content"], json!([{"type": "text", "text": "mock reply to: Hello, Claude"}]));
     assert_eq!(doc["stop_reason"], "end_turn");
     assert_eq!(doc["stop_sequence"], Value::Null);
     // ("Be brief." + "Hello, Claude") = 22 chars -> 5 tokens.
     assert_eq!(doc["usage"], json!({"input_tokens": 5, "output_tokens": 5}));
 
-    let string_content = post(
-        &server,
-        "/v1/messages",
-        &[ANTHROPIC],
-        &messages_body(json!("Hello, Claude")),
-    )
-    .await
-    .json();
+    let string_content =
+        post(&server, "/v1/messages", &[ANTHROPIC], &messages_body(json!("Hello, Claude"))).await.json();
     assert_eq!(string_content["content"], doc["content"]);
 
-    let counted = post(&server, "/v1/messages/count_tokens", &[ANTHROPIC], &body)
-        .await
-        .json();
+    let counted = post(&server, "/v1/messages/count_tokens", &[ANTHROPIC], &body).await.json();
     assert_eq!(counted, json!({"input_tokens": 5}));
 }
 
@@ -358,10 +282,7 @@ async fn anthropic_request_validation() {
     let body = messages_body(json!("hi"));
     let resp = post(&server, "/v1/messages", &[], &body).await;
     assert_eq!(resp.status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        resp.json()["error"]["message"],
-        "anthropic-version: header is required"
-    );
+    assert_eq!(resp.json()["error"]["message"], "anthropic-version: header is required");
 
     let mut no_max = body.clone();
     no_max.as_object_mut().unwrap().remove("max_tokens");
@@ -392,20 +313,13 @@ async fn anthropic_stream_event_order() {
 
     let data = resp.event_json();
     for ((name, _), doc) in events.iter().zip(&data) {
-        assert_eq!(
-            doc["type"],
-            name.as_deref().unwrap(),
-            "data type matches the event name"
-        );
+        assert_eq!(doc["type"], name.as_deref().unwrap(), "data type matches the event name");
     }
     let message = &data[0]["message"];
     assert!(message["id"].as_str().unwrap().starts_with("msg_"));
     assert_eq!(message["content"], json!([]));
     assert_eq!(message["stop_reason"], Value::Null);
-    assert_eq!(
-        message["usage"],
-        json!({"input_tokens": 4, "output_tokens": 1})
-    );
+    assert_eq!(message["usage"], json!({"input_tokens": 4, "output_tokens": 1}));
     assert_eq!(
         data[1],
         json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
@@ -415,10 +329,7 @@ async fn anthropic_stream_event_order() {
         assert_eq!(doc["index"], 0);
     }
     let n = data.len();
-    assert_eq!(
-        data[n - 3],
-        json!({"type": "content_block_stop", "index": 0})
-    );
+    assert_eq!(data[n - 3], json!({"type": "content_block_stop", "index": 0}));
     assert_eq!(
         data[n - 2],
         json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 5}})
@@ -430,11 +341,8 @@ async fn anthropic_stream_event_order() {
 async fn anthropic_tool_use() {
     let server = start(Config::default()).await;
     let mut body = messages_body(json!("please call tool"));
-    body["tools"] =
-        json!([{"name": "lookup", "description": "d", "input_schema": {"type": "object"}}]);
-    let doc = post(&server, "/v1/messages", &[ANTHROPIC], &body)
-        .await
-        .json();
+    body["tools"] = json!([{"name": "lookup", "description": "d", "input_schema": {"type": "object"}}]);
+    let doc = post(&server, "/v1/messages", &[ANTHROPIC], &body).await.json();
     assert_eq!(doc["stop_reason"], "tool_use");
     let block = &doc["content"][0];
     assert_eq!(block["type"], "tool_use");
@@ -443,9 +351,7 @@ async fn anthropic_tool_use() {
     assert_eq!(block["input"], json!({}));
 
     body["stream"] = json!(true);
-    let data = post(&server, "/v1/messages", &[ANTHROPIC], &body)
-        .await
-        .event_json();
+    let data = post(&server, "/v1/messages", &[ANTHROPIC], &body).await.event_json();
     assert_eq!(data[1]["content_block"]["type"], "tool_use");
     assert_eq!(data[1]["content_block"]["name"], "lookup");
     assert_eq!(data[1]["content_block"]["input"], json!({}));
@@ -470,14 +376,7 @@ async fn errors_use_each_api_shape() {
     assert_eq!(doc["error"]["code"], Value::Null);
     assert!(doc["error"]["message"].is_string());
 
-    let resp = call(
-        &server,
-        Method::POST,
-        "/v1/messages",
-        &[ANTHROPIC],
-        "{not json",
-    )
-    .await;
+    let resp = call(&server, Method::POST, "/v1/messages", &[ANTHROPIC], "{not json").await;
     assert_eq!(resp.status, StatusCode::BAD_REQUEST);
     let doc = resp.json();
     assert_eq!(doc["type"], "error");
@@ -488,10 +387,7 @@ async fn errors_use_each_api_shape() {
 
     let resp = call(&server, Method::POST, "/v1/nothing", &[], "{}").await;
     assert_eq!(resp.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        resp.json()["error"]["message"],
-        "Invalid URL (POST /v1/nothing)"
-    );
+    assert_eq!(resp.json()["error"]["message"], "Invalid URL (POST /v1/nothing)");
 
     let resp = call(&server, Method::GET, CHAT, &[], "").await;
     assert_eq!(resp.status, StatusCode::METHOD_NOT_ALLOWED);
@@ -503,21 +399,12 @@ async fn keep_alive_and_h2c() {
     for h2 in [false, true] {
         let mut client = Client::connect(server.addr(), h2).await;
         for _ in 0..3 {
-            let resp = client
-                .send(Method::POST, CHAT, &[], &chat_body("hi").to_string())
-                .await
-                .unwrap();
-            assert_eq!(
-                resp.json()["choices"][0]["message"]["content"],
-                "mock reply to: hi"
-            );
+            let resp = client.send(Method::POST, CHAT, &[], &chat_body("hi").to_string()).await.unwrap();
+            assert_eq!(resp.json()["choices"][0]["message"]["content"], "mock reply to: hi");
         }
         let mut body = chat_body("hi");
         body["stream"] = json!(true);
-        let resp = client
-            .send(Method::POST, CHAT, &[], &body.to_string())
-            .await
-            .unwrap();
+        let resp = client.send(Method::POST, CHAT, &[], &body.to_string()).await.unwrap();
         check_chat_stream(&resp, false);
     }
     assert_eq!(server.stats().requests, 8);

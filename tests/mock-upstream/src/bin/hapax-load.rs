@@ -95,18 +95,12 @@ struct Plan {
 
 impl Plan {
     fn new(args: Args) -> Result<Self, String> {
-        let uri: Uri = args
-            .url
-            .parse()
-            .map_err(|e| format!("invalid --url: {e}"))?;
+        let uri: Uri = args.url.parse().map_err(|e| format!("invalid --url: {e}"))?;
         if uri.scheme_str() != Some("http") {
             return Err("--url must start with http://".into());
         }
         let authority = uri.authority().ok_or("--url has no host")?.clone();
-        let addr = (
-            authority.host().to_owned(),
-            authority.port_u16().unwrap_or(80),
-        );
+        let addr = (authority.host().to_owned(), authority.port_u16().unwrap_or(80));
 
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -117,17 +111,16 @@ impl Plan {
             headers.insert(HOST, host);
             // HTTP/1.1 requests use the origin form: path and query only.
             let path = uri.path_and_query().map_or("/", |p| p.as_str());
-            path.parse()
-                .map_err(|e| format!("invalid --url path: {e}"))?
+            path.parse().map_err(|e| format!("invalid --url path: {e}"))?
         };
         for (name, value) in args.headers {
             headers.insert(name, value);
         }
 
         let body = match (args.body, args.body_json) {
-            (Some(path), _) => std::fs::read(&path)
-                .map_err(|e| format!("cannot read --body {}: {e}", path.display()))?
-                .into(),
+            (Some(path), _) => {
+                std::fs::read(&path).map_err(|e| format!("cannot read --body {}: {e}", path.display()))?.into()
+            }
             (None, Some(json)) => json.into(),
             (None, None) => format!(
                 r#"{{"model":"mock","stream":{},"messages":[{{"role":"user","content":"Hello from hapax-load"}}]}}"#,
@@ -166,8 +159,7 @@ impl Plan {
 
     /// Claims one measured request; false once `--requests` are used up.
     fn claim(&self) -> bool {
-        self.max_requests
-            .is_none_or(|max| self.issued.fetch_add(1, Ordering::Relaxed) < max)
+        self.max_requests.is_none_or(|max| self.issued.fetch_add(1, Ordering::Relaxed) < max)
     }
 }
 
@@ -234,13 +226,7 @@ impl Tally {
     fn new() -> Self {
         // Auto-resizing histograms with 3 significant figures.
         let histogram = || Histogram::new(3).expect("3 significant figures is valid");
-        Self {
-            requests: 0,
-            errors: 0,
-            non_2xx: 0,
-            latency: histogram(),
-            ttfb: histogram(),
-        }
+        Self { requests: 0, errors: 0, non_2xx: 0, latency: histogram(), ttfb: histogram() }
     }
 
     fn record(&mut self, sample: &Sample) {
@@ -265,9 +251,7 @@ impl Tally {
 }
 
 fn record_us(histogram: &mut Histogram<u64>, duration: Duration) {
-    let us = u64::try_from(duration.as_micros())
-        .unwrap_or(u64::MAX)
-        .max(1);
+    let us = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX).max(1);
     if histogram.record(us).is_err() {
         histogram.saturating_record(us);
     }
@@ -325,10 +309,7 @@ async fn send_one(plan: &Plan, slot: &mut Option<Sender>) -> Result<Sample, Fail
         None => slot.insert(Sender::connect(plan).await.map_err(|_| Failure::Connect)?),
     };
     let start = Instant::now();
-    let response = sender
-        .send(plan.request())
-        .await
-        .map_err(|_| Failure::Request)?;
+    let response = sender.send(plan.request()).await.map_err(|_| Failure::Request)?;
     let ok = response.status().is_success();
     let mut body = response.into_body();
     let mut ttfb = None;
@@ -338,11 +319,7 @@ async fn send_one(plan: &Plan, slot: &mut Option<Sender>) -> Result<Sample, Fail
             ttfb = Some(start.elapsed());
         }
     }
-    Ok(Sample {
-        ok,
-        total: start.elapsed(),
-        ttfb,
-    })
+    Ok(Sample { ok, total: start.elapsed(), ttfb })
 }
 
 /// The printed summary, in field order.
@@ -365,11 +342,7 @@ impl Summary {
     fn new(tally: &Tally, elapsed: Duration) -> Self {
         let quantile = |h: &Histogram<u64>, q: f64| (!h.is_empty()).then(|| h.value_at_quantile(q));
         let secs = elapsed.as_secs_f64();
-        let rps = if secs > 0.0 {
-            tally.requests as f64 / secs
-        } else {
-            0.0
-        };
+        let rps = if secs > 0.0 { tally.requests as f64 / secs } else { 0.0 };
         Self {
             requests: tally.requests,
             errors: tally.errors,
@@ -389,33 +362,23 @@ impl Summary {
 /// Parses `10s`, `500ms`, `250us`, `2m`, `1h` or plain seconds (`1.5`).
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}"))?;
+    let value: f64 = number.parse().map_err(|_| format!("invalid duration {text:?}"))?;
     let seconds = match unit.trim() {
         "" | "s" => value,
         "ms" => value / 1e3,
         "us" => value / 1e6,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown duration unit {other:?} (use us, ms, s, m or h)"
-            ))
-        }
+        other => return Err(format!("unknown duration unit {other:?} (use us, ms, s, m or h)")),
     };
     Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
 }
 
 /// Parses `name: value`.
 fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {
-    let (name, value) = text
-        .split_once(':')
-        .ok_or_else(|| format!("header {text:?} is not `name: value`"))?;
+    let (name, value) = text.split_once(':').ok_or_else(|| format!("header {text:?} is not `name: value`"))?;
     let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|e| e.to_string())?;
     let value = HeaderValue::from_str(value.trim()).map_err(|e| e.to_string())?;
     Ok((name, value))
@@ -432,9 +395,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| tokio::spawn(worker(plan.clone())))
-        .collect();
+    let workers: Vec<_> = (0..concurrency).map(|_| tokio::spawn(worker(plan.clone()))).collect();
     let mut total = Tally::new();
     for worker in workers {
         match worker.await {

@@ -14,9 +14,7 @@ use std::net::SocketAddr;
 use tokio::net::TcpStream;
 
 pub async fn start(config: Config) -> MockServer {
-    MockServer::start("127.0.0.1:0".parse().unwrap(), config)
-        .await
-        .unwrap()
+    MockServer::start("127.0.0.1:0".parse().unwrap(), config).await.unwrap()
 }
 
 /// A response with its body split into the frames as received.
@@ -40,10 +38,7 @@ impl Resp {
     /// `(event name, data)` of each SSE event.
     pub fn events(&self) -> Vec<(Option<String>, String)> {
         let text = self.text();
-        assert!(
-            text.is_empty() || text.ends_with("\n\n"),
-            "unterminated event: {text:?}"
-        );
+        assert!(text.is_empty() || text.ends_with("\n\n"), "unterminated event: {text:?}");
         text.split_terminator("\n\n")
             .map(|event| {
                 let mut name = None;
@@ -131,12 +126,7 @@ impl Client {
                 }
             }
         }
-        Ok(Resp {
-            status: parts.status,
-            headers: parts.headers,
-            frames,
-            body_error,
-        })
+        Ok(Resp { status: parts.status, headers: parts.headers, frames, body_error })
     }
 }
 
@@ -148,20 +138,11 @@ pub async fn try_call(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Result<Resp, hyper::Error> {
-    Client::connect(server.addr(), false)
-        .await
-        .send(method, path, headers, body)
-        .await
+    Client::connect(server.addr(), false).await.send(method, path, headers, body).await
 }
 
 /// Like [`try_call`], panicking when no response arrives.
-pub async fn call(
-    server: &MockServer,
-    method: Method,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Resp {
+pub async fn call(server: &MockServer, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
     try_call(server, method, path, headers, body).await.unwrap()
 }
 
