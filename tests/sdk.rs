@@ -1,0 +1,125 @@
+//! The official `openai` and `anthropic` Python SDKs against the real
+//! `hapax` binary, which routes to the mock upstream in both wire formats.
+//! The SDKs come from the venv `scripts/test` creates (`HAPAX_TEST_PYTHON`).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn python() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("HAPAX_TEST_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    venv.exists().then_some(venv)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn wait_for(port: u16) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(20), "port {port} never opened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn official_sdks_work_against_hapax() {
+    let Some(py) = python() else {
+        assert!(std::env::var_os("CI").is_none(), "the SDK venv is missing: run scripts/test");
+        eprintln!("skipped: no Python venv with the SDKs (run scripts/test)");
+        return;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mock_bin = root.join("target/debug/mock-upstream");
+    assert!(mock_bin.exists(), "build the workspace binaries first (scripts/test does)");
+    let mut mock = Command::new(&mock_bin).args(["--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().expect("mock runs");
+    let mut line = String::new();
+    BufReader::new(mock.stdout.take().expect("stdout")).read_line(&mut line).expect("mock prints its address");
+    let _mock = Kill(mock);
+    let mock_addr = line.trim().trim_start_matches("listening on ").to_string();
+
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("hapax-sdk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let policy = dir.join("sdk.hapax");
+    std::fs::write(
+        &policy,
+        format!(
+            r#"gateway {{
+  listen   http "127.0.0.1:{port}"
+  max_body 64KiB
+}}
+
+provider up {{
+  type     openai_compatible
+  base_url "http://{mock_addr}/v1"
+  models   ["gpt-4o", "text-embedding-3-small"]
+}}
+
+provider claude {{
+  type     anthropic
+  base_url "http://{mock_addr}"
+}}
+
+route chat_to_claude {{
+  match POST "/v1/chat/completions"
+  when  request.model == "claude-via-chat"
+  to    claude model "claude-sonnet-4-5"
+}}
+
+route messages_to_openai {{
+  match POST "/v1/messages"
+  when  request.model == "gpt-via-messages"
+  to    up model "gpt-4o"
+}}
+
+route messages {{
+  match POST "/v1/messages"
+  to    claude
+}}
+
+route chat {{
+  match POST "/v1/chat/completions"
+  to    up
+}}
+
+route embeddings {{
+  match POST "/v1/embeddings"
+  to    up
+}}
+"#
+        ),
+    )
+    .expect("write policy");
+    let hapax = Command::new(env!("CARGO_BIN_EXE_hapax"))
+        .args(["serve", policy.to_str().expect("utf-8")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("hapax runs");
+    let _hapax = Kill(hapax);
+    wait_for(port);
+    let out = Command::new(py)
+        .arg(root.join("tests/python/sdk_check.py"))
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg(format!("http://{mock_addr}"))
+        .output()
+        .expect("python runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("all sdk checks passed"), "{text}");
+}
