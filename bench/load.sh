@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Load benchmark: the same requests (a) straight to the mock upstream,
+# (b) through nginx as a plain keep-alive reverse proxy and (c) through
+# hapax with a realistic policy (route match with `when`, a split, a
+# fallback). Prints a markdown table; see docs/benchmarks.md.
+#
+#   bench/load.sh [DURATION]      (default 10s per run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-10s}
+command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
+cargo build --release --quiet -p hapax -p hapax-mock-upstream --bins
+BIN=target/release
+WORK=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; nginx -p "$WORK" -c nginx.conf -s stop 2>/dev/null || true; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# (a) the mock upstream
+$BIN/mock-upstream --listen 127.0.0.1:0 > "$WORK/mock.out" &
+pids+=($!)
+for _ in $(seq 100); do grep -q listening "$WORK/mock.out" 2>/dev/null && break; sleep 0.05; done
+MOCK=$(sed -n 's/^listening on //p' "$WORK/mock.out")
+
+# (b) nginx, keep-alive pool to the upstream, no buffering (SSE passes through)
+NGINX_PORT=$(free_port)
+mkdir -p "$WORK/logs"
+cat > "$WORK/nginx.conf" <<CONF
+worker_processes auto;
+error_log logs/error.log warn;
+pid logs/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream llm { server $MOCK; keepalive 128; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://llm;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+CONF
+nginx -p "$WORK" -c nginx.conf
+
+# (c) hapax
+HAPAX_PORT=$(free_port)
+ADMIN_PORT=$(free_port)
+cat > "$WORK/bench.hapax" <<POLICY
+gateway {
+  listen http "127.0.0.1:$HAPAX_PORT"
+  admin       "127.0.0.1:$ADMIN_PORT"
+}
+
+provider primary {
+  type     openai_compatible
+  base_url "http://$MOCK/v1"
+  pool     { max_idle 256 }
+}
+
+provider secondary {
+  type     openai_compatible
+  base_url "http://$MOCK/v1"
+  pool     { max_idle 256 }
+}
+
+provider backup { type mock }
+
+route research {
+  match POST "/v1/chat/completions"
+  when  request.model matches "gpt-4*" and request.header["x-team"] == "research"
+  to    primary
+}
+
+route chat {
+  match    POST "/v1/chat/completions"
+  when     request.model matches "gpt-*"
+  split {
+    50% -> primary
+    50% -> secondary
+  }
+  fallback [backup]
+}
+POLICY
+RUST_LOG=warn $BIN/hapax serve "$WORK/bench.hapax" > "$WORK/hapax.out" 2>&1 &
+HAPAX_PID=$!
+pids+=($HAPAX_PID)
+for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$HAPAX_PORT/healthz" && break; sleep 0.05; done
+sleep 1
+rss() { awk -v k="$2" '$1==k {print $2}' "/proc/$1/status"; }
+IDLE_RSS=$(rss $HAPAX_PID VmRSS:)
+
+BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say something short about load balancing."}]}'
+SBODY='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say something short about load balancing."}]}'
+run() { # name url concurrency [--stream]
+  local body=$BODY; [ "${4:-}" = "--stream" ] && body=$SBODY
+  $BIN/hapax-load --url "$2/v1/chat/completions" --concurrency "$3" --duration "$DUR" --warmup 2s --body-json "$body" ${4:-} | sed "s/^/$1 c$3 ${4:-plain} /"
+}
+{
+  for c in 1 64; do
+    run direct "http://$MOCK" $c
+    run nginx "http://127.0.0.1:$NGINX_PORT" $c
+    run hapax "http://127.0.0.1:$HAPAX_PORT" $c
+  done
+  run direct "http://$MOCK" 1 --stream
+  run nginx "http://127.0.0.1:$NGINX_PORT" 1 --stream
+  run hapax "http://127.0.0.1:$HAPAX_PORT" 1 --stream
+} > "$WORK/results.txt"
+PEAK_RSS=$(rss $HAPAX_PID VmHWM:)
+python3 - "$WORK/results.txt" "$IDLE_RSS" "$PEAK_RSS" <<'PY'
+import json, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, conc, mode, js = line.split(" ", 3)
+    rows[(name, conc, mode)] = json.loads(js)
+def us(v): return "-" if v is None else f"{v/1000:.3f}"
+print("| target | concurrency | mode | requests/s | p50 ms | p99 ms | added p50 ms | added p99 ms | TTFB p50 ms | errors |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+for (name, conc, mode), r in rows.items():
+    d = rows[("direct", conc, mode)]
+    add50 = "-" if name == "direct" else us(r["p50_us"] - d["p50_us"])
+    add99 = "-" if name == "direct" else us(r["p99_us"] - d["p99_us"])
+    print(f"| {name} | {conc[1:]} | {mode} | {r['rps']:.0f} | {us(r['p50_us'])} | {us(r['p99_us'])} | {add50} | {add99} | {us(r.get('ttfb_p50_us'))} | {r['errors'] + r['non_2xx']} |")
+print(f"\nhapax RSS: idle {int(sys.argv[2])/1024:.1f} MiB, peak under load {int(sys.argv[3])/1024:.1f} MiB")
+PY
