@@ -25,45 +25,25 @@ pub const MAX_NESTING: usize = 64;
 /// Blanks out (keeping every byte offset) each statement that nests deeper
 /// than [`MAX_NESTING`], reporting it.
 fn limit_nesting(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Option<String> {
-    let bytes = text.as_bytes();
     let mut depth = 0usize;
-    let mut in_str = false;
     let mut too_deep = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_str {
-            match b {
-                b'\\' => i += 1,
-                b'"' | b'\n' | b'\r' => in_str = false,
-                _ => {}
-            }
-        } else {
-            match b {
-                b'"' => in_str = true,
-                b'#' => {
-                    while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
-                        i += 1;
-                    }
-                    continue;
+    for (i, b) in code_bytes(text) {
+        match b {
+            b'(' | b'[' => {
+                depth += 1;
+                if depth == MAX_NESTING + 1 {
+                    too_deep.push(i);
                 }
-                b'(' | b'[' => {
-                    depth += 1;
-                    if depth == MAX_NESTING + 1 {
-                        too_deep.push(i);
-                    }
-                }
-                b')' | b']' => depth = depth.saturating_sub(1),
-                b'\n' | b'\r' | b';' | b'{' | b'}' => depth = 0,
-                _ => {}
             }
+            b')' | b']' => depth = depth.saturating_sub(1),
+            b'\n' | b'\r' | b';' | b'{' | b'}' => depth = 0,
+            _ => {}
         }
-        i += 1;
     }
     if too_deep.is_empty() {
         return None;
     }
-    let mut out = bytes.to_vec();
+    let mut out = text.as_bytes().to_vec();
     for at in too_deep {
         let start = text[..at].rfind(['\n', '\r', ';', '{', '}']).map_or(0, |p| p + 1);
         let end = text[at..].find(['\n', '\r', ';', '{', '}']).map_or(text.len(), |p| at + p);
@@ -155,35 +135,55 @@ fn parse_chunk(
 fn split_point(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
     let half = bytes.len() / 2;
-    let (mut depth, mut in_str, mut i) = (0i64, false, 0);
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_str {
-            match b {
-                b'\\' => i += 1,
-                b'"' | b'\n' | b'\r' => in_str = false,
-                _ => {}
+    let mut depth = 0i64;
+    for (i, b) in code_bytes(text) {
+        match b {
+            b'{' | b'(' | b'[' => depth += 1,
+            b'}' | b')' | b']' => depth -= 1,
+            b'\n' if i >= half && depth == 0 && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic) => {
+                return Some(i + 1);
             }
-        } else {
-            match b {
-                b'"' => in_str = true,
-                b'#' => {
-                    while i < bytes.len() && bytes[i] != b'\n' {
-                        i += 1;
-                    }
-                    continue;
-                }
-                b'{' | b'(' | b'[' => depth += 1,
-                b'}' | b')' | b']' => depth -= 1,
-                b'\n' if i >= half && depth == 0 && bytes.get(i + 1).is_some_and(u8::is_ascii_alphabetic) => {
-                    return Some(i + 1);
-                }
-                _ => {}
-            }
+            _ => {}
         }
-        i += 1;
     }
     None
+}
+
+/// The bytes of `text` outside string literals and comments, with their
+/// offsets. The line break that ends a comment or an unterminated string is
+/// yielded: it still ends the statement.
+pub(crate) fn code_bytes(text: &str) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let mut in_str = false;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            let (at, b) = (i, bytes[i]);
+            i += 1;
+            if in_str {
+                match b {
+                    b'\\' => i += 1,
+                    b'"' => in_str = false,
+                    b'\n' | b'\r' => {
+                        in_str = false;
+                        return Some((at, b));
+                    }
+                    _ => {}
+                }
+            } else {
+                match b {
+                    b'"' => in_str = true,
+                    b'#' => {
+                        while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                            i += 1;
+                        }
+                    }
+                    _ => return Some((at, b)),
+                }
+            }
+        }
+        None
+    })
 }
 
 /// Parses a standalone expression (used by tests and tools).
@@ -344,45 +344,22 @@ impl<'t> Driver<'t> {
     /// Skips to the end of the statement at `pos`: the end of its line, or
     /// past the matching `}` when the line opens a block.
     fn skip_statement(&self, pos: usize) -> usize {
-        let bytes = self.text.as_bytes();
         let mut depth = 0i32;
-        let mut in_str = false;
-        let mut i = pos;
-        while i < bytes.len() {
-            let b = bytes[i];
-            if in_str {
-                match b {
-                    b'\\' => i += 1,
-                    b'"' => in_str = false,
-                    b'\n' => in_str = false,
-                    _ => {}
-                }
-            } else {
-                match b {
-                    b'"' => in_str = true,
-                    b'#' => {
-                        while i < bytes.len() && bytes[i] != b'\n' {
-                            i += 1;
-                        }
-                        continue;
+        for (i, b) in code_bytes(&self.text[pos..]) {
+            match b {
+                b'{' => depth += 1,
+                b'}' if depth == 0 => return pos + i,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return pos + i + 1;
                     }
-                    b'{' => depth += 1,
-                    b'}' => {
-                        if depth == 0 {
-                            return i;
-                        }
-                        depth -= 1;
-                        if depth == 0 {
-                            return i + 1;
-                        }
-                    }
-                    b'\n' | b';' if depth == 0 => return i,
-                    _ => {}
                 }
+                b'\n' | b';' if depth == 0 => return pos + i,
+                _ => {}
             }
-            i += 1;
         }
-        bytes.len()
+        self.text.len()
     }
 
     fn skip_trivia(&self, mut pos: usize, newlines: bool) -> usize {
