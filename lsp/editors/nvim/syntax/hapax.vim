@@ -19,7 +19,7 @@ syn match   hapaxSetting     "\<\(tier\|client\|queue\|cache\|route\|sla\|budget
 syn match   hapaxBlock       "^\(gateway\|provider\|tier\|client\|auth\|authz\|limit\|queue\|cache\|script\|route\|sla\|budget\|price\|audit\|cluster\|test\)\>" nextgroup=hapaxDeclName,hapaxDeclString skipwhite
 syn match   hapaxDeclName    "[a-zA-Z_][a-zA-Z0-9_-]*" contained
 syn region  hapaxDeclString  start=+"+ skip=+\\\\\|\\"+ end=+"+ contained oneline
-syn match   hapaxInclude     "^\s*\zsimport\>"
+syn match   hapaxInclude     "^\s*\zs\<import\>"
 
 syn keyword hapaxSetting     listen cert key congestion zero_rtt max_streams admin max_body data_dir
 syn keyword hapaxSetting     type base_url api_key timeout pool max_idle idle_timeout http2 health every
@@ -31,6 +31,10 @@ syn keyword hapaxSetting     to model availability over below error_rate alert w
 syn keyword hapaxSetting     on_exceed downgrade input output sink rotate keep redact store node request
 syn keyword hapaxSetting     expect method target allow
 syn match   hapaxSetting     "\<file\>\ze\s"
+syn keyword hapaxSetting     api_version cached_input context header header_timeout limits log_prompts
+syn keyword hapaxSetting     mode models open shutdown_grace status stream body
+syn keyword hapaxConstant    adaptive allow anthropic azure backoff bbr below block cluster cubic daily deny downgrade error fifo flaky h3 hourly http https local log mock never newreno normal ollama openai openai_compatible over p50 p90 p95 p99 priority reject response retry_after slow stdout store warn webhook weekly within
+
 
 syn keyword hapaxOperator    and or not matches in per
 syn match   hapaxOperator    "\<contains\>"   " `contains` is a :syn-keyword argument name
