@@ -20,10 +20,7 @@ impl Service for Admin {
         match req.uri().path() {
             "/metrics" => {
                 let mut r = Response::new(Body::full(self.0.state.metrics.render()));
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; version=0.0.4"),
-                );
+                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
                 r
             }
             "/healthz" => builtin::healthz(),
@@ -46,10 +43,7 @@ impl Service for Admin {
 pub struct Main(pub Arc<Ctx>);
 
 impl Service for Main {
-    fn call(
-        &self,
-        req: Request<Incoming>,
-    ) -> impl std::future::Future<Output = Response<Body>> + Send {
+    fn call(&self, req: Request<Incoming>) -> impl std::future::Future<Output = Response<Body>> + Send {
         pipeline::handle(self.0.clone(), req)
     }
 }

@@ -56,9 +56,7 @@ impl Breaker {
             failures: cfg.failures.max(1),
             within: cfg.within,
             open_for: cfg.open_for,
-            inner: Mutex::new(Inner::Closed {
-                failures: VecDeque::new(),
-            }),
+            inner: Mutex::new(Inner::Closed { failures: VecDeque::new() }),
             gauge,
         }
     }
@@ -66,9 +64,7 @@ impl Breaker {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding this lock cannot leave `Inner` inconsistent
         // (every update is a single assignment), so a poisoned lock is fine.
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn state(&self) -> BreakerState {
@@ -97,9 +93,7 @@ impl Breaker {
             Inner::HalfOpen { probe } => {
                 // A probe whose outcome never came (the client went away)
                 // must not keep the breaker half-open forever.
-                let stale = probe.is_none_or(|t| {
-                    now.duration_since(t) >= self.open_for.max(Duration::from_secs(1))
-                });
+                let stale = probe.is_none_or(|t| now.duration_since(t) >= self.open_for.max(Duration::from_secs(1)));
                 if stale {
                     *probe = Some(now);
                     Admit::Probe
@@ -115,9 +109,7 @@ impl Breaker {
         match &mut *inner {
             Inner::Closed { failures } => failures.clear(),
             _ => {
-                *inner = Inner::Closed {
-                    failures: VecDeque::new(),
-                };
+                *inner = Inner::Closed { failures: VecDeque::new() };
                 self.gauge.set(BreakerState::Closed as i64);
                 tracing::info!(target: "hapax::breaker", "circuit breaker closed");
             }
@@ -129,24 +121,17 @@ impl Breaker {
         let mut inner = self.lock();
         match &mut *inner {
             Inner::Closed { failures } => {
-                while failures
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) > self.within)
-                {
+                while failures.front().is_some_and(|t| now.duration_since(*t) > self.within) {
                     failures.pop_front();
                 }
                 failures.push_back(now);
                 if failures.len() >= self.failures as usize {
-                    *inner = Inner::Open {
-                        until: now + self.open_for,
-                    };
+                    *inner = Inner::Open { until: now + self.open_for };
                     self.gauge.set(BreakerState::Open as i64);
                 }
             }
             Inner::HalfOpen { .. } => {
-                *inner = Inner::Open {
-                    until: now + self.open_for,
-                };
+                *inner = Inner::Open { until: now + self.open_for };
                 self.gauge.set(BreakerState::Open as i64);
             }
             // Failures of requests admitted before the breaker opened.

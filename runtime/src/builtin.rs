@@ -11,10 +11,7 @@ use http::{Method, Response, StatusCode};
 pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(Body::full(body));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
@@ -25,10 +22,7 @@ pub fn healthz() -> Response<Body> {
 /// 200 when every route has a healthy target, else 503 with the reason.
 pub fn readyz(snap: &Snapshot) -> Response<Body> {
     match snap.not_ready() {
-        None => json(
-            StatusCode::OK,
-            Bytes::from_static(b"{\"status\":\"ready\"}"),
-        ),
+        None => json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ready\"}")),
         Some(reason) => json(
             StatusCode::SERVICE_UNAVAILABLE,
             serde_json::json!({ "status": "not_ready", "reason": reason }).to_string(),

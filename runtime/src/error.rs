@@ -94,26 +94,14 @@ pub struct GatewayError {
 
 impl fmt::Display for GatewayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({}): {}",
-            self.kind.as_str(),
-            self.status.as_u16(),
-            self.message
-        )
+        write!(f, "{} ({}): {}", self.kind.as_str(), self.status.as_u16(), self.message)
     }
 }
 
 impl std::error::Error for GatewayError {}
 
 impl GatewayError {
-    fn new(
-        kind: Kind,
-        origin: Origin,
-        retry_safe: bool,
-        status: StatusCode,
-        message: impl Into<String>,
-    ) -> Self {
+    fn new(kind: Kind, origin: Origin, retry_safe: bool, status: StatusCode, message: impl Into<String>) -> Self {
         GatewayError {
             kind,
             origin,
@@ -126,49 +114,19 @@ impl GatewayError {
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(
-            Kind::BadRequest,
-            Origin::Downstream,
-            false,
-            StatusCode::BAD_REQUEST,
-            message,
-        )
+        Self::new(Kind::BadRequest, Origin::Downstream, false, StatusCode::BAD_REQUEST, message)
     }
     pub fn unsupported(message: impl Into<String>) -> Self {
-        Self::new(
-            Kind::Unsupported,
-            Origin::Downstream,
-            false,
-            StatusCode::BAD_REQUEST,
-            message,
-        )
+        Self::new(Kind::Unsupported, Origin::Downstream, false, StatusCode::BAD_REQUEST, message)
     }
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(
-            Kind::NotFound,
-            Origin::Gateway,
-            false,
-            StatusCode::NOT_FOUND,
-            message,
-        )
+        Self::new(Kind::NotFound, Origin::Gateway, false, StatusCode::NOT_FOUND, message)
     }
     pub fn model_not_found(message: impl Into<String>) -> Self {
-        Self::new(
-            Kind::ModelNotFound,
-            Origin::Gateway,
-            false,
-            StatusCode::NOT_FOUND,
-            message,
-        )
+        Self::new(Kind::ModelNotFound, Origin::Gateway, false, StatusCode::NOT_FOUND, message)
     }
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self::new(
-            Kind::MethodNotAllowed,
-            Origin::Downstream,
-            false,
-            StatusCode::METHOD_NOT_ALLOWED,
-            message,
-        )
+        Self::new(Kind::MethodNotAllowed, Origin::Downstream, false, StatusCode::METHOD_NOT_ALLOWED, message)
     }
     pub fn too_large(limit: u64) -> Self {
         Self::new(
@@ -243,22 +201,11 @@ impl GatewayError {
         )
     }
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(
-            Kind::Internal,
-            Origin::Gateway,
-            false,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            message,
-        )
+        Self::new(Kind::Internal, Origin::Gateway, false, StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 
     /// The provider answered `status`; 5xx and 429 are worth another try.
-    pub fn upstream_status(
-        provider: &str,
-        status: StatusCode,
-        body: Bytes,
-        retry_after: Option<HeaderValue>,
-    ) -> Self {
+    pub fn upstream_status(provider: &str, status: StatusCode, body: Bytes, retry_after: Option<HeaderValue>) -> Self {
         let retry_safe = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
         let mut e = Self::new(
             Kind::Status,
@@ -355,10 +302,7 @@ pub fn to_response(err: &GatewayError, api: ClientApi) -> Response<Body> {
     let mut resp = Response::new(Body::full(body));
     *resp.status_mut() = err.status;
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Some(ra) = &err.retry_after {
         h.insert(header::RETRY_AFTER, ra.clone());
     }
@@ -382,12 +326,7 @@ mod tests {
 
     #[test]
     fn anthropic_shape() {
-        let b = error_body(
-            ClientApi::Anthropic,
-            StatusCode::NOT_FOUND,
-            "x",
-            "not_found",
-        );
+        let b = error_body(ClientApi::Anthropic, StatusCode::NOT_FOUND, "x", "not_found");
         let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
         assert_eq!(v["type"], "error");
         assert_eq!(v["error"]["type"], "not_found_error");
@@ -395,24 +334,10 @@ mod tests {
 
     #[test]
     fn retry_safety() {
-        assert!(
-            GatewayError::upstream_status("p", StatusCode::BAD_GATEWAY, Bytes::new(), None)
-                .retry_safe
-        );
-        assert!(
-            GatewayError::upstream_status("p", StatusCode::TOO_MANY_REQUESTS, Bytes::new(), None)
-                .retry_safe
-        );
-        assert!(
-            !GatewayError::upstream_status("p", StatusCode::BAD_REQUEST, Bytes::new(), None)
-                .retry_safe
-        );
-        assert!(!GatewayError::upstream_status(
-            "p",
-            StatusCode::TOO_MANY_REQUESTS,
-            Bytes::new(),
-            None
-        )
-        .counts_against_provider());
+        assert!(GatewayError::upstream_status("p", StatusCode::BAD_GATEWAY, Bytes::new(), None).retry_safe);
+        assert!(GatewayError::upstream_status("p", StatusCode::TOO_MANY_REQUESTS, Bytes::new(), None).retry_safe);
+        assert!(!GatewayError::upstream_status("p", StatusCode::BAD_REQUEST, Bytes::new(), None).retry_safe);
+        assert!(!GatewayError::upstream_status("p", StatusCode::TOO_MANY_REQUESTS, Bytes::new(), None)
+            .counts_against_provider());
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::account::Record;
 use crate::breaker::Admit;
-use crate::error::GatewayError;
+use crate::error::{GatewayError, Origin};
 use crate::ingress::Ingress;
 use crate::metrics::Metrics;
 use crate::outbound::{self, Reply};
@@ -49,10 +49,7 @@ pub async fn run(
         rec.model = Some(model.to_string());
         if !up.health_flag() {
             let e = GatewayError::unhealthy(&up.name);
-            metrics
-                .upstream_errors
-                .with_label_values(&[&up.name, e.kind.as_str()])
-                .inc();
+            metrics.upstream_errors.with_label_values(&[&up.name, e.kind.as_str()]).inc();
             last = Some(e);
             continue;
         }
@@ -67,10 +64,7 @@ pub async fn run(
             let admit = up.breaker.as_ref().map_or(Admit::Yes, |b| b.admit());
             if admit == Admit::No {
                 let e = GatewayError::breaker_open(&up.name);
-                metrics
-                    .upstream_errors
-                    .with_label_values(&[&up.name, e.kind.as_str()])
-                    .inc();
+                metrics.upstream_errors.with_label_values(&[&up.name, e.kind.as_str()]).inc();
                 last = Some(e);
                 break;
             }
@@ -81,25 +75,19 @@ pub async fn run(
                     if let Some(b) = &up.breaker {
                         b.record_success();
                     }
-                    return Ok(Success {
-                        reply,
-                        upstream: up.clone(),
-                        model: model.to_string(),
-                        timeout,
-                    });
+                    return Ok(Success { reply, upstream: up.clone(), model: model.to_string(), timeout });
                 }
                 Err(e) => {
-                    if let Some(b) = &up.breaker {
+                    // Only what the provider did says anything about its
+                    // health; a request refused before it was sent does not.
+                    if let (Some(b), Origin::Upstream) = (&up.breaker, e.origin) {
                         if e.counts_against_provider() {
                             b.record_failure();
                         } else {
                             b.record_success();
                         }
                     }
-                    metrics
-                        .upstream_errors
-                        .with_label_values(&[&up.name, e.kind.as_str()])
-                        .inc();
+                    metrics.upstream_errors.with_label_values(&[&up.name, e.kind.as_str()]).inc();
                     tracing::debug!(target: "hapax::upstream", provider = %up.name, error = %e, attempt, "attempt failed");
                     if !e.retry_safe {
                         return Err(e);
@@ -114,18 +102,13 @@ pub async fn run(
 
 /// The model to ask the target for: the target's own, else the client's.
 fn model_for<'a>(target: &'a Target, ingress: &'a Ingress) -> &'a str {
-    target
-        .model
-        .as_deref()
-        .or_else(|| ingress.model())
-        .unwrap_or("")
+    target.model.as_deref().or_else(|| ingress.model()).unwrap_or("")
 }
 
 /// Full jitter: a uniform wait between zero and the exponential cap.
 fn backoff(r: &Retry, attempt: u32) -> Duration {
     let base = r.backoff_min.as_secs_f64();
-    let cap = (base * 2f64.powi(attempt.saturating_sub(1).min(30) as i32))
-        .min(r.backoff_max.as_secs_f64());
+    let cap = (base * 2f64.powi(attempt.saturating_sub(1).min(30) as i32)).min(r.backoff_max.as_secs_f64());
     Duration::from_secs_f64(rand::random::<f64>() * cap.max(0.0))
 }
 
@@ -135,11 +118,7 @@ mod tests {
 
     #[test]
     fn backoff_stays_under_the_cap() {
-        let r = Retry {
-            attempts: 5,
-            backoff_min: Duration::from_millis(100),
-            backoff_max: Duration::from_millis(300),
-        };
+        let r = Retry { attempts: 5, backoff_min: Duration::from_millis(100), backoff_max: Duration::from_millis(300) };
         for attempt in 1..6 {
             for _ in 0..100 {
                 let d = backoff(&r, attempt);

@@ -90,33 +90,19 @@ impl Ingress {
         raw: Bytes,
     ) -> Result<Self, GatewayError> {
         if raw.is_empty() {
-            return Err(GatewayError::bad_request(
-                "the request body is empty; send a JSON object",
-            ));
+            return Err(GatewayError::bad_request("the request body is empty; send a JSON object"));
         }
-        let json: Value = serde_json::from_slice(&raw).map_err(|e| {
-            GatewayError::bad_request(format!("the request body is not valid JSON: {e}"))
-        })?;
+        let json: Value = serde_json::from_slice(&raw)
+            .map_err(|e| GatewayError::bad_request(format!("the request body is not valid JSON: {e}")))?;
         if !json.is_object() {
-            return Err(GatewayError::bad_request(
-                "the request body must be a JSON object",
-            ));
+            return Err(GatewayError::bad_request("the request body must be a JSON object"));
         }
         if json.get("model").is_some_and(|m| !m.is_string()) {
             return Err(GatewayError::bad_request("`model` must be a string"));
         }
         let stream = json.get("stream").and_then(Value::as_bool).unwrap_or(false);
         let tokens = estimate_tokens(endpoint, &json);
-        Ok(Ingress {
-            endpoint,
-            method,
-            uri,
-            headers,
-            raw,
-            json,
-            stream,
-            tokens,
-        })
+        Ok(Ingress { endpoint, method, uri, headers, raw, json, stream, tokens })
     }
 }
 
@@ -128,10 +114,8 @@ pub async fn read_body(
     limit: u64,
     deadline: Duration,
 ) -> Result<Bytes, GatewayError> {
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(GatewayError::too_large(limit));
     }
@@ -140,14 +124,10 @@ pub async fn read_body(
         Err(_) => Err(GatewayError::body_timeout()),
         Ok(Ok(c)) => Ok(c.to_bytes()),
         Ok(Err(e)) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
                 Err(GatewayError::too_large(limit))
             } else {
-                Err(GatewayError::bad_request(
-                    "the request body could not be read",
-                ))
+                Err(GatewayError::bad_request("the request body could not be read"))
             }
         }
     }
@@ -185,10 +165,7 @@ fn text_chars(v: &Value) -> usize {
             .iter()
             .map(|i| match i {
                 Value::String(s) => s.chars().count(),
-                Value::Object(o) => o
-                    .get("text")
-                    .and_then(Value::as_str)
-                    .map_or(0, |s| s.chars().count()),
+                Value::Object(o) => o.get("text").and_then(Value::as_str).map_or(0, |s| s.chars().count()),
                 // Token ids (embeddings input): one token each, four "chars".
                 Value::Number(_) => 4,
                 Value::Array(a) => a.len() * 4,
@@ -243,11 +220,9 @@ mod tests {
 
     #[test]
     fn parses_model_stream_and_tokens() {
-        let i = ingress(
-            Endpoint::Chat,
-            r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"12345678"}]}"#,
-        )
-        .unwrap();
+        let i =
+            ingress(Endpoint::Chat, r#"{"model":"m","stream":true,"messages":[{"role":"user","content":"12345678"}]}"#)
+                .unwrap();
         assert_eq!(i.model(), Some("m"));
         assert!(i.stream);
         assert_eq!(i.tokens, 2);
@@ -270,10 +245,7 @@ mod tests {
 
     #[test]
     fn classifies_endpoints() {
-        assert_eq!(
-            Endpoint::classify("/v1/chat/completions"),
-            Some(Endpoint::Chat)
-        );
+        assert_eq!(Endpoint::classify("/v1/chat/completions"), Some(Endpoint::Chat));
         assert_eq!(Endpoint::classify("/v1/messages"), Some(Endpoint::Messages));
         assert_eq!(Endpoint::classify("/v2/x"), None);
     }

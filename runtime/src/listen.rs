@@ -115,19 +115,15 @@ pub async fn accept_loop<S: Service>(
             let _guard = guard;
             match tls {
                 None => serve_conn(tcp, &builder, service, cfg, shutdown).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(cfg.header_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => {
-                            serve_conn(stream, &builder, service, cfg, shutdown).await
-                        }
-                        Ok(Err(e)) => {
-                            tracing::debug!(target: "hapax::listen", error = %e, "tls handshake failed")
-                        }
-                        Err(_) => {
-                            tracing::debug!(target: "hapax::listen", "tls handshake timed out")
-                        }
+                Some(acceptor) => match tokio::time::timeout(cfg.header_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => serve_conn(stream, &builder, service, cfg, shutdown).await,
+                    Ok(Err(e)) => {
+                        tracing::debug!(target: "hapax::listen", error = %e, "tls handshake failed")
                     }
-                }
+                    Err(_) => {
+                        tracing::debug!(target: "hapax::listen", "tls handshake timed out")
+                    }
+                },
             }
         });
     }
@@ -135,10 +131,7 @@ pub async fn accept_loop<S: Service>(
 
 fn builder(cfg: ConnConfig) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(cfg.header_timeout)
-        .keep_alive(true);
+    b.http1().timer(TokioTimer::new()).header_read_timeout(cfg.header_timeout).keep_alive(true);
     b.http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(1024)
@@ -158,10 +151,7 @@ async fn serve_conn<IO, S>(
     S: Service,
 {
     let activity = Arc::new(AtomicU64::new(now_ms()));
-    let io = TokioIo::new(Watched {
-        inner: io,
-        activity: activity.clone(),
-    });
+    let io = TokioIo::new(Watched { inner: io, activity: activity.clone() });
     let svc = hyper::service::service_fn(move |req| {
         let service = service.clone();
         async move { Ok::<_, Infallible>(service.call(req).await) }
@@ -210,11 +200,7 @@ impl<T> Watched<T> {
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);
@@ -226,11 +212,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.inner).poll_write(cx, buf);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {

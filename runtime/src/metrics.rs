@@ -3,14 +3,11 @@
 //! `hapax_request_duration_seconds` and `hapax_upstream_duration_seconds`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-const LATENCY_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-    60.0, 120.0,
-];
+const LATENCY_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
 
 /// Every metric the data plane records.
 pub struct Metrics {
@@ -40,65 +37,39 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new(
-                "hapax_requests_total",
-                "Requests answered, by route, provider, model and status",
-            ),
+            Opts::new("hapax_requests_total", "Requests answered, by route, provider, model and status"),
             &["route", "provider", "model", "status"],
         )?;
         let request_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "hapax_request_duration_seconds",
-                "Total time to answer a request",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
+            HistogramOpts::new("hapax_request_duration_seconds", "Total time to answer a request")
+                .buckets(LATENCY_BUCKETS.to_vec()),
             &["route"],
         )?;
         let upstream_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "hapax_upstream_duration_seconds",
-                "Time spent waiting on the provider",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
+            HistogramOpts::new("hapax_upstream_duration_seconds", "Time spent waiting on the provider")
+                .buckets(LATENCY_BUCKETS.to_vec()),
             &["provider"],
         )?;
         let ttft = HistogramVec::new(
-            HistogramOpts::new(
-                "hapax_time_to_first_token_seconds",
-                "Time from the request to the first streamed byte",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
+            HistogramOpts::new("hapax_time_to_first_token_seconds", "Time from the request to the first streamed byte")
+                .buckets(LATENCY_BUCKETS.to_vec()),
             &["provider"],
         )?;
         let tokens = IntCounterVec::new(
-            Opts::new(
-                "hapax_tokens_total",
-                "Tokens by provider, model and direction",
-            ),
+            Opts::new("hapax_tokens_total", "Tokens by provider, model and direction"),
             &["provider", "model", "direction"],
         )?;
         let upstream_errors = IntCounterVec::new(
-            Opts::new(
-                "hapax_upstream_errors_total",
-                "Failed upstream attempts by provider and kind",
-            ),
+            Opts::new("hapax_upstream_errors_total", "Failed upstream attempts by provider and kind"),
             &["provider", "kind"],
         )?;
         let breaker_state = IntGaugeVec::new(
-            Opts::new(
-                "hapax_breaker_state",
-                "Circuit breaker state: 0 closed, 1 open, 2 half-open",
-            ),
+            Opts::new("hapax_breaker_state", "Circuit breaker state: 0 closed, 1 open, 2 half-open"),
             &["provider"],
         )?;
-        let provider_healthy = IntGaugeVec::new(
-            Opts::new("hapax_provider_healthy", "1 when the provider is healthy"),
-            &["provider"],
-        )?;
-        let reloads = IntCounterVec::new(
-            Opts::new("hapax_reloads_total", "Policy reloads by result"),
-            &["result"],
-        )?;
+        let provider_healthy =
+            IntGaugeVec::new(Opts::new("hapax_provider_healthy", "1 when the provider is healthy"), &["provider"])?;
+        let reloads = IntCounterVec::new(Opts::new("hapax_reloads_total", "Policy reloads by result"), &["result"])?;
         let in_flight = IntGauge::new("hapax_requests_in_flight", "Requests being answered")?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
@@ -142,14 +113,10 @@ mod tests {
     #[test]
     fn renders_text_format() {
         let m = Metrics::new().unwrap();
-        m.requests
-            .with_label_values(&["chat", "mock", "m", "200"])
-            .inc();
+        m.requests.with_label_values(&["chat", "mock", "m", "200"]).inc();
         m.in_flight.inc();
         let text = String::from_utf8(m.render()).unwrap();
-        assert!(text.contains(
-            "hapax_requests_total{model=\"m\",provider=\"mock\",route=\"chat\",status=\"200\"} 1"
-        ));
+        assert!(text.contains("hapax_requests_total{model=\"m\",provider=\"mock\",route=\"chat\",status=\"200\"} 1"));
         assert!(text.contains("hapax_requests_in_flight 1"));
     }
 }

@@ -17,19 +17,15 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The words of every mock completion.
-const WORDS: &[&str] = &[
-    "This ", "is ", "a ", "mock ", "answer ", "from ", "hapax. ", "No ", "model ", "was ",
-    "called.",
-];
+const WORDS: &[&str] =
+    &["This ", "is ", "a ", "mock ", "answer ", "from ", "hapax. ", "No ", "model ", "was ", "called."];
 
 fn text() -> String {
     WORDS.concat()
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 pub async fn answer(up: &Upstream, ingress: &Ingress, model: &str) -> Result<Reply, GatewayError> {
@@ -51,30 +47,15 @@ pub async fn answer(up: &Upstream, ingress: &Ingress, model: &str) -> Result<Rep
             "the mock provider failed on purpose",
             "mock_error",
         );
-        return Err(GatewayError::upstream_status(
-            &up.name,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            body,
-            None,
-        ));
+        return Err(GatewayError::upstream_status(&up.name, StatusCode::INTERNAL_SERVER_ERROR, body, None));
     }
     let id = format!("mock-{n}");
     let prompt = ingress.tokens;
     let completion = WORDS.len() as u64;
     let body = if ingress.stream && ingress.endpoint != Endpoint::Embeddings {
-        let include_usage = ingress
-            .json
-            .pointer("/stream_options/include_usage")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let frames = stream_frames(
-            ingress.endpoint,
-            &id,
-            model,
-            prompt,
-            completion,
-            include_usage,
-        );
+        let include_usage =
+            ingress.json.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
+        let frames = stream_frames(ingress.endpoint, &id, model, prompt, completion, include_usage);
         let gap = latency / 10;
         ReplyBody::Stream(UpStream::Local(Box::pin(futures_util::stream::unfold(
             (frames.into_iter(), true),
@@ -87,23 +68,18 @@ pub async fn answer(up: &Upstream, ingress: &Ingress, model: &str) -> Result<Rep
             },
         ))))
     } else {
-        ReplyBody::Full(Bytes::from(
-            whole(ingress, &id, model, prompt, completion).to_string(),
-        ))
+        ReplyBody::Full(Bytes::from(whole(ingress, &id, model, prompt, completion).to_string()))
     };
     let wire = match ingress.api() {
         ClientApi::OpenAi => Wire::OpenAi,
         ClientApi::Anthropic => Wire::Anthropic,
     };
-    Ok(Reply {
-        wire,
-        headers: HeaderMap::new(),
-        body,
-    })
+    Ok(Reply { wire, headers: HeaderMap::new(), body })
 }
 
 fn whole(ingress: &Ingress, id: &str, model: &str, prompt: u64, completion: u64) -> Value {
-    let usage = json!({ "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion });
+    let usage =
+        json!({ "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion });
     match ingress.endpoint {
         Endpoint::Chat | Endpoint::Models => json!({
             "id": format!("chatcmpl-{id}"),
@@ -161,9 +137,7 @@ fn embedding(input: &str) -> Vec<f64> {
     let mut h = hapax_lang::expr::stable_hash(input);
     let mut v: Vec<f64> = (0..8)
         .map(|_| {
-            h = h
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            h = h.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((h >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
         })
         .collect();
@@ -212,10 +186,7 @@ fn stream_frames(
                     &json!({ "type": "content_block_delta", "index": 0, "delta": { "type": "text_delta", "text": w } }),
                 ));
             }
-            out.push(named(
-                "content_block_stop",
-                &json!({ "type": "content_block_stop", "index": 0 }),
-            ));
+            out.push(named("content_block_stop", &json!({ "type": "content_block_stop", "index": 0 })));
             out.push(named(
                 "message_delta",
                 &json!({ "type": "message_delta", "delta": { "stop_reason": "end_turn", "stop_sequence": null },
@@ -236,23 +207,20 @@ fn stream_frames(
         _ => {
             let cid = format!("chatcmpl-{id}");
             let chunk = |delta: Value, finish: Value| {
-                sse(
-                    &json!({ "id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                    "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] }),
-                )
+                sse(&json!({ "id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] }))
             };
-            out.push(chunk(
-                json!({ "role": "assistant", "content": "" }),
-                Value::Null,
-            ));
+            out.push(chunk(json!({ "role": "assistant", "content": "" }), Value::Null));
             for w in WORDS {
                 out.push(chunk(json!({ "content": w }), Value::Null));
             }
             out.push(chunk(json!({}), json!("stop")));
             if include_usage {
-                out.push(sse(&json!({ "id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+                out.push(sse(
+                    &json!({ "id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
                     "choices": [], "usage": { "prompt_tokens": prompt, "completion_tokens": completion,
-                    "total_tokens": prompt + completion } })));
+                    "total_tokens": prompt + completion } }),
+                ));
             }
         }
     }

@@ -114,9 +114,7 @@ pub async fn call(
             Err(_) => Err(GatewayError::timeout(&up.name)),
         };
     }
-    let client = up
-        .client()
-        .ok_or_else(|| GatewayError::internal("the provider has no HTTP client"))?;
+    let client = up.client().ok_or_else(|| GatewayError::internal("the provider has no HTTP client"))?;
     let uri = up.uri(ingress.endpoint, model)?;
     let body = crate::translate::request_body(ingress, up.wire, model, rewrite)?;
     let mut req = Request::post(uri)
@@ -128,10 +126,7 @@ pub async fn call(
             h.append(name.clone(), value.clone());
         }
     }
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(HeaderName::from_static("x-request-id"), request_id.clone());
     for (n, v) in up.fixed_headers() {
         h.insert(n, v);
@@ -155,18 +150,9 @@ pub async fn call(
             }
         }
         if !parts.status.is_success() {
-            let bytes = Limited::new(body, 1024 * 1024)
-                .collect()
-                .await
-                .map(|c| c.to_bytes())
-                .unwrap_or_default();
+            let bytes = Limited::new(body, 1024 * 1024).collect().await.map(|c| c.to_bytes()).unwrap_or_default();
             let retry_after = parts.headers.get(header::RETRY_AFTER).cloned();
-            return Err(GatewayError::upstream_status(
-                name,
-                parts.status,
-                bytes,
-                retry_after,
-            ));
+            return Err(GatewayError::upstream_status(name, parts.status, bytes, retry_after));
         }
         let is_sse = parts
             .headers
@@ -174,22 +160,11 @@ pub async fn call(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         if stream && is_sse {
-            return Ok(Reply {
-                wire: up.wire,
-                headers: pass,
-                body: ReplyBody::Stream(UpStream::Http(body)),
-            });
+            return Ok(Reply { wire: up.wire, headers: pass, body: ReplyBody::Stream(UpStream::Http(body)) });
         }
-        let bytes = Limited::new(body, MAX_UPSTREAM_BODY)
-            .collect()
-            .await
-            .map_err(|_| GatewayError::reset(name))?
-            .to_bytes();
-        Ok(Reply {
-            wire: up.wire,
-            headers: pass,
-            body: ReplyBody::Full(bytes),
-        })
+        let bytes =
+            Limited::new(body, MAX_UPSTREAM_BODY).collect().await.map_err(|_| GatewayError::reset(name))?.to_bytes();
+        Ok(Reply { wire: up.wire, headers: pass, body: ReplyBody::Full(bytes) })
     };
     match tokio::time::timeout(timeout, attempt).await {
         Ok(r) => r,

@@ -54,12 +54,7 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
         resp.headers_mut().insert(REQUEST_ID.clone(), request_id);
         return resp;
     }
-    let mut rec = Record::start(
-        ctx.state.metrics.clone(),
-        request_id.clone(),
-        req.method().clone(),
-        req.uri().clone(),
-    );
+    let mut rec = Record::start(ctx.state.metrics.clone(), request_id.clone(), req.method().clone(), req.uri().clone());
     let mut tags = Tags::default();
     let mut resp = match stages(&ctx, &snap, req, &mut rec, &mut tags).await {
         Ok(resp) => resp,
@@ -105,36 +100,20 @@ async fn stages(
     // Stage 3.
     let path = req.uri().path();
     let Some(endpoint) = Endpoint::classify(path) else {
-        let api = if path.starts_with("/v1/messages") {
-            ClientApi::Anthropic
-        } else {
-            ClientApi::OpenAi
-        };
-        return Err((
-            GatewayError::not_found(format!("unknown endpoint `{} {path}`", req.method())),
-            api,
-        ));
+        let api = if path.starts_with("/v1/messages") { ClientApi::Anthropic } else { ClientApi::OpenAi };
+        return Err((GatewayError::not_found(format!("unknown endpoint `{} {path}`", req.method())), api));
     };
     let api = endpoint.client_api();
     if req.method() != endpoint.method() {
-        let e = GatewayError::method_not_allowed(format!(
-            "`{path}` takes `{}`, not `{}`",
-            endpoint.method(),
-            req.method()
-        ));
+        let e =
+            GatewayError::method_not_allowed(format!("`{path}` takes `{}`, not `{}`", endpoint.method(), req.method()));
         return Err((e, api));
     }
     let (parts, body) = req.into_parts();
-    let raw = ingress::read_body(
-        body,
-        &parts.headers,
-        snap.graph.gateway.max_body,
-        ctx.body_timeout,
-    )
-    .await
-    .map_err(|e| (e, api))?;
-    let ingress = Ingress::parse(endpoint, parts.method, parts.uri, parts.headers, raw)
+    let raw = ingress::read_body(body, &parts.headers, snap.graph.gateway.max_body, ctx.body_timeout)
+        .await
         .map_err(|e| (e, api))?;
+    let ingress = Ingress::parse(endpoint, parts.method, parts.uri, parts.headers, raw).map_err(|e| (e, api))?;
     rec.stream = ingress.stream;
     rec.prompt_estimate = ingress.tokens;
     // Stage 4.
@@ -145,11 +124,7 @@ async fn stages(
                 ingress.method,
                 ingress.uri.path()
             )),
-            None => GatewayError::not_found(format!(
-                "no route matches `{} {}`",
-                ingress.method,
-                ingress.uri.path()
-            )),
+            None => GatewayError::not_found(format!("no route matches `{} {}`", ingress.method, ingress.uri.path())),
         };
         return Err((e, api));
     };
@@ -158,9 +133,7 @@ async fn stages(
     tags.route = Some(name.clone());
     rec.route = Some(name);
     // Stage 5.
-    let success = execute::run(snap, route, &ingress, rec, &ctx.state.metrics)
-        .await
-        .map_err(|e| (e, api))?;
+    let success = execute::run(snap, route, &ingress, rec, &ctx.state.metrics).await.map_err(|e| (e, api))?;
     tags.target = target_header(Some(&success.upstream.name), Some(&success.model));
     // Stage 6.
     respond::answer(success, &ingress, rec).map_err(|e| (e, api))

@@ -43,9 +43,7 @@ impl Source {
 /// Loads and checks. `Err` is an I/O problem with a root path.
 pub fn compile(source: &Source) -> Result<Checked, String> {
     match source {
-        Source::Files(paths) => {
-            hapax_lang::check_paths(paths, &RealFs, Mode::Serve).map_err(|e| e.to_string())
-        }
+        Source::Files(paths) => hapax_lang::check_paths(paths, &RealFs, Mode::Serve).map_err(|e| e.to_string()),
         Source::Embedded => {
             let path = PathBuf::from("quickstart.hapax");
             let fs = MemFs {
@@ -59,12 +57,7 @@ pub fn compile(source: &Source) -> Result<Checked, String> {
 
 /// Every diagnostic, rendered as `hapax check` renders them.
 pub fn render(checked: &Checked, color: bool) -> String {
-    checked
-        .diags
-        .0
-        .iter()
-        .map(|d| hapax_lang::diag::render(d, &checked.sources, color))
-        .collect()
+    checked.diags.0.iter().map(|d| hapax_lang::diag::render(d, &checked.sources, color)).collect()
 }
 
 /// Prints every diagnostic to stderr, as `hapax check` does.
@@ -77,10 +70,6 @@ pub fn print_diagnostics(checked: &Checked) {
 pub fn files(checked: &Checked, source: &Source) -> Vec<PathBuf> {
     match source {
         Source::Embedded => Vec::new(),
-        Source::Files(_) => checked
-            .sources
-            .iter()
-            .map(|(_, f)| f.path.clone())
-            .collect(),
+        Source::Files(_) => checked.sources.iter().map(|(_, f)| f.path.clone()).collect(),
     }
 }

@@ -28,8 +28,7 @@ struct Interest {
 impl Interest {
     fn wants(&self, path: &Path) -> bool {
         self.files.contains(path)
-            || (path.extension().is_some_and(|e| e == "hapax")
-                && path.parent().is_some_and(|d| self.dirs.contains(d)))
+            || (path.extension().is_some_and(|e| e == "hapax") && path.parent().is_some_and(|d| self.dirs.contains(d)))
     }
 }
 
@@ -38,13 +37,18 @@ fn absolute(p: &Path) -> PathBuf {
 }
 
 /// Watches and reloads until `shutdown`.
+/// `ready` is signalled once the files are watched; a file modified after
+/// `loaded_at` (between the first compile and the watch) is reloaded then.
 pub async fn run(
     ctx: Arc<Ctx>,
     source: Source,
     files: Vec<PathBuf>,
     mut shutdown: watch::Receiver<bool>,
+    loaded_at: std::time::SystemTime,
+    ready: tokio::sync::oneshot::Sender<()>,
 ) {
     let (tx, mut rx) = mpsc::channel::<()>(16);
+    let tx_start = tx.clone();
     let interest = Arc::new(Mutex::new(Interest::default()));
     let seen = interest.clone();
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
@@ -54,17 +58,13 @@ pub async fn run(
             EventKind::Create(_)
                 | EventKind::Modify(_)
                 | EventKind::Remove(_)
-                | EventKind::Access(notify::event::AccessKind::Close(
-                    notify::event::AccessMode::Write
-                ))
+                | EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write))
         );
         if !relevant {
             return;
         }
         let wanted = {
-            let i = seen
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let i = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             ev.paths.iter().any(|p| i.wants(p))
         };
         if wanted {
@@ -81,19 +81,13 @@ pub async fn run(
     };
     let mut watched_dirs: HashSet<PathBuf> = HashSet::new();
     let mut update = |files: &[PathBuf], watcher: &mut Option<notify::RecommendedWatcher>| {
-        let mut i = interest
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut i = interest.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         i.files = files.iter().map(|f| absolute(f)).collect();
         i.dirs = source.root_dirs().iter().map(|d| absolute(d)).collect();
         // Watch folders, not files: editors replace a file by renaming a new
         // one over it, which a watch on the file itself would miss.
-        let dirs: HashSet<PathBuf> = i
-            .files
-            .iter()
-            .filter_map(|f| f.parent().map(Path::to_path_buf))
-            .chain(i.dirs.iter().cloned())
-            .collect();
+        let dirs: HashSet<PathBuf> =
+            i.files.iter().filter_map(|f| f.parent().map(Path::to_path_buf)).chain(i.dirs.iter().cloned()).collect();
         drop(i);
         if let Some(w) = watcher.as_mut() {
             for d in &dirs {
@@ -111,6 +105,12 @@ pub async fn run(
         }
     };
     update(&files, &mut watcher);
+    let changed_meanwhile =
+        files.iter().any(|f| std::fs::metadata(f).and_then(|m| m.modified()).is_ok_and(|t| t > loaded_at));
+    if changed_meanwhile {
+        let _ = tx_start.try_send(());
+    }
+    let _ = ready.send(());
     let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
         Err(e) => {
@@ -170,14 +170,9 @@ pub async fn reload(ctx: &Ctx, source: &Source) -> Option<Vec<PathBuf>> {
     let graph = checked.graph;
     let old = ctx.current.load();
     let listeners = |g: &hapax_lang::Graph| -> Vec<(String, String)> {
-        g.gateway
-            .listeners
-            .iter()
-            .map(|l| (format!("{:?}", l.proto), l.addr.clone()))
-            .collect()
+        g.gateway.listeners.iter().map(|l| (format!("{:?}", l.proto), l.addr.clone())).collect()
     };
-    if listeners(&old.graph) != listeners(&graph) || old.graph.gateway.admin != graph.gateway.admin
-    {
+    if listeners(&old.graph) != listeners(&graph) || old.graph.gateway.admin != graph.gateway.admin {
         tracing::warn!(target: "hapax::reload", "listener changes take effect at the next restart");
     }
     drop(old);

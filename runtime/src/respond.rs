@@ -13,22 +13,14 @@ use crate::translate::{self, StreamConv};
 use http::header::{self, HeaderValue};
 use http::Response;
 
-pub fn answer(
-    s: Success,
-    ingress: &Ingress,
-    rec: &mut Record,
-) -> Result<Response<Body>, GatewayError> {
+pub fn answer(s: Success, ingress: &Ingress, rec: &mut Record) -> Result<Response<Body>, GatewayError> {
     let api = ingress.api();
     let mut resp = match s.reply.body {
         ReplyBody::Full(bytes) => {
-            let (body, usage) =
-                translate::response_body(api, s.reply.wire, &s.upstream.name, bytes, &s.model)?;
+            let (body, usage) = translate::response_body(api, s.reply.wire, &s.upstream.name, bytes, &s.model)?;
             rec.usage = usage;
             let mut r = Response::new(Body::full(body));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             r
         }
         ReplyBody::Stream(up) => {
@@ -42,10 +34,7 @@ pub fn answer(
             let body = SseBody::new(up, conv, api, s.timeout, rec.hand_off());
             let mut r = Response::new(Body::stream(body));
             let h = r.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             // Tells buffering proxies in front of the gateway to pass events on.
             h.insert("x-accel-buffering", HeaderValue::from_static("no"));

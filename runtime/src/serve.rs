@@ -25,6 +25,8 @@ const FAILED: u8 = 1;
 const USAGE: u8 = 2;
 
 pub fn run(paths: &[PathBuf]) -> u8 {
+    // Files changed after this instant are reloaded once the watcher runs.
+    let loaded_at = std::time::SystemTime::now();
     let source = Source::from_args(paths);
     let checked = match policy::compile(&source) {
         Ok(c) => c,
@@ -38,18 +40,11 @@ pub fn run(paths: &[PathBuf]) -> u8 {
     }
     if !checked.ok() {
         let n = checked.diags.errors();
-        eprintln!(
-            "hapax serve: the policy has {n} error{}; not starting",
-            if n == 1 { "" } else { "s" }
-        );
+        eprintln!("hapax serve: the policy has {n} error{}; not starting", if n == 1 { "" } else { "s" });
         return FAILED;
     }
     crate::logging::init();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("hapax")
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("hapax").build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -57,12 +52,12 @@ pub fn run(paths: &[PathBuf]) -> u8 {
         }
     };
     let files = policy::files(&checked, &source);
-    let status = rt.block_on(serve(source, files, checked.graph));
+    let status = rt.block_on(serve(source, files, checked.graph, loaded_at));
     rt.shutdown_timeout(Duration::from_millis(200));
     status
 }
 
-async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph) -> u8 {
+async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph, loaded_at: std::time::SystemTime) -> u8 {
     let metrics = match Metrics::new() {
         Ok(m) => Arc::new(m),
         Err(e) => {
@@ -79,15 +74,8 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph) ->
             return FAILED;
         }
     };
-    let ctx = Arc::new(Ctx {
-        current: ArcSwap::from_pointee(snapshot),
-        state,
-        body_timeout: gw.idle_timeout,
-    });
-    let cfg = ConnConfig {
-        header_timeout: gw.header_timeout,
-        idle_timeout: gw.idle_timeout,
-    };
+    let ctx = Arc::new(Ctx { current: ArcSwap::from_pointee(snapshot), state, body_timeout: gw.idle_timeout });
+    let cfg = ConnConfig { header_timeout: gw.header_timeout, idle_timeout: gw.idle_timeout };
     let (stop_tx, stop_rx) = watch::channel(false);
     let tracker = Tracker::default();
     let mut loops = Vec::new();
@@ -111,10 +99,7 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph) ->
                     }
                 },
                 _ => {
-                    eprintln!(
-                        "error: listener {}: https needs a certificate and a key",
-                        l.addr
-                    );
+                    eprintln!("error: listener {}: https needs a certificate and a key", l.addr);
                     return FAILED;
                 }
             },
@@ -137,6 +122,12 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph) ->
         },
         None => None,
     };
+
+    // Watch the policy files before announcing that we serve, so that an edit
+    // made right after start is never missed.
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let reloader = tokio::spawn(crate::reload::run(ctx.clone(), source, files, stop_rx.clone(), loaded_at, ready_tx));
+    let _ = ready_rx.await;
 
     let mut out = std::io::stdout().lock();
     for (listener, tls) in bound {
@@ -171,13 +162,6 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph) ->
     let _ = out.flush();
     drop(out);
 
-    let reloader = tokio::spawn(crate::reload::run(
-        ctx.clone(),
-        source,
-        files,
-        stop_rx.clone(),
-    ));
-
     let mut signals = match Signals::new() {
         Ok(s) => s,
         Err(e) => {
@@ -211,10 +195,7 @@ struct Signals {
 impl Signals {
     fn new() -> std::io::Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
-        Ok(Signals {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-        })
+        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
     }
 
     async fn next(&mut self) -> &'static str {

@@ -26,37 +26,22 @@ pub type Current = ArcSwap<Snapshot>;
 
 impl Snapshot {
     pub fn build(graph: Graph, state: &State) -> Result<Snapshot, String> {
-        let upstreams = graph
-            .providers
-            .iter()
-            .map(|p| state.upstream(p))
-            .collect::<Result<Vec<_>, _>>()?;
+        let upstreams = graph.providers.iter().map(|p| state.upstream(p)).collect::<Result<Vec<_>, _>>()?;
         let route_names = graph
             .routes
             .iter()
-            .map(|r| {
-                HeaderValue::from_str(&r.decl.name)
-                    .unwrap_or_else(|_| HeaderValue::from_static("invalid"))
-            })
+            .map(|r| HeaderValue::from_str(&r.decl.name).unwrap_or_else(|_| HeaderValue::from_static("invalid")))
             .collect();
         let models = model_list(&graph);
-        Ok(Snapshot {
-            graph,
-            upstreams,
-            route_names,
-            models,
-        })
+        Ok(Snapshot { graph, upstreams, route_names, models })
     }
 
     /// `None` when ready, else why not: every route needs a target whose
     /// provider is healthy.
     pub fn not_ready(&self) -> Option<String> {
         for r in &self.graph.routes {
-            let ok = r.all_targets().iter().any(|t| {
-                self.upstreams
-                    .get(t.provider.index())
-                    .is_some_and(|u| u.is_healthy())
-            });
+            let ok =
+                r.all_targets().iter().any(|t| self.upstreams.get(t.provider.index()).is_some_and(|u| u.is_healthy()));
             if !ok {
                 return Some(format!("route `{}` has no healthy target", r.decl.name));
             }
@@ -72,9 +57,7 @@ fn model_list(graph: &Graph) -> Bytes {
     let mut data = Vec::new();
     let mut add = |id: &str, owner: &str| {
         if seen.insert(id.to_string()) {
-            data.push(
-                serde_json::json!({ "id": id, "object": "model", "created": 0, "owned_by": owner }),
-            );
+            data.push(serde_json::json!({ "id": id, "object": "model", "created": 0, "owned_by": owner }));
         }
     };
     for p in &graph.providers {

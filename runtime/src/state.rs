@@ -20,10 +20,7 @@ pub struct State {
 
 impl State {
     pub fn new(metrics: Arc<Metrics>) -> Self {
-        State {
-            metrics,
-            upstreams: Mutex::new(HashMap::new()),
-        }
+        State { metrics, upstreams: Mutex::new(HashMap::new()) }
     }
 
     /// The runtime of a provider: the existing one when its declaration did
@@ -35,15 +32,8 @@ impl State {
             .map(|s| s.resolve())
             .transpose()
             .map_err(|e| format!("provider `{}`: {e}", p.decl.name))?;
-        let key = (
-            p.decl.name.clone(),
-            p.decl.fingerprint,
-            secret.as_deref().map(stable_hash),
-        );
-        let mut map = self
-            .upstreams
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (p.decl.name.clone(), p.decl.fingerprint, secret.as_deref().map(stable_hash));
+        let mut map = self.upstreams.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(up) = map.get(&key).and_then(Weak::upgrade) {
             return Ok(up);
         }

@@ -33,13 +33,7 @@ pub struct SseBody {
 }
 
 impl SseBody {
-    pub fn new(
-        upstream: UpStream,
-        conv: StreamConv,
-        api: ClientApi,
-        idle: Duration,
-        record: Record,
-    ) -> Self {
+    pub fn new(upstream: UpStream, conv: StreamConv, api: ClientApi, idle: Duration, record: Record) -> Self {
         SseBody {
             upstream,
             parser: SseParser::new(),
@@ -64,10 +58,7 @@ impl HttpBody for SseBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
         loop {
             if let Some(frame) = this.out.pop_front() {
@@ -89,9 +80,7 @@ impl HttpBody for SseBody {
                         this.broken("protocol", "the provider sent an invalid stream event");
                     }
                 }
-                Poll::Ready(Some(Err(()))) => {
-                    this.broken("reset", "the provider broke off the stream")
-                }
+                Poll::Ready(Some(Err(()))) => this.broken("reset", "the provider broke off the stream"),
                 Poll::Ready(None) => {
                     this.conv.finish(&mut this.parser, &mut this.out);
                     this.ended = true;
@@ -104,6 +93,16 @@ impl HttpBody for SseBody {
                     return Poll::Pending;
                 }
             }
+        }
+    }
+}
+
+impl Drop for SseBody {
+    fn drop(&mut self) {
+        // Dropped before the end: the client went away (hyper drops the body
+        // of a closed connection), which also drops the upstream request.
+        if !self.ended {
+            self.record.error = Some("client_closed");
         }
     }
 }

@@ -17,21 +17,11 @@ use std::collections::VecDeque;
 const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 fn same_api(api: ClientApi, wire: Wire) -> bool {
-    matches!(
-        (api, wire),
-        (ClientApi::OpenAi, Wire::OpenAi)
-            | (ClientApi::Anthropic, Wire::Anthropic)
-            | (_, Wire::Mock)
-    )
+    matches!((api, wire), (ClientApi::OpenAi, Wire::OpenAi) | (ClientApi::Anthropic, Wire::Anthropic) | (_, Wire::Mock))
 }
 
 /// The body to send upstream.
-pub fn request_body(
-    ingress: &Ingress,
-    wire: Wire,
-    model: &str,
-    rewrite: bool,
-) -> Result<Bytes, GatewayError> {
+pub fn request_body(ingress: &Ingress, wire: Wire, model: &str, rewrite: bool) -> Result<Bytes, GatewayError> {
     let out = match (ingress.api(), wire) {
         (api, w) if same_api(api, w) => {
             if !rewrite {
@@ -45,28 +35,21 @@ pub fn request_body(
         }
         (ClientApi::OpenAi, _) => {
             let req: o::ChatRequest = serde_json::from_slice(&ingress.raw).map_err(|e| {
-                GatewayError::bad_request(format!(
-                    "the request is not a valid chat completion request: {e}"
-                ))
+                GatewayError::bad_request(format!("the request is not a valid chat completion request: {e}"))
             })?;
-            let mut out = wire::openai_request_to_anthropic(&req, DEFAULT_MAX_TOKENS)
-                .map_err(translate_error)?;
+            let mut out = wire::openai_request_to_anthropic(&req, DEFAULT_MAX_TOKENS).map_err(translate_error)?;
             out.model = model.to_string();
             serde_json::to_vec(&out)
         }
         (ClientApi::Anthropic, _) => {
-            let req: a::MessagesRequest = serde_json::from_slice(&ingress.raw).map_err(|e| {
-                GatewayError::bad_request(format!(
-                    "the request is not a valid messages request: {e}"
-                ))
-            })?;
+            let req: a::MessagesRequest = serde_json::from_slice(&ingress.raw)
+                .map_err(|e| GatewayError::bad_request(format!("the request is not a valid messages request: {e}")))?;
             let mut out = wire::anthropic_request_to_openai(&req).map_err(translate_error)?;
             out.model = model.to_string();
             serde_json::to_vec(&out)
         }
     };
-    out.map(Bytes::from)
-        .map_err(|e| GatewayError::internal(format!("cannot encode the upstream request: {e}")))
+    out.map(Bytes::from).map_err(|e| GatewayError::internal(format!("cannot encode the upstream request: {e}")))
 }
 
 fn translate_error(e: wire::TranslateError) -> GatewayError {
@@ -97,44 +80,26 @@ pub fn response_body(
             let resp: a::MessagesResponse =
                 serde_json::from_slice(&body).map_err(|e| GatewayError::protocol(provider, e))?;
             let usage = Usage::from_anthropic(&resp.usage);
-            (
-                serde_json::to_vec(&wire::anthropic_response_to_openai(&resp, model)),
-                usage,
-            )
+            (serde_json::to_vec(&wire::anthropic_response_to_openai(&resp, model)), usage)
         }
         ClientApi::Anthropic => {
             let resp: o::ChatResponse =
                 serde_json::from_slice(&body).map_err(|e| GatewayError::protocol(provider, e))?;
-            let usage = resp
-                .usage
-                .as_ref()
-                .map(Usage::from_openai)
-                .unwrap_or_default();
-            (
-                serde_json::to_vec(&wire::openai_response_to_anthropic(&resp, model)),
-                usage,
-            )
+            let usage = resp.usage.as_ref().map(Usage::from_openai).unwrap_or_default();
+            (serde_json::to_vec(&wire::openai_response_to_anthropic(&resp, model)), usage)
         }
     };
-    let bytes = out
-        .0
-        .map_err(|e| GatewayError::internal(format!("cannot encode the answer: {e}")))?;
+    let bytes = out.0.map_err(|e| GatewayError::internal(format!("cannot encode the answer: {e}")))?;
     Ok((Bytes::from(bytes), Some(out.1)))
 }
 
 /// An upstream's error body, whatever its shape, in the client's format.
 pub fn upstream_error_body(api: ClientApi, status: StatusCode, raw: &[u8]) -> Bytes {
     let out = match api {
-        ClientApi::OpenAi => {
-            serde_json::to_vec(&wire::upstream_error_to_openai(status.as_u16(), raw))
-        }
-        ClientApi::Anthropic => {
-            serde_json::to_vec(&wire::upstream_error_to_anthropic(status.as_u16(), raw))
-        }
+        ClientApi::OpenAi => serde_json::to_vec(&wire::upstream_error_to_openai(status.as_u16(), raw)),
+        ClientApi::Anthropic => serde_json::to_vec(&wire::upstream_error_to_anthropic(status.as_u16(), raw)),
     };
-    out.map(Bytes::from).unwrap_or_else(|_| {
-        crate::error::error_body(api, status, "upstream error", "upstream_error")
-    })
+    out.map(Bytes::from).unwrap_or_else(|_| crate::error::error_body(api, status, "upstream error", "upstream_error"))
 }
 
 /// One SSE error frame in the client's format, ending a broken stream.
@@ -165,12 +130,14 @@ pub enum StreamConv {
 impl StreamConv {
     pub fn new(api: ClientApi, wire: Wire, model: &str, id: &str, include_usage: bool) -> Self {
         match (api, wire) {
-            (ClientApi::OpenAi, Wire::Anthropic) => StreamConv::ToOpenAi(Box::new(
-                wire::AnthropicToOpenAiStream::new(model, format!("chatcmpl-{id}"), include_usage),
-            )),
-            (ClientApi::Anthropic, Wire::OpenAi) => StreamConv::ToAnthropic(Box::new(
-                wire::OpenAiToAnthropicStream::new(model, format!("msg_{id}")),
-            )),
+            (ClientApi::OpenAi, Wire::Anthropic) => StreamConv::ToOpenAi(Box::new(wire::AnthropicToOpenAiStream::new(
+                model,
+                format!("chatcmpl-{id}"),
+                include_usage,
+            ))),
+            (ClientApi::Anthropic, Wire::OpenAi) => {
+                StreamConv::ToAnthropic(Box::new(wire::OpenAiToAnthropicStream::new(model, format!("msg_{id}"))))
+            }
             (ClientApi::OpenAi, _) => StreamConv::PassOpenAi(Default::default()),
             (ClientApi::Anthropic, _) => StreamConv::PassAnthropic(Default::default()),
         }
@@ -178,12 +145,7 @@ impl StreamConv {
 
     /// Takes one upstream chunk; pushes the frames to send. An error means
     /// the upstream sent garbage: the stream must end.
-    pub fn on_chunk(
-        &mut self,
-        parser: &mut SseParser,
-        chunk: Bytes,
-        out: &mut VecDeque<Bytes>,
-    ) -> Result<(), String> {
+    pub fn on_chunk(&mut self, parser: &mut SseParser, chunk: Bytes, out: &mut VecDeque<Bytes>) -> Result<(), String> {
         let events = parser.feed(&chunk);
         match self {
             StreamConv::PassOpenAi(tap) => {
@@ -200,9 +162,7 @@ impl StreamConv {
             }
             StreamConv::ToOpenAi(t) => {
                 for e in &events {
-                    let frames = t
-                        .on_event(e.event.as_deref().unwrap_or(""), &e.data)
-                        .map_err(|e| e.to_string())?;
+                    let frames = t.on_event(e.event.as_deref().unwrap_or(""), &e.data).map_err(|e| e.to_string())?;
                     out.extend(frames);
                 }
             }

@@ -94,12 +94,7 @@ impl Upstream {
             base.parse::<Uri>()
                 .ok()
                 .filter(|u| u.scheme().is_some() && u.authority().is_some())
-                .ok_or_else(|| {
-                    format!(
-                        "provider `{name}`: `{}` is not an absolute http(s) URL",
-                        p.base_url
-                    )
-                })?;
+                .ok_or_else(|| format!("provider `{name}`: `{}` is not an absolute http(s) URL", p.base_url))?;
         }
         let auth = match secret {
             None => None,
@@ -109,27 +104,23 @@ impl Upstream {
                     ProviderKind::Azure => ("api-key", key),
                     _ => ("authorization", format!("Bearer {key}")),
                 };
-                let mut value = HeaderValue::from_str(&value)
-                    .map_err(|_| format!("provider `{name}`: the api key contains characters not allowed in a header"))?;
+                let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                    format!("provider `{name}`: the api key contains characters not allowed in a header")
+                })?;
                 value.set_sensitive(true);
                 Some((HeaderName::from_static(header), value))
             }
         };
         let anthropic_version = match (p.kind, &p.api_version) {
-            (ProviderKind::Anthropic, Some(v)) => HeaderValue::from_str(v)
-                .map_err(|_| format!("provider `{name}`: invalid api_version"))?,
+            (ProviderKind::Anthropic, Some(v)) => {
+                HeaderValue::from_str(v).map_err(|_| format!("provider `{name}`: invalid api_version"))?
+            }
             _ => HeaderValue::from_static(ANTHROPIC_VERSION),
         };
-        let azure_version = p
-            .api_version
-            .clone()
-            .unwrap_or_else(|| AZURE_API_VERSION.to_string());
+        let azure_version = p.api_version.clone().unwrap_or_else(|| AZURE_API_VERSION.to_string());
         let endpoints = endpoints(p.kind, &base)?;
         let client = (wire != Wire::Mock).then(|| build_client(p)).transpose()?;
-        let breaker = p
-            .breaker
-            .as_ref()
-            .map(|b| Breaker::new(b, metrics.breaker_state.with_label_values(&[&name])));
+        let breaker = p.breaker.as_ref().map(|b| Breaker::new(b, metrics.breaker_state.with_label_values(&[&name])));
         let healthy = Arc::new(AtomicBool::new(true));
         let gauge = metrics.provider_healthy.with_label_values(&[&name]);
         gauge.set(1);
@@ -147,20 +138,13 @@ impl Upstream {
             client,
             breaker,
             healthy,
-            mock: MockConfig {
-                latency: p.latency,
-                mode: p.mode,
-                count: AtomicU64::new(0),
-            },
+            mock: MockConfig { latency: p.latency, mode: p.mode, count: AtomicU64::new(0) },
             health_task: None,
         };
         if let (Some(h), Some(client)) = (&p.health, &up.client) {
-            let uri: Uri = format!("{}{}", up.base, h.path).parse().map_err(|_| {
-                format!(
-                    "provider `{}`: health path `{}` does not make a valid URL",
-                    up.name, h.path
-                )
-            })?;
+            let uri: Uri = format!("{}{}", up.base, h.path)
+                .parse()
+                .map_err(|_| format!("provider `{}`: health path `{}` does not make a valid URL", up.name, h.path))?;
             let check = HealthCheck {
                 name: up.name.clone(),
                 client: client.clone(),
@@ -184,10 +168,7 @@ impl Upstream {
     /// breaker is not open.
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
-            && self
-                .breaker
-                .as_ref()
-                .is_none_or(|b| b.state() != crate::breaker::BreakerState::Open)
+            && self.breaker.as_ref().is_none_or(|b| b.state() != crate::breaker::BreakerState::Open)
     }
 
     pub fn health_flag(&self) -> bool {
@@ -202,10 +183,7 @@ impl Upstream {
             h.push((n.clone(), v.clone()));
         }
         if self.kind == ProviderKind::Anthropic {
-            h.push((
-                HeaderName::from_static("anthropic-version"),
-                self.anthropic_version.clone(),
-            ));
+            h.push((HeaderName::from_static("anthropic-version"), self.anthropic_version.clone()));
         }
         h
     }
@@ -218,25 +196,14 @@ impl Upstream {
                 Endpoint::Chat | Endpoint::Messages => "chat/completions",
                 Endpoint::Completions => "completions",
                 Endpoint::Embeddings => "embeddings",
-                Endpoint::Models => {
-                    return Err(GatewayError::unsupported(
-                        "azure has no model list endpoint",
-                    ))
-                }
+                Endpoint::Models => return Err(GatewayError::unsupported("azure has no model list endpoint")),
             };
             if model.is_empty() {
-                return Err(GatewayError::bad_request(
-                    "a `model` (the azure deployment) is required",
-                ));
+                return Err(GatewayError::bad_request("a `model` (the azure deployment) is required"));
             }
-            return format!(
-                "{}/openai/deployments/{}/{suffix}?api-version={}",
-                self.base, model, self.azure_version
-            )
-            .parse()
-            .map_err(|_| {
-                GatewayError::bad_request(format!("`{model}` is not a valid azure deployment name"))
-            });
+            return format!("{}/openai/deployments/{}/{suffix}?api-version={}", self.base, model, self.azure_version)
+                .parse()
+                .map_err(|_| GatewayError::bad_request(format!("`{model}` is not a valid azure deployment name")));
         }
         let uri = match (self.wire, endpoint) {
             (Wire::Anthropic, Endpoint::Chat | Endpoint::Messages) => &self.endpoints.messages,
@@ -253,11 +220,7 @@ impl Upstream {
             (_, Endpoint::Models) => &None,
         };
         uri.clone().ok_or_else(|| {
-            GatewayError::unsupported(format!(
-                "provider `{}` does not support {}",
-                self.name,
-                endpoint.describe()
-            ))
+            GatewayError::unsupported(format!("provider `{}` does not support {}", self.name, endpoint.describe()))
         })
     }
 }
@@ -273,12 +236,9 @@ fn endpoints(kind: ProviderKind, base: &str) -> Result<Endpoints, String> {
     // usually written without it.
     let v1 = |base: &str| if base.ends_with("/v1") { "" } else { "/v1" };
     Ok(match kind {
-        ProviderKind::Mock | ProviderKind::Azure => Endpoints {
-            chat: None,
-            completions: None,
-            embeddings: None,
-            messages: None,
-        },
+        ProviderKind::Mock | ProviderKind::Azure => {
+            Endpoints { chat: None, completions: None, embeddings: None, messages: None }
+        }
         ProviderKind::Anthropic => Endpoints {
             chat: None,
             completions: None,
@@ -373,9 +333,6 @@ impl HealthCheck {
             let _ = resp.into_body().collect().await;
             Some(ok)
         };
-        matches!(
-            tokio::time::timeout(self.timeout, call).await,
-            Ok(Some(true))
-        )
+        matches!(tokio::time::timeout(self.timeout, call).await, Ok(Some(true)))
     }
 }

@@ -7,6 +7,9 @@ use hapax_mock_upstream::Knobs;
 use std::time::Duration;
 use support::*;
 
+/// Request headers of a case.
+type Headers = &'static [(&'static str, &'static str)];
+
 fn write_policy(body: &str) -> (TempDir, std::path::PathBuf) {
     let dir = TempDir::new("faults");
     let path = dir.path().join("policy.hapax");
@@ -53,7 +56,11 @@ route chat {{
                 } else {
                     let s = stream(&url, &chat("m", true), &[]).await;
                     let done = s.data().last().cloned().unwrap_or_default();
-                    (s.status, s.headers.get("x-hapax-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_string(), done)
+                    (
+                        s.status,
+                        s.headers.get("x-hapax-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_string(),
+                        done,
+                    )
                 }
             }));
         }
@@ -96,7 +103,7 @@ route chat {{
     let gw = Gateway::start_in(dir, path, &[]);
     let url = format!("{}/v1/chat/completions", gw.url);
     let c = client();
-    let cases: [(&[(&str, &str)], u16, &str); 4] = [
+    let cases: [(Headers, u16, &str); 4] = [
         (&[("x-mock-status", "500")], 500, ""),
         (&[("x-mock-status", "503")], 503, ""),
         (&[("x-mock-delay-ms", "2000")], 504, "upstream_timeout"),
@@ -199,6 +206,48 @@ route chat { match POST "/v1/chat/completions"; to broken; fallback [ok] }
     assert_eq!(r.header("x-hapax-target"), "ok/x");
     assert_eq!(post(&url, &chat("broken", false)).await.status, 500);
     assert_eq!(post(&url, &chat("slow", false)).await.status, 504);
-    let statuses: Vec<u16> = [post(&url, &chat("flaky", false)).await.status, post(&url, &chat("flaky", false)).await.status].into();
+    let statuses: Vec<u16> =
+        [post(&url, &chat("flaky", false)).await.status, post(&url, &chat("flaky", false)).await.status].into();
     assert_eq!(statuses, [200, 500]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_take_a_provider_out_and_back() {
+    let up = mock_upstream().await;
+    let (dir, path) = write_policy(&format!(
+        r#"provider sick {{
+  type openai
+  base_url "{}/v1"
+  health {{ every 100ms; path "/models" }}
+}}
+provider ok {{ type mock }}
+route only_sick {{ match POST "/v1/chat/completions"; when request.model == "only"; to sick }}
+route chat {{ match POST "/v1/chat/completions"; to sick; fallback [ok] }}
+"#,
+        up.url("")
+    ));
+    let gw = Gateway::start_in(dir, path, &[]);
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let admin = gw.admin.clone().unwrap();
+    let r = post(&url, &chat("m", false)).await;
+    assert_eq!(r.header("x-hapax-target"), "sick/m");
+
+    up.set_knobs(Knobs { status: Some(500), ..Default::default() });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let before = up.stats().by_path.get("/v1/chat/completions").copied();
+    let r = post(&url, &chat("m", false)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-hapax-target"), "ok/m", "an unhealthy provider is skipped");
+    assert_eq!(up.stats().by_path.get("/v1/chat/completions").copied(), before, "without being asked");
+    let r = get(&format!("{admin}/readyz")).await;
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("only_sick"), "{}", r.text());
+    let m = get(&format!("{admin}/metrics")).await.text();
+    assert!(m.contains("hapax_provider_healthy{provider=\"sick\"} 0"), "{m}");
+    assert_eq!(post(&url, &chat("only", false)).await.status, 503);
+
+    up.set_knobs(Knobs::default());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(get(&format!("{admin}/readyz")).await.status, 200);
+    assert_eq!(post(&url, &chat("m", false)).await.header("x-hapax-target"), "sick/m");
 }

@@ -72,7 +72,14 @@ async fn chat_completion_whole() {
 
     // A client request id is kept.
     let c = client();
-    let r = request(&c, "POST", &format!("{}/v1/chat/completions", gw.url), &chat("m", false), &[("x-request-id", "abc-123")]).await;
+    let r = request(
+        &c,
+        "POST",
+        &format!("{}/v1/chat/completions", gw.url),
+        &chat("m", false),
+        &[("x-request-id", "abc-123")],
+    )
+    .await;
     assert_eq!(r.header("x-request-id"), "abc-123");
 }
 
@@ -112,7 +119,8 @@ async fn embeddings_completions_and_models() {
     assert_eq!(v["data"].as_array().map(Vec::len), Some(2));
     assert!(v["data"][0]["embedding"].as_array().is_some_and(|e| !e.is_empty()));
 
-    let r = post(&format!("{}/v1/completions", gw.url), r#"{"model":"gpt-3.5-turbo-instruct","prompt":"say hi"}"#).await;
+    let r =
+        post(&format!("{}/v1/completions", gw.url), r#"{"model":"gpt-3.5-turbo-instruct","prompt":"say hi"}"#).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["object"], "text_completion");
 
@@ -171,7 +179,10 @@ async fn metrics_count_requests_tokens_and_latency() {
         assert_eq!(r.status, 200);
     }
     let m = get(&format!("{}/metrics", gw.admin.clone().unwrap())).await.text();
-    assert!(m.contains("hapax_requests_total{model=\"gpt-4o-mini\",provider=\"up\",route=\"chat\",status=\"200\"} 3"), "{m}");
+    assert!(
+        m.contains("hapax_requests_total{model=\"gpt-4o-mini\",provider=\"up\",route=\"chat\",status=\"200\"} 3"),
+        "{m}"
+    );
     assert!(m.contains("hapax_tokens_total{direction=\"out\",model=\"gpt-4o-mini\",provider=\"up\"}"), "{m}");
     assert!(m.contains("hapax_request_duration_seconds_count{route=\"chat\"} 3"), "{m}");
     assert!(m.contains("hapax_upstream_duration_seconds_count{provider=\"up\"} 3"), "{m}");

@@ -101,13 +101,16 @@ async fn upstream_errors_are_translated() {
     let (_up, gw) = setup().await;
     let c = client();
     // An Anthropic 400 reaches the OpenAI client as an OpenAI error.
-    let r = request(&c, "POST", &format!("{}/v1/chat/completions", gw.url), &chat("m", false), &[("x-mock-status", "400")]).await;
+    let r =
+        request(&c, "POST", &format!("{}/v1/chat/completions", gw.url), &chat("m", false), &[("x-mock-status", "400")])
+            .await;
     assert_eq!(r.status, 400, "{}", r.text());
     let v = r.json();
     assert!(v["error"]["message"].is_string(), "{v}");
     assert_eq!(v["error"]["type"], "invalid_request_error");
     // An OpenAI 429 reaches the Anthropic client as an Anthropic error.
-    let r = request(&c, "POST", &format!("{}/v1/messages", gw.url), &messages("m", false), &[("x-mock-status", "429")]).await;
+    let r = request(&c, "POST", &format!("{}/v1/messages", gw.url), &messages("m", false), &[("x-mock-status", "429")])
+        .await;
     assert_eq!(r.status, 429, "{}", r.text());
     let v = r.json();
     assert_eq!(v["type"], "error");

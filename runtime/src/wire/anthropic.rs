@@ -176,11 +176,7 @@ pub struct TextBlock {
 impl TextBlock {
     /// A plain text block.
     pub fn new(text: impl Into<String>) -> Self {
-        Self {
-            text: text.into(),
-            cache_control: None,
-            extra: Extra::new(),
-        }
+        Self { text: text.into(), cache_control: None, extra: Extra::new() }
     }
 }
 
@@ -636,11 +632,7 @@ impl ErrorBody {
     pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             kind: error_type(),
-            error: ErrorDetail {
-                kind: kind.into(),
-                message: message.into(),
-                extra: Extra::new(),
-            },
+            error: ErrorDetail { kind: kind.into(), message: message.into(), extra: Extra::new() },
             request_id: None,
         }
     }
@@ -716,29 +708,14 @@ mod tests {
         let Content::Blocks(blocks) = &typed.messages[0].content else {
             panic!("blocks expected");
         };
-        assert!(matches!(
-            &blocks[1],
-            ContentBlock::Image(ImageBlock {
-                source: ImageSource::Base64(_),
-                ..
-            })
-        ));
-        assert!(matches!(
-            &blocks[3],
-            ContentBlock::Image(ImageBlock {
-                source: ImageSource::Other(_),
-                ..
-            })
-        ));
+        assert!(matches!(&blocks[1], ContentBlock::Image(ImageBlock { source: ImageSource::Base64(_), .. })));
+        assert!(matches!(&blocks[3], ContentBlock::Image(ImageBlock { source: ImageSource::Other(_), .. })));
         assert_eq!(blocks[4].kind(), "document");
         let tools = typed.tools.as_deref().unwrap();
         assert!(tools[0].is_custom() && !tools[1].is_custom());
         assert!(matches!(
             typed.tool_choice,
-            Some(ToolChoice::Auto(ToolChoiceOptions {
-                disable_parallel_tool_use: Some(true),
-                ..
-            }))
+            Some(ToolChoice::Auto(ToolChoiceOptions { disable_parallel_tool_use: Some(true), .. }))
         ));
     }
 
@@ -772,10 +749,7 @@ mod tests {
         let typed: MessagesResponse = serde_json::from_value(body).unwrap();
         assert_eq!(typed.stop_reason, Some(StopReason::ToolUse));
         let other: StopReason = serde_json::from_str("\"model_context_window_exceeded\"").unwrap();
-        assert_eq!(
-            other,
-            StopReason::Other("model_context_window_exceeded".into())
-        );
+        assert_eq!(other, StopReason::Other("model_context_window_exceeded".into()));
     }
 
     #[test]
@@ -822,10 +796,8 @@ mod tests {
             assert_eq!(typed.kind(), kind);
         }
         let delta: StreamEvent = serde_json::from_value(events[6].clone()).unwrap();
-        assert!(
-            matches!(&delta, StreamEvent::ContentBlockDelta(ContentBlockDeltaEvent {
-            delta: BlockDelta::InputJsonDelta(InputJsonDelta { partial_json }), .. }) if partial_json == "{\"a\":")
-        );
+        assert!(matches!(&delta, StreamEvent::ContentBlockDelta(ContentBlockDeltaEvent {
+            delta: BlockDelta::InputJsonDelta(InputJsonDelta { partial_json }), .. }) if partial_json == "{\"a\":"));
         let stop: StreamEvent = serde_json::from_value(events[11].clone()).unwrap();
         assert_eq!(
             stop.to_sse().unwrap(),
@@ -849,10 +821,7 @@ mod tests {
     fn content_string_or_blocks() {
         let text: Content = serde_json::from_str("\"hi\"").unwrap();
         assert_eq!(text, Content::Text("hi".into()));
-        assert_eq!(
-            text.into_blocks(),
-            vec![ContentBlock::Text(TextBlock::new("hi"))]
-        );
+        assert_eq!(text.into_blocks(), vec![ContentBlock::Text(TextBlock::new("hi"))]);
         assert!(Content::Text(String::new()).into_blocks().is_empty());
         assert!(serde_json::from_str::<Content>("{}").is_err());
     }

@@ -10,9 +10,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::serde_util::{
-    opt_stringish, string_enum, string_or_null, string_or_seq_serde, tagged_enum_serde, Extra,
-};
+use super::serde_util::{opt_stringish, string_enum, string_or_null, string_or_seq_serde, tagged_enum_serde, Extra};
 
 string_enum! {
     /// The author of a chat message.
@@ -104,10 +102,7 @@ impl ChatRequest {
 
     /// Whether the client asked for a final usage chunk in the stream.
     pub fn include_usage(&self) -> bool {
-        self.stream_options
-            .as_ref()
-            .and_then(|options| options.include_usage)
-            == Some(true)
+        self.stream_options.as_ref().and_then(|options| options.include_usage) == Some(true)
     }
 }
 
@@ -367,11 +362,7 @@ impl Serialize for ToolChoice {
             Self::None => serializer.serialize_str("none"),
             Self::Auto => serializer.serialize_str("auto"),
             Self::Required => serializer.serialize_str("required"),
-            Self::Function { name } => Named {
-                kind: "function",
-                function: Name { name },
-            }
-            .serialize(serializer),
+            Self::Function { name } => Named { kind: "function", function: Name { name } }.serialize(serializer),
             Self::Other(value) => value.serialize(serializer),
         }
     }
@@ -388,14 +379,9 @@ impl<'de> Deserialize<'de> for ToolChoice {
                 _ => Self::Other(value),
             },
             Value::Object(map) => {
-                let name = map
-                    .get("function")
-                    .and_then(|function| function.get("name"))
-                    .and_then(Value::as_str);
+                let name = map.get("function").and_then(|function| function.get("name")).and_then(Value::as_str);
                 match (map.get("type").and_then(Value::as_str), name) {
-                    (Some("function"), Some(name)) if map.len() == 2 => Self::Function {
-                        name: name.to_owned(),
-                    },
+                    (Some("function"), Some(name)) if map.len() == 2 => Self::Function { name: name.to_owned() },
                     _ => Self::Other(value),
                 }
             }
@@ -840,11 +826,7 @@ pub struct ModelList {
 impl ModelList {
     /// A list of these models.
     pub fn new(data: Vec<Model>) -> Self {
-        Self {
-            object: list_object(),
-            data,
-            extra: Extra::new(),
-        }
+        Self { object: list_object(), data, extra: Extra::new() }
     }
 }
 
@@ -874,13 +856,7 @@ fn model_object() -> String {
 impl Model {
     /// A model entry.
     pub fn new(id: impl Into<String>, owned_by: impl Into<String>, created: u64) -> Self {
-        Self {
-            id: id.into(),
-            object: model_object(),
-            created,
-            owned_by: owned_by.into(),
-            extra: Extra::new(),
-        }
+        Self { id: id.into(), object: model_object(), created, owned_by: owned_by.into(), extra: Extra::new() }
     }
 }
 
@@ -983,20 +959,12 @@ mod tests {
         let typed: ChatRequest = serde_json::from_value(body).unwrap();
         assert!(typed.is_stream() && typed.include_usage());
         assert_eq!(typed.messages[0].role, Role::Developer);
-        assert!(
-            matches!(typed.tool_choice, Some(ToolChoice::Function { ref name }) if name == "look")
-        );
-        assert!(matches!(
-            &typed.tools.as_deref().unwrap()[1],
-            Tool::Other(_)
-        ));
+        assert!(matches!(typed.tool_choice, Some(ToolChoice::Function { ref name }) if name == "look"));
+        assert!(matches!(&typed.tools.as_deref().unwrap()[1], Tool::Other(_)));
         let Some(MessageContent::Parts(parts)) = &typed.messages[1].content else {
             panic!("parts expected");
         };
-        assert_eq!(
-            parts.iter().map(ContentPart::kind).collect::<Vec<_>>(),
-            ["text", "image_url", "input_audio"]
-        );
+        assert_eq!(parts.iter().map(ContentPart::kind).collect::<Vec<_>>(), ["text", "image_url", "input_audio"]);
         assert!(typed.extra.contains_key("seed"));
     }
 
@@ -1006,16 +974,11 @@ mod tests {
             (json!("none"), ToolChoice::None),
             (json!("auto"), ToolChoice::Auto),
             (json!("required"), ToolChoice::Required),
-            (
-                json!({"type": "function", "function": {"name": "f"}}),
-                ToolChoice::Function { name: "f".into() },
-            ),
+            (json!({"type": "function", "function": {"name": "f"}}), ToolChoice::Function { name: "f".into() }),
             (json!("sometimes"), ToolChoice::Other(json!("sometimes"))),
             (
                 json!({"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": []}}),
-                ToolChoice::Other(
-                    json!({"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": []}}),
-                ),
+                ToolChoice::Other(json!({"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": []}})),
             ),
         ] {
             let parsed: ToolChoice = serde_json::from_value(text.clone()).unwrap();
@@ -1036,13 +999,9 @@ mod tests {
 
     #[test]
     fn unknown_role_is_kept() {
-        let message: ChatMessage =
-            serde_json::from_str(r#"{"role":"critic","content":"hm"}"#).unwrap();
+        let message: ChatMessage = serde_json::from_str(r#"{"role":"critic","content":"hm"}"#).unwrap();
         assert_eq!(message.role, Role::Other("critic".into()));
-        assert_eq!(
-            serde_json::to_string(&message).unwrap(),
-            r#"{"role":"critic","content":"hm"}"#
-        );
+        assert_eq!(serde_json::to_string(&message).unwrap(), r#"{"role":"critic","content":"hm"}"#);
     }
 
     #[test]
@@ -1068,10 +1027,7 @@ mod tests {
         });
         assert_eq!(round_trip::<ChatResponse>(&body), body);
         let typed: ChatResponse = serde_json::from_value(body).unwrap();
-        assert_eq!(
-            typed.choices[0].finish_reason,
-            Some(FinishReason::ToolCalls)
-        );
+        assert_eq!(typed.choices[0].finish_reason, Some(FinishReason::ToolCalls));
     }
 
     #[test]
@@ -1090,10 +1046,7 @@ mod tests {
             model: "m".into(),
             choices: vec![ChunkChoice {
                 index: 0,
-                delta: Delta {
-                    content: Some("hi".into()),
-                    ..Delta::default()
-                },
+                delta: Delta { content: Some("hi".into()), ..Delta::default() },
                 finish_reason: None,
                 logprobs: None,
                 extra: Extra::new(),
@@ -1131,10 +1084,7 @@ mod tests {
             "data": [{"object": "embedding", "index": 0, "embedding": "AACAPw=="}],
             "usage": {"prompt_tokens": 2, "total_tokens": 2}});
         let typed: EmbeddingResponse = serde_json::from_value(base64.clone()).unwrap();
-        assert_eq!(
-            typed.data[0].embedding,
-            EmbeddingVector::Base64("AACAPw==".into())
-        );
+        assert_eq!(typed.data[0].embedding, EmbeddingVector::Base64("AACAPw==".into()));
         assert_eq!(serde_json::to_value(&typed).unwrap(), base64);
 
         let models = ModelList::new(vec![Model::new("gpt-4o", "openai", 1715367049)]);
@@ -1151,8 +1101,7 @@ mod tests {
             serde_json::to_string(&body).unwrap(),
             r#"{"error":{"message":"slow down","type":"rate_limit_error","param":null,"code":null}}"#
         );
-        let lenient: ErrorBody =
-            serde_json::from_str(r#"{"error":{"message":"x","type":null,"code":400}}"#).unwrap();
+        let lenient: ErrorBody = serde_json::from_str(r#"{"error":{"message":"x","type":null,"code":400}}"#).unwrap();
         assert_eq!(lenient.error.kind, "");
         assert_eq!(lenient.error.code.as_deref(), Some("400"));
         assert_eq!(lenient.error.param, None);

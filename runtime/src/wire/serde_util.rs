@@ -169,10 +169,7 @@ macro_rules! string_or_seq_serde {
                     fn visit_string<E: serde::de::Error>(self, text: String) -> Result<$name, E> {
                         Ok($name::$str_variant(text))
                     }
-                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                        self,
-                        seq: A,
-                    ) -> Result<$name, A::Error> {
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<$name, A::Error> {
                         let items = <Vec<$elem> as serde::Deserialize>::deserialize(
                             serde::de::value::SeqAccessDeserializer::new(seq),
                         )?;
@@ -188,16 +185,12 @@ macro_rules! string_or_seq_serde {
 pub(crate) use {string_enum, string_or_seq_serde, tagged_enum_serde};
 
 /// Deserializes a string that some OpenAI-compatible servers send as `null` or leave out.
-pub(crate) fn string_or_null<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<String, D::Error> {
+pub(crate) fn string_or_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// Deserializes an optional string that some servers send as a number (error `code`s).
-pub(crate) fn opt_stringish<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<String>, D::Error> {
+pub(crate) fn opt_stringish<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     struct Stringish;
     impl Visitor<'_> for Stringish {
         type Value = Option<String>;

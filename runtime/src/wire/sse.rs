@@ -124,11 +124,7 @@ impl SseParser {
                 self.has_data = true;
             }
             b"event" => {
-                self.event = if value.is_empty() {
-                    None
-                } else {
-                    Some(String::from_utf8_lossy(value).into_owned())
-                };
+                self.event = if value.is_empty() { None } else { Some(String::from_utf8_lossy(value).into_owned()) };
             }
             // `id` and `retry` matter to browsers reconnecting, not to a proxy reading a
             // response once; other field names are ignored by the spec.
@@ -142,10 +138,7 @@ impl SseParser {
             return;
         }
         self.has_data = false;
-        out.push(SseEvent {
-            event,
-            data: std::mem::take(&mut self.data),
-        });
+        out.push(SseEvent { event, data: std::mem::take(&mut self.data) });
     }
 }
 
@@ -154,10 +147,7 @@ mod tests {
     use super::*;
 
     fn ev(event: Option<&str>, data: &str) -> SseEvent {
-        SseEvent {
-            event: event.map(str::to_owned),
-            data: data.to_owned(),
-        }
+        SseEvent { event: event.map(str::to_owned), data: data.to_owned() }
     }
 
     fn parse_whole(input: &[u8]) -> Vec<SseEvent> {
@@ -191,55 +181,34 @@ mod tests {
 
     #[test]
     fn parses_fields_and_events() {
-        assert_eq!(
-            parse_whole(SAMPLES[0]),
-            vec![
-                ev(Some("message_start"), "{\"a\":1}"),
-                ev(Some("ping"), "{}")
-            ]
-        );
+        assert_eq!(parse_whole(SAMPLES[0]), vec![ev(Some("message_start"), "{\"a\":1}"), ev(Some("ping"), "{}")]);
     }
 
     #[test]
     fn joins_data_lines_and_ignores_comments_with_crlf() {
-        assert_eq!(
-            parse_whole(SAMPLES[1]),
-            vec![ev(None, "one\ntwo"), ev(None, "three")]
-        );
+        assert_eq!(parse_whole(SAMPLES[1]), vec![ev(None, "one\ntwo"), ev(None, "three")]);
     }
 
     #[test]
     fn lone_cr_ends_lines() {
-        assert_eq!(
-            parse_whole(SAMPLES[2]),
-            vec![ev(None, "x\ny"), ev(None, "z")]
-        );
+        assert_eq!(parse_whole(SAMPLES[2]), vec![ev(None, "x\ny"), ev(None, "z")]);
     }
 
     #[test]
     fn strips_bom_and_keeps_utf8() {
-        assert_eq!(
-            parse_whole(SAMPLES[3]),
-            vec![ev(None, "h\u{e9}llo \u{1f600}"), ev(None, "[DONE]")]
-        );
+        assert_eq!(parse_whole(SAMPLES[3]), vec![ev(None, "h\u{e9}llo \u{1f600}"), ev(None, "[DONE]")]);
     }
 
     #[test]
     fn field_rules() {
         // The last `event:` wins, a bare `data` line is an empty data line, `id`/`retry` are
         // ignored and only one leading space is stripped.
-        assert_eq!(
-            parse_whole(SAMPLES[4]),
-            vec![ev(Some("b"), "\n"), ev(None, " two spaces")]
-        );
+        assert_eq!(parse_whole(SAMPLES[4]), vec![ev(Some("b"), "\n"), ev(None, " two spaces")]);
     }
 
     #[test]
     fn event_without_data_is_not_dispatched_and_finish_flushes() {
-        assert_eq!(
-            parse_whole(SAMPLES[5]),
-            vec![ev(None, "last without blank line")]
-        );
+        assert_eq!(parse_whole(SAMPLES[5]), vec![ev(None, "last without blank line")]);
     }
 
     #[test]

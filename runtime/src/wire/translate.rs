@@ -19,8 +19,8 @@ mod to_openai_stream;
 mod usage;
 
 pub use error_map::{
-    anthropic_error_to_openai, error_type_for_status, openai_error_to_anthropic,
-    status_for_error_type, upstream_error_to_anthropic, upstream_error_to_openai,
+    anthropic_error_to_openai, error_type_for_status, openai_error_to_anthropic, status_for_error_type,
+    upstream_error_to_anthropic, upstream_error_to_openai,
 };
 pub use request::{anthropic_request_to_openai, openai_request_to_anthropic};
 pub use response::{
@@ -123,10 +123,7 @@ impl TranslateError {
     }
 
     fn unsupported(feature: impl Into<String>, target: Api) -> Self {
-        Self::Unsupported {
-            feature: feature.into(),
-            target,
-        }
+        Self::Unsupported { feature: feature.into(), target }
     }
 }
 
@@ -145,10 +142,7 @@ mod tests {
     fn errors_carry_status_and_render_lowercase() {
         let err = TranslateError::unsupported("content part `input_audio`", Api::Anthropic);
         assert_eq!(err.status(), 400);
-        assert_eq!(
-            err.to_string(),
-            "content part `input_audio` cannot be expressed in the anthropic api"
-        );
+        assert_eq!(err.to_string(), "content part `input_audio` cannot be expressed in the anthropic api");
         let body = err.to_openai_error();
         assert_eq!(body.error.kind, "invalid_request_error");
 
@@ -156,10 +150,7 @@ mod tests {
             Err(source) => source,
             Ok(_) => unreachable!("`{{` is not json"),
         };
-        let err = TranslateError::UpstreamEvent {
-            api: Api::OpenAi,
-            source,
-        };
+        let err = TranslateError::UpstreamEvent { api: Api::OpenAi, source };
         assert!(err.is_upstream());
         assert_eq!(err.status(), 502);
         assert_eq!(err.to_anthropic_error().error.kind, "api_error");

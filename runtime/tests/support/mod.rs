@@ -20,10 +20,14 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The `hapax` binary, built once per test process.
+/// The `hapax` binary: `$HAPAX_BIN` (set by `scripts/test`, which builds it
+/// once), or built once per test process.
 pub fn hapax_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("HAPAX_BIN") {
+            return PathBuf::from(bin);
+        }
         let status = Command::new(env!("CARGO"))
             .args(["build", "-q", "-p", "hapax", "--bin", "hapax"])
             .current_dir(root())
@@ -41,7 +45,11 @@ pub struct TempDir(pub PathBuf);
 impl TempDir {
     pub fn new(tag: &str) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!("hapax-e2e-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let dir = std::env::temp_dir().join(format!(
+            "hapax-e2e-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create temp dir");
         TempDir(dir)
@@ -173,7 +181,8 @@ pub struct Resp {
 
 impl Resp {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn header(&self, name: &str) -> &str {
         self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
@@ -195,7 +204,10 @@ pub async fn request(client: &HttpClient, method: &str, url: &str, body: &str, h
         req = req.header(*k, *v);
     }
     let req = req.body(Full::new(Bytes::from(body.to_string()))).expect("request");
-    let resp = tokio::time::timeout(Duration::from_secs(20), client.request(req)).await.expect("answer in time").expect("request failed");
+    let resp = tokio::time::timeout(Duration::from_secs(20), client.request(req))
+        .await
+        .expect("answer in time")
+        .expect("request failed");
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.expect("body").to_bytes();
@@ -238,7 +250,10 @@ pub async fn stream(url: &str, body: &str, headers: &[(&str, &str)]) -> Streamed
         req = req.header(*k, *v);
     }
     let req = req.body(Full::new(Bytes::from(body.to_string()))).expect("request");
-    let resp = tokio::time::timeout(Duration::from_secs(20), client.request(req)).await.expect("answer in time").expect("request failed");
+    let resp = tokio::time::timeout(Duration::from_secs(20), client.request(req))
+        .await
+        .expect("answer in time")
+        .expect("request failed");
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let mut body = resp.into_body();

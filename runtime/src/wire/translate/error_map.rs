@@ -59,30 +59,19 @@ pub(super) fn anthropic_type_for(openai_kind: &str, status: u16) -> &'static str
     if let Some(kind) = ANTHROPIC_TYPES.iter().find(|kind| **kind == openai_kind) {
         return kind;
     }
-    let status = if status >= 400 {
-        status
-    } else {
-        status_for_error_type(openai_kind)
-    };
+    let status = if status >= 400 { status } else { status_for_error_type(openai_kind) };
     error_type_for_status(status)
 }
 
 /// An OpenAI error body as an Anthropic one; `status` is the HTTP status it came with.
 pub fn openai_error_to_anthropic(body: &openai::ErrorBody, status: u16) -> anthropic::ErrorBody {
-    anthropic::ErrorBody::new(
-        anthropic_type_for(&body.error.kind, status),
-        body.error.message.clone(),
-    )
+    anthropic::ErrorBody::new(anthropic_type_for(&body.error.kind, status), body.error.message.clone())
 }
 
 /// An Anthropic error body as an OpenAI one; the `type` is kept (an empty one becomes
 /// `api_error`).
 pub fn anthropic_error_to_openai(body: &anthropic::ErrorBody) -> openai::ErrorBody {
-    let kind = if body.error.kind.is_empty() {
-        "api_error"
-    } else {
-        &body.error.kind
-    };
+    let kind = if body.error.kind.is_empty() { "api_error" } else { &body.error.kind };
     openai::ErrorBody::new(kind, body.error.message.clone())
 }
 
@@ -112,46 +101,26 @@ fn parse_upstream(status: u16, body: &[u8]) -> Parsed {
         _ => None,
     };
     match serde_json::from_slice::<Loose>(body) {
-        Ok(Loose {
-            error: Some(Value::Object(error)),
-            ..
-        }) => Parsed {
+        Ok(Loose { error: Some(Value::Object(error)), .. }) => Parsed {
             kind: text(error.get("type")).filter(|kind| !kind.is_empty()),
             message: text(error.get("message")).unwrap_or_default(),
             param: stringish(error.get("param")),
             code: stringish(error.get("code")),
         },
-        Ok(Loose {
-            error: Some(Value::String(message)),
-            ..
-        })
-        | Ok(Loose {
-            message: Some(message),
-            ..
-        }) => Parsed {
-            kind: None,
-            message,
-            param: None,
-            code: None,
-        },
+        Ok(Loose { error: Some(Value::String(message)), .. }) | Ok(Loose { message: Some(message), .. }) => {
+            Parsed { kind: None, message, param: None, code: None }
+        }
         _ => {
             let raw = String::from_utf8_lossy(body);
             let raw = raw.trim();
             let message = if raw.is_empty() {
                 format!("upstream answered with status {status}")
             } else {
-                let end = (0..=raw.len().min(MAX_RAW_MESSAGE))
-                    .rev()
-                    .find(|&end| raw.is_char_boundary(end))
-                    .unwrap_or(0);
+                let end =
+                    (0..=raw.len().min(MAX_RAW_MESSAGE)).rev().find(|&end| raw.is_char_boundary(end)).unwrap_or(0);
                 raw[..end].to_owned()
             };
-            Parsed {
-                kind: None,
-                message,
-                param: None,
-                code: None,
-            }
+            Parsed { kind: None, message, param: None, code: None }
         }
     }
 }
@@ -160,12 +129,8 @@ fn parse_upstream(status: u16, body: &[u8]) -> Parsed {
 /// error body; the `type` comes from the body, else from `status`.
 pub fn upstream_error_to_openai(status: u16, body: &[u8]) -> openai::ErrorBody {
     let parsed = parse_upstream(status, body);
-    let mut out = openai::ErrorBody::new(
-        parsed
-            .kind
-            .unwrap_or_else(|| error_type_for_status(status).to_owned()),
-        parsed.message,
-    );
+    let mut out =
+        openai::ErrorBody::new(parsed.kind.unwrap_or_else(|| error_type_for_status(status).to_owned()), parsed.message);
     out.error.param = parsed.param;
     out.error.code = parsed.code;
     out
@@ -222,21 +187,11 @@ mod tests {
         );
         let server: openai::ErrorBody =
             serde_json::from_str(r#"{"error":{"message":"boom","type":"server_error"}}"#).unwrap();
-        assert_eq!(
-            openai_error_to_anthropic(&server, 503).error.kind,
-            "api_error"
-        );
-        assert_eq!(
-            openai_error_to_anthropic(&server, 200).error.kind,
-            "api_error"
-        );
+        assert_eq!(openai_error_to_anthropic(&server, 503).error.kind, "api_error");
+        assert_eq!(openai_error_to_anthropic(&server, 200).error.kind, "api_error");
         let quota: openai::ErrorBody =
-            serde_json::from_str(r#"{"error":{"message":"q","type":"insufficient_quota"}}"#)
-                .unwrap();
-        assert_eq!(
-            openai_error_to_anthropic(&quota, 0).error.kind,
-            "rate_limit_error"
-        );
+            serde_json::from_str(r#"{"error":{"message":"q","type":"insufficient_quota"}}"#).unwrap();
+        assert_eq!(openai_error_to_anthropic(&quota, 0).error.kind, "rate_limit_error");
 
         let anthropic: anthropic::ErrorBody = serde_json::from_str(
             r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"},"request_id":"req_1"}"#,
@@ -258,12 +213,7 @@ mod tests {
         assert_eq!(openai.error.kind, "requests");
         assert_eq!(openai.error.code.as_deref(), Some("429"));
         assert_eq!(
-            upstream_error_to_anthropic(
-                429,
-                br#"{"error":{"message":"slow down","type":"requests"}}"#
-            )
-            .error
-            .kind,
+            upstream_error_to_anthropic(429, br#"{"error":{"message":"slow down","type":"requests"}}"#).error.kind,
             "rate_limit_error"
         );
 
@@ -275,15 +225,9 @@ mod tests {
         assert_eq!(from_anthropic.error.message, "Overloaded");
 
         let bare = upstream_error_to_openai(404, br#"{"error":"model not found"}"#);
-        assert_eq!(
-            (bare.error.kind.as_str(), bare.error.message.as_str()),
-            ("not_found_error", "model not found")
-        );
+        assert_eq!((bare.error.kind.as_str(), bare.error.message.as_str()), ("not_found_error", "model not found"));
         let text = upstream_error_to_anthropic(502, b"<html>Bad Gateway</html>");
-        assert_eq!(
-            (text.error.kind.as_str(), text.error.message.as_str()),
-            ("api_error", "<html>Bad Gateway</html>")
-        );
+        assert_eq!((text.error.kind.as_str(), text.error.message.as_str()), ("api_error", "<html>Bad Gateway</html>"));
         let empty = upstream_error_to_openai(503, b"");
         assert_eq!(empty.error.message, "upstream answered with status 503");
         let long = "\u{e9}".repeat(400);

@@ -103,11 +103,9 @@ mod tests {
 
     #[test]
     fn cow_str_borrows_unless_escaped() {
-        let plain: CowStr<'_> =
-            serde_json::from_str("\"abc\"").unwrap_or(CowStr(Cow::Borrowed("")));
+        let plain: CowStr<'_> = serde_json::from_str("\"abc\"").unwrap_or(CowStr(Cow::Borrowed("")));
         assert!(matches!(plain.0, Cow::Borrowed("abc")));
-        let escaped: CowStr<'_> =
-            serde_json::from_str("\"a\\nb\"").unwrap_or(CowStr(Cow::Borrowed("")));
+        let escaped: CowStr<'_> = serde_json::from_str("\"a\\nb\"").unwrap_or(CowStr(Cow::Borrowed("")));
         assert_eq!(escaped.as_str(), "a\nb");
     }
 }

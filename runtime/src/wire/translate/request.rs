@@ -19,10 +19,7 @@ pub fn openai_request_to_anthropic(
     default_max_tokens: u32,
 ) -> Result<a::MessagesRequest, TranslateError> {
     if let Some(n) = req.n.filter(|&n| n > 1) {
-        return Err(TranslateError::unsupported(
-            format!("`n` = `{n}`"),
-            Api::Anthropic,
-        ));
+        return Err(TranslateError::unsupported(format!("`n` = `{n}`"), Api::Anthropic));
     }
     let mut system = Vec::new();
     let mut messages: Vec<a::Message> = Vec::with_capacity(req.messages.len());
@@ -35,56 +32,29 @@ pub fn openai_request_to_anthropic(
             }
             o::Role::Assistant => {
                 let blocks = assistant_blocks(message)?;
-                push_message(
-                    &mut messages,
-                    a::Role::Assistant,
-                    a::Content::Blocks(blocks),
-                );
+                push_message(&mut messages, a::Role::Assistant, a::Content::Blocks(blocks));
             }
             o::Role::Tool => {
                 let block = tool_result_block(message, index)?;
-                push_message(
-                    &mut messages,
-                    a::Role::User,
-                    a::Content::Blocks(vec![block]),
-                );
+                push_message(&mut messages, a::Role::User, a::Content::Blocks(vec![block]));
             }
-            other => {
-                return Err(TranslateError::unsupported(
-                    format!("message role `{other}`"),
-                    Api::Anthropic,
-                ))
-            }
+            other => return Err(TranslateError::unsupported(format!("message role `{other}`"), Api::Anthropic)),
         }
     }
     let tools = req
         .tools
         .as_deref()
-        .map(|tools| {
-            tools
-                .iter()
-                .map(tool_to_anthropic)
-                .collect::<Result<Vec<_>, _>>()
-        })
+        .map(|tools| tools.iter().map(tool_to_anthropic).collect::<Result<Vec<_>, _>>())
         .transpose()?;
     let has_tools = tools.as_ref().is_some_and(|tools| !tools.is_empty());
-    let tool_choice = if has_tools {
-        tool_choice_to_anthropic(req.tool_choice.as_ref(), req.parallel_tool_calls)?
-    } else {
-        None
-    };
+    let tool_choice =
+        if has_tools { tool_choice_to_anthropic(req.tool_choice.as_ref(), req.parallel_tool_calls)? } else { None };
     Ok(a::MessagesRequest {
         model: req.model.clone(),
         messages,
-        max_tokens: req
-            .max_completion_tokens
-            .or(req.max_tokens)
-            .unwrap_or(default_max_tokens),
+        max_tokens: req.max_completion_tokens.or(req.max_tokens).unwrap_or(default_max_tokens),
         system: system_content(system),
-        metadata: req.user.as_ref().map(|user| a::Metadata {
-            user_id: Some(user.clone()),
-            extra: Extra::new(),
-        }),
+        metadata: req.user.as_ref().map(|user| a::Metadata { user_id: Some(user.clone()), extra: Extra::new() }),
         stop_sequences: req
             .stop
             .as_ref()
@@ -131,10 +101,7 @@ fn text_block(part: &o::TextPart) -> a::TextBlock {
     }
 }
 
-fn system_blocks(
-    message: &o::ChatMessage,
-    out: &mut Vec<a::TextBlock>,
-) -> Result<(), TranslateError> {
+fn system_blocks(message: &o::ChatMessage, out: &mut Vec<a::TextBlock>) -> Result<(), TranslateError> {
     match &message.content {
         None => {}
         Some(o::MessageContent::Text(text)) if !text.is_empty() => {
@@ -165,37 +132,31 @@ fn system_content(mut blocks: Vec<a::TextBlock>) -> Option<a::Content> {
             return blocks.pop().map(|block| a::Content::Text(block.text));
         }
     }
-    (!blocks.is_empty())
-        .then(|| a::Content::Blocks(blocks.into_iter().map(a::ContentBlock::Text).collect()))
+    (!blocks.is_empty()).then(|| a::Content::Blocks(blocks.into_iter().map(a::ContentBlock::Text).collect()))
 }
 
 fn user_content(content: Option<&o::MessageContent>) -> Result<a::Content, TranslateError> {
     match content {
         None => Ok(a::Content::Blocks(Vec::new())),
         Some(o::MessageContent::Text(text)) => Ok(a::Content::Text(text.clone())),
-        Some(o::MessageContent::Parts(parts)) => parts
-            .iter()
-            .map(part_to_block)
-            .collect::<Result<Vec<_>, _>>()
-            .map(a::Content::Blocks),
+        Some(o::MessageContent::Parts(parts)) => {
+            parts.iter().map(part_to_block).collect::<Result<Vec<_>, _>>().map(a::Content::Blocks)
+        }
     }
 }
 
 fn part_to_block(part: &o::ContentPart) -> Result<a::ContentBlock, TranslateError> {
     match part {
         o::ContentPart::Text(part) => Ok(a::ContentBlock::Text(text_block(part))),
-        o::ContentPart::Refusal(part) => Ok(a::ContentBlock::Text(a::TextBlock::new(
-            part.refusal.clone(),
-        ))),
+        o::ContentPart::Refusal(part) => Ok(a::ContentBlock::Text(a::TextBlock::new(part.refusal.clone()))),
         o::ContentPart::ImageUrl(part) => Ok(a::ContentBlock::Image(a::ImageBlock {
             source: image_source(&part.image_url.url)?,
             cache_control: part.extra.get("cache_control").cloned(),
             extra: Extra::new(),
         })),
-        o::ContentPart::Other(_) => Err(TranslateError::unsupported(
-            format!("content part `{}`", part.kind()),
-            Api::Anthropic,
-        )),
+        o::ContentPart::Other(_) => {
+            Err(TranslateError::unsupported(format!("content part `{}`", part.kind()), Api::Anthropic))
+        }
     }
 }
 
@@ -203,22 +164,15 @@ fn part_to_block(part: &o::ContentPart) -> Result<a::ContentBlock, TranslateErro
 /// base64 source, `http(s)://` a URL source.
 fn image_source(url: &str) -> Result<a::ImageSource, TranslateError> {
     if let Some(rest) = url.strip_prefix("data:") {
-        let (meta, data) = rest
-            .split_once(',')
-            .ok_or(TranslateError::InvalidImageUrl {
-                reason: "a `data:` url without a comma",
-            })?;
+        let (meta, data) =
+            rest.split_once(',').ok_or(TranslateError::InvalidImageUrl { reason: "a `data:` url without a comma" })?;
         let mut params = meta.split(';');
         let media_type = params.next().unwrap_or_default();
         if !params.any(|param| param.eq_ignore_ascii_case("base64")) {
-            return Err(TranslateError::InvalidImageUrl {
-                reason: "only base64 `data:` urls are supported",
-            });
+            return Err(TranslateError::InvalidImageUrl { reason: "only base64 `data:` urls are supported" });
         }
         if media_type.is_empty() {
-            return Err(TranslateError::InvalidImageUrl {
-                reason: "a `data:` url without a media type",
-            });
+            return Err(TranslateError::InvalidImageUrl { reason: "a `data:` url without a media type" });
         }
         return Ok(a::ImageSource::Base64(a::Base64Source {
             media_type: media_type.to_owned(),
@@ -229,14 +183,9 @@ fn image_source(url: &str) -> Result<a::ImageSource, TranslateError> {
     let scheme_end = url.find("://").unwrap_or(0);
     let scheme = &url[..scheme_end];
     if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http") {
-        Ok(a::ImageSource::Url(a::UrlSource {
-            url: url.to_owned(),
-            extra: Extra::new(),
-        }))
+        Ok(a::ImageSource::Url(a::UrlSource { url: url.to_owned(), extra: Extra::new() }))
     } else {
-        Err(TranslateError::InvalidImageUrl {
-            reason: "only `http(s)` and base64 `data:` urls are supported",
-        })
+        Err(TranslateError::InvalidImageUrl { reason: "only `http(s)` and base64 `data:` urls are supported" })
     }
 }
 
@@ -257,9 +206,7 @@ fn assistant_blocks(message: &o::ChatMessage) -> Result<Vec<a::ContentBlock>, Tr
                         }
                     }
                     o::ContentPart::Refusal(part) => {
-                        blocks.push(a::ContentBlock::Text(a::TextBlock::new(
-                            part.refusal.clone(),
-                        )));
+                        blocks.push(a::ContentBlock::Text(a::TextBlock::new(part.refusal.clone())));
                     }
                     other => {
                         return Err(TranslateError::unsupported(
@@ -281,10 +228,7 @@ fn assistant_blocks(message: &o::ChatMessage) -> Result<Vec<a::ContentBlock>, Tr
                 extra: Extra::new(),
             })),
             o::ToolCall::Other(_) => {
-                return Err(TranslateError::unsupported(
-                    format!("tool call of type `{}`", call.kind()),
-                    Api::Anthropic,
-                ))
+                return Err(TranslateError::unsupported(format!("tool call of type `{}`", call.kind()), Api::Anthropic))
             }
         }
     }
@@ -298,38 +242,22 @@ fn parse_arguments(id: &str, arguments: &str) -> Result<Value, TranslateError> {
     }
     match serde_json::from_str::<Value>(arguments) {
         Ok(value @ Value::Object(_)) => Ok(value),
-        Ok(_) => Err(TranslateError::InvalidToolArguments {
-            id: id.to_owned(),
-            source: None,
-        }),
-        Err(source) => Err(TranslateError::InvalidToolArguments {
-            id: id.to_owned(),
-            source: Some(source),
-        }),
+        Ok(_) => Err(TranslateError::InvalidToolArguments { id: id.to_owned(), source: None }),
+        Err(source) => Err(TranslateError::InvalidToolArguments { id: id.to_owned(), source: Some(source) }),
     }
 }
 
-fn tool_result_block(
-    message: &o::ChatMessage,
-    index: usize,
-) -> Result<a::ContentBlock, TranslateError> {
-    let tool_use_id =
-        message
-            .tool_call_id
-            .clone()
-            .ok_or_else(|| TranslateError::InvalidMessage {
-                index,
-                reason: "a `tool` message needs `tool_call_id`".to_owned(),
-            })?;
+fn tool_result_block(message: &o::ChatMessage, index: usize) -> Result<a::ContentBlock, TranslateError> {
+    let tool_use_id = message.tool_call_id.clone().ok_or_else(|| TranslateError::InvalidMessage {
+        index,
+        reason: "a `tool` message needs `tool_call_id`".to_owned(),
+    })?;
     let content = match &message.content {
         None => None,
         Some(o::MessageContent::Text(text)) => Some(a::Content::Text(text.clone())),
-        Some(o::MessageContent::Parts(parts)) => Some(a::Content::Blocks(
-            parts
-                .iter()
-                .map(part_to_block)
-                .collect::<Result<Vec<_>, _>>()?,
-        )),
+        Some(o::MessageContent::Parts(parts)) => {
+            Some(a::Content::Blocks(parts.iter().map(part_to_block).collect::<Result<Vec<_>, _>>()?))
+        }
     };
     Ok(a::ContentBlock::ToolResult(a::ToolResultBlock {
         tool_use_id,
@@ -347,19 +275,15 @@ fn tool_to_anthropic(tool: &o::Tool) -> Result<a::Tool, TranslateError> {
             description: tool.function.description.clone(),
             // Anthropic requires a schema; a parameterless OpenAI function may omit it.
             input_schema: Some(
-                tool.function
-                    .parameters
-                    .clone()
-                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                tool.function.parameters.clone().unwrap_or_else(|| json!({"type": "object", "properties": {}})),
             ),
             kind: None,
             cache_control: tool.extra.get("cache_control").cloned(),
             extra: Extra::new(),
         }),
-        o::Tool::Other(_) => Err(TranslateError::unsupported(
-            format!("tool of type `{}`", tool.kind()),
-            Api::Anthropic,
-        )),
+        o::Tool::Other(_) => {
+            Err(TranslateError::unsupported(format!("tool of type `{}`", tool.kind()), Api::Anthropic))
+        }
     }
 }
 
@@ -368,10 +292,7 @@ fn tool_choice_to_anthropic(
     parallel_tool_calls: Option<bool>,
 ) -> Result<Option<a::ToolChoice>, TranslateError> {
     let disable_parallel = (parallel_tool_calls == Some(false)).then_some(true);
-    let options = || a::ToolChoiceOptions {
-        disable_parallel_tool_use: disable_parallel,
-        extra: Extra::new(),
-    };
+    let options = || a::ToolChoiceOptions { disable_parallel_tool_use: disable_parallel, extra: Extra::new() };
     Ok(match choice {
         None if disable_parallel.is_some() => Some(a::ToolChoice::Auto(options())),
         None => None,
@@ -384,10 +305,7 @@ fn tool_choice_to_anthropic(
             extra: Extra::new(),
         })),
         Some(o::ToolChoice::Other(value)) => {
-            return Err(TranslateError::unsupported(
-                format!("`tool_choice` `{value}`"),
-                Api::Anthropic,
-            ))
+            return Err(TranslateError::unsupported(format!("`tool_choice` `{value}`"), Api::Anthropic))
         }
     })
 }
@@ -399,9 +317,7 @@ fn tool_choice_to_anthropic(
 /// dropped (Chat Completions has no way to send them back). `max_tokens` becomes
 /// `max_completion_tokens`; a stream asks for `stream_options.include_usage` so usage can be
 /// accounted and reported. Server tools, documents and images inside tool results are refused.
-pub fn anthropic_request_to_openai(
-    req: &a::MessagesRequest,
-) -> Result<o::ChatRequest, TranslateError> {
+pub fn anthropic_request_to_openai(req: &a::MessagesRequest) -> Result<o::ChatRequest, TranslateError> {
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
     if let Some(system) = &req.system {
         let text = system_text(system)?;
@@ -414,22 +330,14 @@ pub fn anthropic_request_to_openai(
             a::Role::User => user_to_openai(&message.content, &mut messages)?,
             a::Role::Assistant => messages.push(assistant_to_openai(&message.content)?),
             a::Role::Other(role) => {
-                return Err(TranslateError::InvalidMessage {
-                    index,
-                    reason: format!("unknown role `{role}`"),
-                })
+                return Err(TranslateError::InvalidMessage { index, reason: format!("unknown role `{role}`") })
             }
         }
     }
     let tools = req
         .tools
         .as_deref()
-        .map(|tools| {
-            tools
-                .iter()
-                .map(tool_to_openai)
-                .collect::<Result<Vec<_>, _>>()
-        })
+        .map(|tools| tools.iter().map(tool_to_openai).collect::<Result<Vec<_>, _>>())
         .transpose()?;
     let has_tools = tools.as_ref().is_some_and(|tools| !tools.is_empty());
     let (tool_choice, parallel_tool_calls) = match (&req.tool_choice, has_tools) {
@@ -442,23 +350,13 @@ pub fn anthropic_request_to_openai(
         max_completion_tokens: Some(req.max_tokens),
         temperature: req.temperature,
         top_p: req.top_p,
-        stop: req
-            .stop_sequences
-            .as_ref()
-            .filter(|stop| !stop.is_empty())
-            .map(|stop| o::Stop::Many(stop.clone())),
+        stop: req.stop_sequences.as_ref().filter(|stop| !stop.is_empty()).map(|stop| o::Stop::Many(stop.clone())),
         stream: req.stream,
-        stream_options: req.is_stream().then(|| o::StreamOptions {
-            include_usage: Some(true),
-            extra: Extra::new(),
-        }),
+        stream_options: req.is_stream().then(|| o::StreamOptions { include_usage: Some(true), extra: Extra::new() }),
         tools,
         tool_choice,
         parallel_tool_calls,
-        user: req
-            .metadata
-            .as_ref()
-            .and_then(|metadata| metadata.user_id.clone()),
+        user: req.metadata.as_ref().and_then(|metadata| metadata.user_id.clone()),
         ..o::ChatRequest::default()
     })
 }
@@ -491,10 +389,7 @@ fn system_text(system: &a::Content) -> Result<String, TranslateError> {
 }
 
 fn openai_text_part(text: &str) -> o::ContentPart {
-    o::ContentPart::Text(o::TextPart {
-        text: text.to_owned(),
-        extra: Extra::new(),
-    })
+    o::ContentPart::Text(o::TextPart { text: text.to_owned(), extra: Extra::new() })
 }
 
 /// Parts as content: a lone text part becomes a plain string, which every OpenAI-compatible
@@ -508,10 +403,7 @@ fn parts_content(mut parts: Vec<o::ContentPart>) -> o::MessageContent {
     o::MessageContent::Parts(parts)
 }
 
-fn user_to_openai(
-    content: &a::Content,
-    out: &mut Vec<o::ChatMessage>,
-) -> Result<(), TranslateError> {
+fn user_to_openai(content: &a::Content, out: &mut Vec<o::ChatMessage>) -> Result<(), TranslateError> {
     let blocks = match content {
         a::Content::Text(text) => {
             out.push(o::ChatMessage::text(o::Role::User, text.clone()));
@@ -524,16 +416,10 @@ fn user_to_openai(
         match block {
             a::ContentBlock::ToolResult(result) => out.push(tool_message(result)?),
             a::ContentBlock::Text(block) => parts.push(openai_text_part(&block.text)),
-            a::ContentBlock::Image(block) => {
-                parts.push(o::ContentPart::ImageUrl(o::ImageUrlPart {
-                    image_url: o::ImageUrl {
-                        url: image_url(&block.source)?,
-                        detail: None,
-                        extra: Extra::new(),
-                    },
-                    extra: Extra::new(),
-                }))
-            }
+            a::ContentBlock::Image(block) => parts.push(o::ContentPart::ImageUrl(o::ImageUrlPart {
+                image_url: o::ImageUrl { url: image_url(&block.source)?, detail: None, extra: Extra::new() },
+                extra: Extra::new(),
+            })),
             other => {
                 return Err(TranslateError::unsupported(
                     format!("`{}` block in a user message", other.kind()),
@@ -557,14 +443,11 @@ fn user_to_openai(
 
 fn image_url(source: &a::ImageSource) -> Result<String, TranslateError> {
     match source {
-        a::ImageSource::Base64(source) => {
-            Ok(format!("data:{};base64,{}", source.media_type, source.data))
-        }
+        a::ImageSource::Base64(source) => Ok(format!("data:{};base64,{}", source.media_type, source.data)),
         a::ImageSource::Url(source) => Ok(source.url.clone()),
-        a::ImageSource::Other(_) => Err(TranslateError::unsupported(
-            format!("image source `{}`", source.kind()),
-            Api::OpenAi,
-        )),
+        a::ImageSource::Other(_) => {
+            Err(TranslateError::unsupported(format!("image source `{}`", source.kind()), Api::OpenAi))
+        }
     }
 }
 
@@ -667,31 +550,17 @@ fn tool_to_openai(tool: &a::Tool) -> Result<o::Tool, TranslateError> {
     }))
 }
 
-fn tool_choice_to_openai(
-    choice: &a::ToolChoice,
-) -> Result<(Option<o::ToolChoice>, Option<bool>), TranslateError> {
+fn tool_choice_to_openai(choice: &a::ToolChoice) -> Result<(Option<o::ToolChoice>, Option<bool>), TranslateError> {
     let parallel = |disable: Option<bool>| (disable == Some(true)).then_some(false);
     Ok(match choice {
-        a::ToolChoice::Auto(options) => (
-            Some(o::ToolChoice::Auto),
-            parallel(options.disable_parallel_tool_use),
-        ),
-        a::ToolChoice::Any(options) => (
-            Some(o::ToolChoice::Required),
-            parallel(options.disable_parallel_tool_use),
-        ),
-        a::ToolChoice::Tool(tool) => (
-            Some(o::ToolChoice::Function {
-                name: tool.name.clone(),
-            }),
-            parallel(tool.disable_parallel_tool_use),
-        ),
+        a::ToolChoice::Auto(options) => (Some(o::ToolChoice::Auto), parallel(options.disable_parallel_tool_use)),
+        a::ToolChoice::Any(options) => (Some(o::ToolChoice::Required), parallel(options.disable_parallel_tool_use)),
+        a::ToolChoice::Tool(tool) => {
+            (Some(o::ToolChoice::Function { name: tool.name.clone() }), parallel(tool.disable_parallel_tool_use))
+        }
         a::ToolChoice::None(_) => (Some(o::ToolChoice::None), None),
         a::ToolChoice::Other(_) => {
-            return Err(TranslateError::unsupported(
-                format!("`tool_choice` of type `{}`", choice.kind()),
-                Api::OpenAi,
-            ))
+            return Err(TranslateError::unsupported(format!("`tool_choice` of type `{}`", choice.kind()), Api::OpenAi))
         }
     })
 }

@@ -11,9 +11,7 @@ use crate::wire::{anthropic as a, openai as o};
 
 /// Seconds since the Unix epoch, for `created`; 0 if the clock is before 1970.
 pub(super) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// The OpenAI `finish_reason` for an Anthropic `stop_reason`: `end_turn`, `stop_sequence` and
@@ -22,9 +20,7 @@ pub(super) fn unix_now() -> u64 {
 /// context are `length`, others `stop`.
 pub fn finish_reason_for_stop_reason(reason: &a::StopReason) -> o::FinishReason {
     match reason {
-        a::StopReason::EndTurn | a::StopReason::StopSequence | a::StopReason::PauseTurn => {
-            o::FinishReason::Stop
-        }
+        a::StopReason::EndTurn | a::StopReason::StopSequence | a::StopReason::PauseTurn => o::FinishReason::Stop,
         a::StopReason::MaxTokens => o::FinishReason::Length,
         a::StopReason::ToolUse => o::FinishReason::ToolCalls,
         a::StopReason::Refusal => o::FinishReason::ContentFilter,
@@ -54,20 +50,16 @@ pub fn anthropic_response_to_openai(resp: &a::MessagesResponse, model: &str) -> 
     let mut calls = Vec::new();
     for block in &resp.content {
         match block {
-            a::ContentBlock::Text(block) => {
-                text.get_or_insert_with(String::new).push_str(&block.text)
-            }
-            a::ContentBlock::ToolUse(block) => {
-                calls.push(o::ToolCall::Function(o::FunctionToolCall {
-                    id: block.id.clone(),
-                    function: o::FunctionCall {
-                        name: block.name.clone(),
-                        arguments: input_to_arguments(&block.input),
-                        extra: Extra::new(),
-                    },
+            a::ContentBlock::Text(block) => text.get_or_insert_with(String::new).push_str(&block.text),
+            a::ContentBlock::ToolUse(block) => calls.push(o::ToolCall::Function(o::FunctionToolCall {
+                id: block.id.clone(),
+                function: o::FunctionCall {
+                    name: block.name.clone(),
+                    arguments: input_to_arguments(&block.input),
                     extra: Extra::new(),
-                }))
-            }
+                },
+                extra: Extra::new(),
+            })),
             _ => {}
         }
     }
@@ -88,11 +80,7 @@ pub fn anthropic_response_to_openai(resp: &a::MessagesResponse, model: &str) -> 
                 tool_calls: (!calls.is_empty()).then_some(calls),
                 extra: Extra::new(),
             },
-            finish_reason: Some(
-                resp.stop_reason
-                    .as_ref()
-                    .map_or(o::FinishReason::Stop, finish_reason_for_stop_reason),
-            ),
+            finish_reason: Some(resp.stop_reason.as_ref().map_or(o::FinishReason::Stop, finish_reason_for_stop_reason)),
             logprobs: None,
             extra: Extra::new(),
         }],
@@ -115,11 +103,7 @@ fn arguments_to_input(arguments: &str) -> Value {
 /// refusal become text blocks, `tool_calls` become `tool_use` blocks; a `stop` finish with tool
 /// calls becomes `tool_use` (some servers report it so) since Anthropic clients loop on it.
 pub fn openai_response_to_anthropic(resp: &o::ChatResponse, model: &str) -> a::MessagesResponse {
-    let choice = resp
-        .choices
-        .iter()
-        .find(|choice| choice.index == 0)
-        .or(resp.choices.first());
+    let choice = resp.choices.iter().find(|choice| choice.index == 0).or(resp.choices.first());
     let mut content = Vec::new();
     let mut stop_reason = a::StopReason::EndTurn;
     if let Some(choice) = choice {
@@ -157,11 +141,7 @@ pub fn openai_response_to_anthropic(resp: &o::ChatResponse, model: &str) -> a::M
         model: model.to_owned(),
         stop_reason: Some(stop_reason),
         stop_sequence: None,
-        usage: resp
-            .usage
-            .as_ref()
-            .map(|usage| Usage::from_openai(usage).to_anthropic())
-            .unwrap_or_default(),
+        usage: resp.usage.as_ref().map(|usage| Usage::from_openai(usage).to_anthropic()).unwrap_or_default(),
         extra: Extra::new(),
     }
 }

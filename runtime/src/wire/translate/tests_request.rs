@@ -113,9 +113,7 @@ fn single_system_message_stays_a_string_and_defaults_apply() {
 
 #[test]
 fn max_completion_tokens_wins_over_max_tokens() {
-    let req = openai(
-        json!({"model": "m", "messages": [], "max_tokens": 10, "max_completion_tokens": 20}),
-    );
+    let req = openai(json!({"model": "m", "messages": [], "max_tokens": 10, "max_completion_tokens": 20}));
     assert_eq!(openai_request_to_anthropic(&req, 1).unwrap().max_tokens, 20);
 }
 
@@ -127,35 +125,23 @@ fn stop_list_and_empty_stop() {
         Some(vec!["a".to_owned(), "b".to_owned()])
     );
     let req = openai(json!({"model": "m", "messages": [], "stop": []}));
-    assert_eq!(
-        openai_request_to_anthropic(&req, 1).unwrap().stop_sequences,
-        None
-    );
+    assert_eq!(openai_request_to_anthropic(&req, 1).unwrap().stop_sequences, None);
 }
 
 #[test]
 fn tool_choice_variants_to_anthropic() {
-    let tools =
-        json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
+    let tools = json!([{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]);
     let cases = [
         (json!("auto"), None, json!({"type": "auto"})),
         (json!("none"), None, json!({"type": "none"})),
         (json!("required"), None, json!({"type": "any"})),
-        (
-            json!({"type": "function", "function": {"name": "f"}}),
-            None,
-            json!({"type": "tool", "name": "f"}),
-        ),
+        (json!({"type": "function", "function": {"name": "f"}}), None, json!({"type": "tool", "name": "f"})),
         (
             json!({"type": "function", "function": {"name": "f"}}),
             Some(false),
             json!({"type": "tool", "name": "f", "disable_parallel_tool_use": true}),
         ),
-        (
-            Value::Null,
-            Some(false),
-            json!({"type": "auto", "disable_parallel_tool_use": true}),
-        ),
+        (Value::Null, Some(false), json!({"type": "auto", "disable_parallel_tool_use": true})),
     ];
     for (choice, parallel, expected) in cases {
         let mut body = json!({"model": "m", "messages": [], "tools": tools.clone()});
@@ -195,10 +181,7 @@ fn assistant_turns_merge_and_empty_ones_vanish() {
 #[test]
 fn refusals_to_anthropic() {
     let cases: [(Value, &str); 7] = [
-        (
-            json!({"model": "m", "n": 2, "messages": []}),
-            "`n` = `2` cannot be expressed in the anthropic api",
-        ),
+        (json!({"model": "m", "n": 2, "messages": []}), "`n` = `2` cannot be expressed in the anthropic api"),
         (
             json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]}),
             "content part `input_audio` cannot be expressed in the anthropic api",
@@ -319,16 +302,8 @@ fn tool_choice_variants_to_openai() {
         (json!({"type": "auto"}), json!("auto"), None),
         (json!({"type": "none"}), json!("none"), None),
         (json!({"type": "any"}), json!("required"), None),
-        (
-            json!({"type": "tool", "name": "f"}),
-            json!({"type": "function", "function": {"name": "f"}}),
-            None,
-        ),
-        (
-            json!({"type": "auto", "disable_parallel_tool_use": true}),
-            json!("auto"),
-            Some(false),
-        ),
+        (json!({"type": "tool", "name": "f"}), json!({"type": "function", "function": {"name": "f"}}), None),
+        (json!({"type": "auto", "disable_parallel_tool_use": true}), json!("auto"), Some(false)),
     ];
     for (choice, expected, parallel) in cases {
         let translated = to_openai(json!({
@@ -337,12 +312,7 @@ fn tool_choice_variants_to_openai() {
             "tool_choice": choice
         }));
         assert_eq!(translated["tool_choice"], expected);
-        assert_eq!(
-            translated
-                .get("parallel_tool_calls")
-                .and_then(Value::as_bool),
-            parallel
-        );
+        assert_eq!(translated.get("parallel_tool_calls").and_then(Value::as_bool), parallel);
     }
 }
 

@@ -27,8 +27,7 @@ fn anthropic_text_and_tools_to_openai() {
         "usage": {"input_tokens": 20, "output_tokens": 11, "cache_read_input_tokens": 100,
                   "cache_creation_input_tokens": 4}
     }));
-    let mut translated =
-        serde_json::to_value(anthropic_response_to_openai(&resp, "my-model")).unwrap();
+    let mut translated = serde_json::to_value(anthropic_response_to_openai(&resp, "my-model")).unwrap();
     assert!(translated["created"].as_u64().unwrap() > 1_600_000_000);
     translated["created"] = json!(0);
     assert_eq!(
@@ -61,10 +60,7 @@ fn tool_only_answer_has_null_content() {
     assert_eq!(translated.choices[0].message.content, None);
     let json = serde_json::to_value(&translated).unwrap();
     assert_eq!(json["choices"][0]["message"]["content"], Value::Null);
-    assert!(json["choices"][0]["message"]
-        .as_object()
-        .unwrap()
-        .contains_key("content"));
+    assert!(json["choices"][0]["message"].as_object().unwrap().contains_key("content"));
 }
 
 #[test]
@@ -85,13 +81,7 @@ fn stop_reasons_map_to_finish_reasons() {
             "usage": {"input_tokens": 1, "output_tokens": 1}
         }));
         let translated = anthropic_response_to_openai(&resp, "x");
-        assert_eq!(
-            translated.choices[0]
-                .finish_reason
-                .as_ref()
-                .map(o::FinishReason::as_str),
-            Some(finish)
-        );
+        assert_eq!(translated.choices[0].finish_reason.as_ref().map(o::FinishReason::as_str), Some(finish));
     }
 }
 
@@ -108,8 +98,7 @@ fn openai_text_and_tools_to_anthropic() {
         "usage": {"prompt_tokens": 50, "completion_tokens": 7, "total_tokens": 57,
                   "prompt_tokens_details": {"cached_tokens": 30}}
     }));
-    let translated =
-        serde_json::to_value(openai_response_to_anthropic(&resp, "claude-alias")).unwrap();
+    let translated = serde_json::to_value(openai_response_to_anthropic(&resp, "claude-alias")).unwrap();
     assert_eq!(
         translated,
         json!({
@@ -150,10 +139,7 @@ fn finish_reasons_map_to_stop_reasons() {
                          "message": {"role": "assistant", "content": "t", "tool_calls": calls}}]
         }));
         let translated = openai_response_to_anthropic(&resp, "m");
-        assert_eq!(
-            translated.stop_reason.as_ref().map(a::StopReason::as_str),
-            Some(stop)
-        );
+        assert_eq!(translated.stop_reason.as_ref().map(a::StopReason::as_str), Some(stop));
     }
 }
 
@@ -165,10 +151,7 @@ fn refusal_and_missing_choices_and_usage() {
                      "message": {"role": "assistant", "content": null, "refusal": "I can't."}}]
     }));
     let translated = openai_response_to_anthropic(&resp, "m");
-    assert_eq!(
-        translated.content,
-        vec![a::ContentBlock::Text(a::TextBlock::new("I can't."))]
-    );
+    assert_eq!(translated.content, vec![a::ContentBlock::Text(a::TextBlock::new("I can't."))]);
     assert_eq!(translated.usage.input_tokens, 0);
 
     let empty = openai_response(json!({"id": "x", "model": "m", "choices": []}));

@@ -50,51 +50,42 @@ const ANTHROPIC_STREAM: &str = concat!(
     "\n\n",
 );
 
-const OPENAI_PREFIX: &str = r#"data: {"id":"chatcmpl-x","object":"chat.completion.chunk","created":42,"model":"gpt-alias","choices":["#;
+const OPENAI_PREFIX: &str =
+    r#"data: {"id":"chatcmpl-x","object":"chat.completion.chunk","created":42,"model":"gpt-alias","choices":["#;
 
 fn openai_expected(bodies: &[&str]) -> String {
     bodies
         .iter()
-        .map(|body| {
-            if *body == "[DONE]" {
-                "data: [DONE]\n\n".to_owned()
-            } else {
-                format!("{OPENAI_PREFIX}{body}\n\n")
-            }
-        })
+        .map(
+            |body| {
+                if *body == "[DONE]" {
+                    "data: [DONE]\n\n".to_owned()
+                } else {
+                    format!("{OPENAI_PREFIX}{body}\n\n")
+                }
+            },
+        )
         .collect()
 }
 
 fn join(frames: &[Bytes]) -> String {
-    frames
-        .iter()
-        .map(|frame| String::from_utf8_lossy(frame).into_owned())
-        .collect()
+    frames.iter().map(|frame| String::from_utf8_lossy(frame).into_owned()).collect()
 }
 
 /// Runs `input` through the SSE parser (cut at `cuts`) and the Anthropic-to-OpenAI translator.
 fn anthropic_to_openai(input: &str, cuts: &[usize], include_usage: bool) -> String {
     let mut parser = SseParser::new();
-    let mut stream =
-        AnthropicToOpenAiStream::new("gpt-alias", "chatcmpl-x", include_usage).with_created(42);
+    let mut stream = AnthropicToOpenAiStream::new("gpt-alias", "chatcmpl-x", include_usage).with_created(42);
     let mut out = Vec::new();
     let mut start = 0;
     for &cut in cuts.iter().chain([input.len()].iter()) {
         for event in parser.feed(&input.as_bytes()[start..cut]) {
-            out.extend(
-                stream
-                    .on_event(event.event.as_deref().unwrap_or(""), &event.data)
-                    .unwrap(),
-            );
+            out.extend(stream.on_event(event.event.as_deref().unwrap_or(""), &event.data).unwrap());
         }
         start = cut;
     }
     if let Some(event) = parser.finish() {
-        out.extend(
-            stream
-                .on_event(event.event.as_deref().unwrap_or(""), &event.data)
-                .unwrap(),
-        );
+        out.extend(stream.on_event(event.event.as_deref().unwrap_or(""), &event.data).unwrap());
     }
     out.extend(stream.finish());
     join(&out)
@@ -120,17 +111,10 @@ fn anthropic_stream_to_openai_exact_text() {
 fn anthropic_stream_to_openai_any_chunking() {
     let expected = anthropic_to_openai(ANTHROPIC_STREAM, &[], true);
     for cut in 0..=ANTHROPIC_STREAM.len() {
-        assert_eq!(
-            anthropic_to_openai(ANTHROPIC_STREAM, &[cut], true),
-            expected,
-            "cut at {cut}"
-        );
+        assert_eq!(anthropic_to_openai(ANTHROPIC_STREAM, &[cut], true), expected, "cut at {cut}");
     }
     let every_byte: Vec<usize> = (1..ANTHROPIC_STREAM.len()).collect();
-    assert_eq!(
-        anthropic_to_openai(ANTHROPIC_STREAM, &every_byte, true),
-        expected
-    );
+    assert_eq!(anthropic_to_openai(ANTHROPIC_STREAM, &every_byte, true), expected);
 }
 
 #[test]
@@ -145,19 +129,11 @@ fn anthropic_stream_output_parses_as_openai_chunks() {
     let mut usage = None;
     for event in chunks {
         let chunk: o::ChatChunk = serde_json::from_str(&event.data).unwrap();
-        assert_eq!(
-            (chunk.id.as_str(), chunk.object.as_str()),
-            ("chatcmpl-x", "chat.completion.chunk")
-        );
+        assert_eq!((chunk.id.as_str(), chunk.object.as_str()), ("chatcmpl-x", "chat.completion.chunk"));
         for choice in &chunk.choices {
             content.push_str(choice.delta.content.as_deref().unwrap_or(""));
             for call in choice.delta.tool_calls.iter().flatten() {
-                arguments.push_str(
-                    call.function
-                        .as_ref()
-                        .and_then(|f| f.arguments.as_deref())
-                        .unwrap_or(""),
-                );
+                arguments.push_str(call.function.as_ref().and_then(|f| f.arguments.as_deref()).unwrap_or(""));
             }
         }
         if chunk.usage.is_some() {
@@ -165,17 +141,13 @@ fn anthropic_stream_output_parses_as_openai_chunks() {
         }
     }
     assert_eq!(content, "Hello \"w\u{f6}rld\"\n");
-    assert_eq!(
-        serde_json::from_str::<Value>(&arguments).unwrap(),
-        json!({"city": "Paris"})
-    );
+    assert_eq!(serde_json::from_str::<Value>(&arguments).unwrap(), json!({"city": "Paris"}));
     assert_eq!(usage.map(|u| u.total_tokens), Some(35));
 }
 
 #[test]
 fn anthropic_stream_without_usage_option_or_stop() {
-    let mut stream =
-        AnthropicToOpenAiStream::new("gpt-alias", "chatcmpl-x", false).with_created(42);
+    let mut stream = AnthropicToOpenAiStream::new("gpt-alias", "chatcmpl-x", false).with_created(42);
     let mut out = stream
         .on_event(
             "content_block_delta",
@@ -185,10 +157,7 @@ fn anthropic_stream_without_usage_option_or_stop() {
     out.extend(stream.finish());
     assert!(stream.is_done());
     assert!(stream.finish().is_empty());
-    assert!(stream
-        .on_event("message_stop", r#"{"type":"message_stop"}"#)
-        .unwrap()
-        .is_empty());
+    assert!(stream.on_event("message_stop", r#"{"type":"message_stop"}"#).unwrap().is_empty());
     assert_eq!(
         join(&out),
         openai_expected(&[
@@ -202,14 +171,15 @@ fn anthropic_stream_without_usage_option_or_stop() {
 
 #[test]
 fn anthropic_max_tokens_is_length() {
-    let mut stream =
-        AnthropicToOpenAiStream::new("gpt-alias", "chatcmpl-x", false).with_created(42);
+    let mut stream = AnthropicToOpenAiStream::new("gpt-alias", "chatcmpl-x", false).with_created(42);
     let out = stream
-        .on_event("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":3}}"#)
+        .on_event(
+            "message_delta",
+            r#"{"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":3}}"#,
+        )
         .unwrap();
-    assert!(join(&out).ends_with(&format!(
-        "{OPENAI_PREFIX}{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"length\"}}]}}\n\n"
-    )));
+    assert!(join(&out)
+        .ends_with(&format!("{OPENAI_PREFIX}{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"length\"}}]}}\n\n")));
     assert_eq!(stream.usage().map(|u| u.output_tokens), Some(3));
 }
 
@@ -217,10 +187,7 @@ fn anthropic_max_tokens_is_length() {
 fn anthropic_error_event_becomes_openai_error_and_ends() {
     let mut stream = AnthropicToOpenAiStream::new("gpt-alias", "chatcmpl-x", true).with_created(42);
     let out = stream
-        .on_event(
-            "error",
-            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
-        )
+        .on_event("error", r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#)
         .unwrap();
     assert_eq!(
         join(&out),
@@ -233,23 +200,25 @@ fn anthropic_error_event_becomes_openai_error_and_ends() {
 #[test]
 fn anthropic_invalid_event_is_an_upstream_error_and_unknown_events_pass() {
     let mut stream = AnthropicToOpenAiStream::new("m", "id", false);
-    let err = stream
-        .on_event("content_block_delta", "{not json")
-        .unwrap_err();
+    let err = stream.on_event("content_block_delta", "{not json").unwrap_err();
     assert!(err.is_upstream());
     assert_eq!(err.status(), 502);
     assert!(stream.on_event("ping", "").unwrap().is_empty());
     // Unknown event kinds and block kinds are skipped (after the role chunk).
-    let out = stream
-        .on_event("future", r#"{"type":"future","x":1}"#)
-        .unwrap();
+    let out = stream.on_event("future", r#"{"type":"future","x":1}"#).unwrap();
     assert!(out.is_empty());
     let out = stream
-        .on_event("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#)
+        .on_event(
+            "content_block_start",
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+        )
         .unwrap();
     assert_eq!(out.len(), 1, "only the role chunk");
     let out = stream
-        .on_event("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#)
+        .on_event(
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#,
+        )
         .unwrap();
     assert!(out.is_empty());
 }
@@ -307,10 +276,7 @@ fn openai_stream_to_anthropic_exact_text() {
     .collect();
     assert_eq!(run_openai(&mut stream, OPENAI_STREAM), expected);
     assert!(stream.is_done());
-    assert_eq!(
-        stream.usage().map(|u| (u.input_tokens, u.output_tokens)),
-        Some((30, 12))
-    );
+    assert_eq!(stream.usage().map(|u| (u.input_tokens, u.output_tokens)), Some((30, 12)));
 }
 
 #[test]
@@ -330,9 +296,7 @@ fn openai_stream_output_parses_as_anthropic_events() {
             }
             a::StreamEvent::ContentBlockDelta(delta) => match delta.delta {
                 a::BlockDelta::TextDelta(d) => blocks[delta.index as usize].1.push_str(&d.text),
-                a::BlockDelta::InputJsonDelta(d) => {
-                    blocks[delta.index as usize].1.push_str(&d.partial_json)
-                }
+                a::BlockDelta::InputJsonDelta(d) => blocks[delta.index as usize].1.push_str(&d.partial_json),
                 other => panic!("unexpected delta {other:?}"),
             },
             a::StreamEvent::MessageDelta(delta) => stop_reason = delta.delta.stop_reason,
@@ -353,10 +317,8 @@ fn openai_stream_output_parses_as_anthropic_events() {
 #[test]
 fn openai_stream_without_done_or_usage() {
     let mut stream = OpenAiToAnthropicStream::new("claude-alias", "msg_x");
-    let text = run_openai(
-        &mut stream,
-        &[r#"{"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"length"}]}"#],
-    );
+    let text =
+        run_openai(&mut stream, &[r#"{"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"length"}]}"#]);
     let expected: String = [
         ("message_start", MESSAGE_START),
         ("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
@@ -385,12 +347,8 @@ fn openai_whole_tool_calls_without_index_are_told_apart_by_id() {
             r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#,
         ],
     );
-    assert!(text.contains(
-        r#""index":0,"content_block":{"type":"tool_use","id":"a","name":"f","input":{}}"#
-    ));
-    assert!(text.contains(
-        r#""index":1,"content_block":{"type":"tool_use","id":"b","name":"g","input":{}}"#
-    ));
+    assert!(text.contains(r#""index":0,"content_block":{"type":"tool_use","id":"a","name":"f","input":{}}"#));
+    assert!(text.contains(r#""index":1,"content_block":{"type":"tool_use","id":"b","name":"g","input":{}}"#));
     // `stop` with tool calls is reported as `tool_use`: Anthropic clients loop on it.
     assert!(text.contains(r#""stop_reason":"tool_use""#));
 }
@@ -416,7 +374,9 @@ fn openai_refusal_other_choices_and_empty_payloads() {
 fn openai_error_payload_becomes_anthropic_error_event() {
     let mut stream = OpenAiToAnthropicStream::new("c", "m");
     let out = stream
-        .on_data(r#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#)
+        .on_data(
+            r#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#,
+        )
         .unwrap();
     assert_eq!(
         join(&out),
@@ -464,18 +424,9 @@ fn both_directions_compose() {
         }
     }
     assert_eq!(content, "Hi \"there\"\n");
-    assert_eq!(
-        calls,
-        [
-            ("call_1".to_owned(), "{\"a\":1}".to_owned()),
-            ("call_2".to_owned(), "{}".to_owned())
-        ]
-    );
+    assert_eq!(calls, [("call_1".to_owned(), "{\"a\":1}".to_owned()), ("call_2".to_owned(), "{}".to_owned())]);
     assert_eq!(finish, Some(o::FinishReason::ToolCalls));
     let usage = usage.unwrap();
     assert_eq!((usage.prompt_tokens, usage.completion_tokens), (30, 12));
-    assert_eq!(
-        usage.prompt_tokens_details.and_then(|d| d.cached_tokens),
-        Some(10)
-    );
+    assert_eq!(usage.prompt_tokens_details.and_then(|d| d.cached_tokens), Some(10));
 }

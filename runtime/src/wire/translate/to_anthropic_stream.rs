@@ -144,10 +144,7 @@ impl OpenAiToAnthropicStream {
             return Ok(out);
         }
         let chunk: RawChunk<'_> =
-            serde_json::from_str(data).map_err(|source| TranslateError::UpstreamEvent {
-                api: Api::OpenAi,
-                source,
-            })?;
+            serde_json::from_str(data).map_err(|source| TranslateError::UpstreamEvent { api: Api::OpenAi, source })?;
         if let Some(error) = &chunk.error {
             let kind = anthropic_type_for(str_or_empty(&error.kind), 0);
             out.push(event_frame("error", 64, |buf| {
@@ -161,12 +158,7 @@ impl OpenAiToAnthropicStream {
             return Ok(out);
         }
         self.ensure_started(&mut out);
-        for choice in chunk
-            .choices
-            .iter()
-            .flatten()
-            .filter(|choice| choice.index == 0)
-        {
+        for choice in chunk.choices.iter().flatten().filter(|choice| choice.index == 0) {
             if let Some(delta) = &choice.delta {
                 for text in [&delta.content, &delta.refusal] {
                     let text = str_or_empty(text);
@@ -179,9 +171,7 @@ impl OpenAiToAnthropicStream {
                 }
             }
             if let Some(reason) = &choice.finish_reason {
-                self.stop_reason = Some(stop_reason_for_finish_reason(
-                    &openai::FinishReason::from(reason.as_str()),
-                ));
+                self.stop_reason = Some(stop_reason_for_finish_reason(&openai::FinishReason::from(reason.as_str())));
                 self.close_open(&mut out);
             }
         }
@@ -207,10 +197,7 @@ impl OpenAiToAnthropicStream {
         }
         self.ensure_started(out);
         self.close_open(out);
-        let mut reason = self
-            .stop_reason
-            .clone()
-            .unwrap_or(anthropic::StopReason::EndTurn);
+        let mut reason = self.stop_reason.clone().unwrap_or(anthropic::StopReason::EndTurn);
         if reason == anthropic::StopReason::EndTurn && !self.tools.is_empty() {
             reason = anthropic::StopReason::ToolUse;
         }
@@ -230,9 +217,7 @@ impl OpenAiToAnthropicStream {
             push_u64(buf, usage.map_or(0, |usage| usage.output_tokens));
             buf.extend_from_slice(b"}}");
         }));
-        out.push(Bytes::from_static(
-            b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
-        ));
+        out.push(Bytes::from_static(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
         self.done = true;
     }
 
@@ -273,10 +258,7 @@ impl OpenAiToAnthropicStream {
 
     fn text(&mut self, text: &str, out: &mut Vec<Bytes>) {
         let index = match self.open {
-            Some(OpenBlock {
-                index,
-                is_tool: false,
-            }) => index,
+            Some(OpenBlock { index, is_tool: false }) => index,
             _ => {
                 let index = self.start_block(false, out);
                 out.push(event_frame("content_block_start", 32, |buf| {
@@ -299,68 +281,42 @@ impl OpenAiToAnthropicStream {
     fn tool_call(&mut self, call: &RawToolCall<'_>, out: &mut Vec<Bytes>) {
         // Most servers send `id` on a call's first fragment only and identify later ones by
         // `index`; some send a whole call per chunk with the same `index`, told apart by `id`.
-        let id = call
-            .id
-            .as_ref()
-            .map(CowStr::as_str)
-            .filter(|id| !id.is_empty());
+        let id = call.id.as_ref().map(CowStr::as_str).filter(|id| !id.is_empty());
         let existing = match id {
             Some(id) => self.tools.iter().find(|slot| slot.id == id),
-            None => self
-                .tools
-                .iter()
-                .rev()
-                .find(|slot| slot.call_index == call.index),
+            None => self.tools.iter().rev().find(|slot| slot.call_index == call.index),
         }
         .map(|slot| slot.block);
         let block = match existing {
             Some(block) => block,
             None => {
-                let name = call
-                    .function
-                    .as_ref()
-                    .map_or("", |function| str_or_empty(&function.name));
+                let name = call.function.as_ref().map_or("", |function| str_or_empty(&function.name));
                 let block = self.start_block(true, out);
                 let id = id.map_or_else(|| format!("toolu_{block}"), str::to_owned);
-                out.push(event_frame(
-                    "content_block_start",
-                    id.len() + name.len() + 96,
-                    |buf| {
-                        buf.extend_from_slice(br#"{"type":"content_block_start","index":"#);
-                        push_u64(buf, u64::from(block));
-                        buf.extend_from_slice(br#","content_block":{"type":"tool_use","id":"#);
-                        push_json_str(buf, &id);
-                        buf.extend_from_slice(br#","name":"#);
-                        push_json_str(buf, name);
-                        buf.extend_from_slice(br#","input":{}}}"#);
-                    },
-                ));
-                self.tools.push(ToolSlot {
-                    call_index: call.index,
-                    id,
-                    block,
-                });
+                out.push(event_frame("content_block_start", id.len() + name.len() + 96, |buf| {
+                    buf.extend_from_slice(br#"{"type":"content_block_start","index":"#);
+                    push_u64(buf, u64::from(block));
+                    buf.extend_from_slice(br#","content_block":{"type":"tool_use","id":"#);
+                    push_json_str(buf, &id);
+                    buf.extend_from_slice(br#","name":"#);
+                    push_json_str(buf, name);
+                    buf.extend_from_slice(br#","input":{}}}"#);
+                }));
+                self.tools.push(ToolSlot { call_index: call.index, id, block });
                 block
             }
         };
-        let arguments = call
-            .function
-            .as_ref()
-            .map_or("", |function| str_or_empty(&function.arguments));
+        let arguments = call.function.as_ref().map_or("", |function| str_or_empty(&function.arguments));
         if arguments.is_empty() {
             return;
         }
-        out.push(event_frame(
-            "content_block_delta",
-            arguments.len() + 48,
-            |buf| {
-                buf.extend_from_slice(br#"{"type":"content_block_delta","index":"#);
-                push_u64(buf, u64::from(block));
-                buf.extend_from_slice(br#","delta":{"type":"input_json_delta","partial_json":"#);
-                push_json_str(buf, arguments);
-                buf.extend_from_slice(b"}}");
-            },
-        ));
+        out.push(event_frame("content_block_delta", arguments.len() + 48, |buf| {
+            buf.extend_from_slice(br#"{"type":"content_block_delta","index":"#);
+            push_u64(buf, u64::from(block));
+            buf.extend_from_slice(br#","delta":{"type":"input_json_delta","partial_json":"#);
+            push_json_str(buf, arguments);
+            buf.extend_from_slice(b"}}");
+        }));
     }
 }
 

@@ -144,11 +144,8 @@ impl AnthropicToOpenAiStream {
         if self.done || event_name == "ping" || data.trim().is_empty() {
             return Ok(out);
         }
-        let event: RawEvent<'_> =
-            serde_json::from_str(data).map_err(|source| TranslateError::UpstreamEvent {
-                api: Api::Anthropic,
-                source,
-            })?;
+        let event: RawEvent<'_> = serde_json::from_str(data)
+            .map_err(|source| TranslateError::UpstreamEvent { api: Api::Anthropic, source })?;
         let kind = event.kind.as_ref().map_or(event_name, CowStr::as_str);
         match kind {
             "message_start" => {
@@ -168,8 +165,7 @@ impl AnthropicToOpenAiStream {
                             }
                         }
                         "tool_use" => {
-                            let call_index =
-                                u32::try_from(self.tool_blocks.len()).unwrap_or(u32::MAX);
+                            let call_index = u32::try_from(self.tool_blocks.len()).unwrap_or(u32::MAX);
                             self.tool_blocks.push((event.index, call_index));
                             out.push(self.tool_start_chunk(
                                 call_index,
@@ -193,11 +189,8 @@ impl AnthropicToOpenAiStream {
                         }
                         "input_json_delta" => {
                             let fragment = str_or_empty(&delta.partial_json);
-                            let call = self
-                                .tool_blocks
-                                .iter()
-                                .find(|(block, _)| *block == event.index)
-                                .map(|&(_, call)| call);
+                            let call =
+                                self.tool_blocks.iter().find(|(block, _)| *block == event.index).map(|&(_, call)| call);
                             if let (Some(call), false) = (call, fragment.is_empty()) {
                                 out.push(self.tool_arguments_chunk(call, fragment));
                             }
@@ -211,22 +204,19 @@ impl AnthropicToOpenAiStream {
                     self.usage.absorb(usage);
                 }
                 if let Some(reason) = event.delta.as_ref().and_then(|d| d.stop_reason.as_ref()) {
-                    self.finish_reason = Some(finish_reason_for_stop_reason(
-                        &anthropic::StopReason::from(reason.as_str()),
-                    ));
+                    self.finish_reason =
+                        Some(finish_reason_for_stop_reason(&anthropic::StopReason::from(reason.as_str())));
                 }
                 self.ensure_role(&mut out);
                 self.ensure_finish(&mut out);
             }
             "message_stop" => self.finish_into(&mut out),
             "error" => {
-                let (kind, message) = event.error.as_ref().map_or(("api_error", ""), |error| {
-                    (str_or_empty(&error.kind), str_or_empty(&error.message))
-                });
-                out.push(error_frame(
-                    if kind.is_empty() { "api_error" } else { kind },
-                    message,
-                ));
+                let (kind, message) = event
+                    .error
+                    .as_ref()
+                    .map_or(("api_error", ""), |error| (str_or_empty(&error.kind), str_or_empty(&error.message)));
+                out.push(error_frame(if kind.is_empty() { "api_error" } else { kind }, message));
                 self.done = true;
             }
             // `ping`, `content_block_stop` and event kinds added after this was written.
@@ -269,21 +259,13 @@ impl AnthropicToOpenAiStream {
     fn ensure_finish(&mut self, out: &mut Vec<Bytes>) {
         if !self.finish_sent {
             self.finish_sent = true;
-            let reason = self
-                .finish_reason
-                .as_ref()
-                .map_or("stop", openai::FinishReason::as_str);
+            let reason = self.finish_reason.as_ref().map_or("stop", openai::FinishReason::as_str);
             out.push(self.chunk(0, Some(reason), |buf| buf.extend_from_slice(b"{}")));
         }
     }
 
     /// One chunk with one choice: `prefix {"index":0,"delta":DELTA,"finish_reason":R}]}`.
-    fn chunk(
-        &self,
-        size_hint: usize,
-        finish: Option<&str>,
-        delta: impl FnOnce(&mut Vec<u8>),
-    ) -> Bytes {
+    fn chunk(&self, size_hint: usize, finish: Option<&str>, delta: impl FnOnce(&mut Vec<u8>)) -> Bytes {
         let mut buf = Vec::with_capacity(self.prefix.len() + size_hint + 64);
         buf.extend_from_slice(&self.prefix);
         buf.extend_from_slice(br#"{"index":0,"delta":"#);

@@ -29,9 +29,7 @@ impl Usage {
 
     /// Prompt tokens neither read from nor written to the cache.
     pub fn uncached_input_tokens(&self) -> u64 {
-        self.input_tokens
-            .saturating_sub(self.cached_input_tokens)
-            .saturating_sub(self.cache_creation_input_tokens)
+        self.input_tokens.saturating_sub(self.cached_input_tokens).saturating_sub(self.cache_creation_input_tokens)
     }
 
     /// From an OpenAI `usage` object.
@@ -50,10 +48,7 @@ impl Usage {
 
     /// From an OpenAI embeddings `usage` object.
     pub fn from_openai_embedding(usage: &openai::EmbeddingUsage) -> Self {
-        Self {
-            input_tokens: usage.prompt_tokens,
-            ..Self::default()
-        }
+        Self { input_tokens: usage.prompt_tokens, ..Self::default() }
     }
 
     /// From an Anthropic `usage` object, whose `input_tokens` excludes cache reads and writes.
@@ -66,16 +61,9 @@ impl Usage {
         )
     }
 
-    pub(super) fn from_anthropic_parts(
-        uncached_input: u64,
-        output: u64,
-        cache_read: u64,
-        cache_write: u64,
-    ) -> Self {
+    pub(super) fn from_anthropic_parts(uncached_input: u64, output: u64, cache_read: u64, cache_write: u64) -> Self {
         Self {
-            input_tokens: uncached_input
-                .saturating_add(cache_read)
-                .saturating_add(cache_write),
+            input_tokens: uncached_input.saturating_add(cache_read).saturating_add(cache_write),
             output_tokens: output,
             cached_input_tokens: cache_read,
             cache_creation_input_tokens: cache_write,
@@ -213,18 +201,12 @@ impl AnthropicUsageTap {
             #[serde(default)]
             usage: Option<RawUsage>,
         }
-        let is_start = event_name == "message_start"
-            || (event_name.is_empty() && data.contains("\"message_start\""));
-        let is_delta = event_name == "message_delta"
-            || (event_name.is_empty() && data.contains("\"message_delta\""));
+        let is_start = event_name == "message_start" || (event_name.is_empty() && data.contains("\"message_start\""));
+        let is_delta = event_name == "message_delta" || (event_name.is_empty() && data.contains("\"message_delta\""));
         let usage = if is_start {
-            serde_json::from_str::<Start>(data)
-                .ok()
-                .and_then(|start| start.message.usage)
+            serde_json::from_str::<Start>(data).ok().and_then(|start| start.message.usage)
         } else if is_delta {
-            serde_json::from_str::<Delta>(data)
-                .ok()
-                .and_then(|delta| delta.usage)
+            serde_json::from_str::<Delta>(data).ok().and_then(|delta| delta.usage)
         } else {
             None
         };
@@ -251,14 +233,8 @@ impl AnthropicUsageTap {
 
     /// The usage so far, if any was seen.
     pub fn usage(&self) -> Option<Usage> {
-        self.seen.then(|| {
-            Usage::from_anthropic_parts(
-                self.uncached_input,
-                self.output,
-                self.cache_read,
-                self.cache_write,
-            )
-        })
+        self.seen
+            .then(|| Usage::from_anthropic_parts(self.uncached_input, self.output, self.cache_read, self.cache_write))
     }
 }
 
@@ -277,12 +253,7 @@ mod tests {
         let usage = Usage::from_openai(&usage);
         assert_eq!(
             usage,
-            Usage {
-                input_tokens: 100,
-                output_tokens: 20,
-                cached_input_tokens: 64,
-                cache_creation_input_tokens: 0
-            }
+            Usage { input_tokens: 100, output_tokens: 20, cached_input_tokens: 64, cache_creation_input_tokens: 0 }
         );
         assert_eq!(usage.total_tokens(), 120);
         assert_eq!(usage.uncached_input_tokens(), 36);
@@ -306,32 +277,19 @@ mod tests {
         let openai = usage.to_openai();
         assert_eq!(openai.prompt_tokens, 105);
         assert_eq!(openai.total_tokens, 112);
-        assert_eq!(
-            openai.prompt_tokens_details.and_then(|d| d.cached_tokens),
-            Some(90)
-        );
+        assert_eq!(openai.prompt_tokens_details.and_then(|d| d.cached_tokens), Some(90));
     }
 
     #[test]
     fn usage_from_whole_bodies() {
         let chat = br#"{"id":"x","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#;
-        assert_eq!(
-            Usage::from_openai_body(chat).map(|u| (u.input_tokens, u.output_tokens)),
-            Some((3, 4))
-        );
-        let embeddings =
-            br#"{"object":"list","data":[],"usage":{"prompt_tokens":8,"total_tokens":8}}"#;
-        assert_eq!(
-            Usage::from_openai_body(embeddings).map(|u| u.input_tokens),
-            Some(8)
-        );
+        assert_eq!(Usage::from_openai_body(chat).map(|u| (u.input_tokens, u.output_tokens)), Some((3, 4)));
+        let embeddings = br#"{"object":"list","data":[],"usage":{"prompt_tokens":8,"total_tokens":8}}"#;
+        assert_eq!(Usage::from_openai_body(embeddings).map(|u| u.input_tokens), Some(8));
         assert_eq!(Usage::from_openai_body(b"{\"choices\":[]}"), None);
         assert_eq!(Usage::from_openai_body(b"not json"), None);
         let messages = br#"{"id":"m","type":"message","usage":{"input_tokens":1,"output_tokens":2,"cache_read_input_tokens":null}}"#;
-        assert_eq!(
-            Usage::from_anthropic_body(messages).map(|u| (u.input_tokens, u.output_tokens)),
-            Some((1, 2))
-        );
+        assert_eq!(Usage::from_anthropic_body(messages).map(|u| (u.input_tokens, u.output_tokens)), Some((1, 2)));
     }
 
     #[test]
@@ -347,12 +305,7 @@ mod tests {
         tap.on_data("[DONE]");
         assert_eq!(
             tap.usage(),
-            Some(Usage {
-                input_tokens: 9,
-                output_tokens: 2,
-                cached_input_tokens: 4,
-                cache_creation_input_tokens: 0
-            })
+            Some(Usage { input_tokens: 9, output_tokens: 2, cached_input_tokens: 4, cache_creation_input_tokens: 0 })
         );
     }
 
