@@ -26,35 +26,57 @@ pub const MAX_NESTING: usize = 64;
 /// than [`MAX_NESTING`], reporting it.
 fn limit_nesting(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Option<String> {
     let mut depth = 0usize;
-    let mut too_deep = Vec::new();
+    let mut braces = 0usize;
+    // Regions to blank out, with the offset to report.
+    let mut cut: Vec<(usize, usize, usize)> = Vec::new();
+    let mut deep_block: Option<usize> = None;
     for (i, b) in code_bytes(text) {
         match b {
             b'(' | b'[' => {
                 depth += 1;
                 if depth == MAX_NESTING + 1 {
-                    too_deep.push(i);
+                    let start = text[..i].rfind(['\n', '\r', ';', '{', '}']).map_or(0, |p| p + 1);
+                    let end = text[i..].find(['\n', '\r', ';', '{', '}']).map_or(text.len(), |p| i + p);
+                    cut.push((start, end, i));
                 }
             }
             b')' | b']' => depth = depth.saturating_sub(1),
-            b'\n' | b'\r' | b';' | b'{' | b'}' => depth = 0,
+            b'\n' | b'\r' | b';' => depth = 0,
+            b'{' => {
+                depth = 0;
+                braces += 1;
+                if braces == MAX_NESTING + 1 {
+                    deep_block = Some(i);
+                }
+            }
+            b'}' => {
+                depth = 0;
+                if braces == MAX_NESTING + 1 {
+                    if let Some(start) = deep_block.take() {
+                        cut.push((start, i + 1, start));
+                    }
+                }
+                braces = braces.saturating_sub(1);
+            }
             _ => {}
         }
     }
-    if too_deep.is_empty() {
+    if let Some(start) = deep_block {
+        cut.push((start, text.len(), start));
+    }
+    if cut.is_empty() {
         return None;
     }
     let mut out = text.as_bytes().to_vec();
-    for at in too_deep {
-        let start = text[..at].rfind(['\n', '\r', ';', '{', '}']).map_or(0, |p| p + 1);
-        let end = text[at..].find(['\n', '\r', ';', '{', '}']).map_or(text.len(), |p| at + p);
+    for (start, end, at) in cut {
         diags.push(
             Diagnostic::new(
                 Code::Syntax,
                 file,
                 Span::new(at, at + 1),
-                format!("lists and parentheses nest more than {MAX_NESTING} deep"),
+                format!("blocks, lists or parentheses nest more than {MAX_NESTING} deep"),
             )
-            .help("flatten the expression"),
+            .help("flatten the policy"),
         );
         for b in &mut out[start..end] {
             if *b != b'\n' && *b != b'\r' {
