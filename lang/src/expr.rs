@@ -453,6 +453,8 @@ impl ExprCompiler<'_> {
                 (CExpr::Const(Value::Num(*value)), Ty::Num)
             }
             ExprKind::Ident(name) => match name.as_str() {
+                // The parser's placeholder for a part it already reported.
+                "" => (CExpr::Const(Value::Null), Ty::Any),
                 "true" => (CExpr::Const(Value::Bool(true)), Ty::Bool),
                 "false" => (CExpr::Const(Value::Bool(false)), Ty::Bool),
                 "null" => (CExpr::Const(Value::Null), Ty::Null),

@@ -18,6 +18,9 @@ use pest::Parser as _;
 #[grammar = "../../grammar/hapax.pest"]
 struct Grammar;
 
+/// How many operators and operands one expression may have.
+pub const MAX_EXPRESSION_PARTS: usize = 1024;
+
 /// How deeply `(` and `[` may nest. Deeper input is refused before it
 /// reaches the recursive parts of the front end.
 pub const MAX_NESTING: usize = 64;
@@ -701,6 +704,22 @@ impl<'t> Driver<'t> {
                 .op(Op::prefix(Rule::not_op))
                 .op(Op::infix(Rule::cmp_op, Assoc::Left))
         });
+        // Long operator chains would make every later pass recurse as deep
+        // as the chain is long.
+        let parts = pair.clone().into_inner().count();
+        if parts > MAX_EXPRESSION_PARTS {
+            let span = self.span(&pair, base);
+            self.diags.push(
+                Diagnostic::new(
+                    Code::Syntax,
+                    self.file,
+                    Span::new(span.start as usize, span.start as usize + 1),
+                    format!("this expression has more than {MAX_EXPRESSION_PARTS} operators and operands"),
+                )
+                .help("split the condition, or use `in [...]` for long lists of choices"),
+            );
+            return self.bad(span);
+        }
         let file_base = base;
         pratt
             .map_primary(|p| self.expr(p, base))
