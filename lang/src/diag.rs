@@ -142,14 +142,18 @@ pub fn render(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
         let (l0, _) = file.line_col(loc.span.start as usize);
         let line_start = file.offset(l0, 0);
         let line_end = file.line_end(l0);
-        let text = file.text.get(line_start..line_end).unwrap_or("").trim_end_matches('\r');
+        let start = (loc.span.start as usize).clamp(line_start, line_end);
+        let end = (loc.span.end as usize).clamp(start, line_end);
+        // Show at most a window of a very long line, so that output stays
+        // proportional to the number of diagnostics.
+        let (shown_start, shown_end) = window(&file.text, line_start, line_end, start);
+        let text = file.text.get(shown_start..shown_end).unwrap_or("").trim_end_matches('\r');
         let bar = paint("1;34", "|");
         out.push_str(&format!("{pad} {bar}\n"));
         out.push_str(&format!("{} {bar} {}\n", paint("1;34", &format!("{line:>width$}")), text.replace('\t', " ")));
-        let start = (loc.span.start as usize).clamp(line_start, line_end);
-        let end = (loc.span.end as usize).clamp(start, line_end);
-        let before = file.text.get(line_start..start).map_or(0, |s| s.chars().count());
-        let len = file.text.get(start..end).map_or(0, |s| s.chars().count()).max(1);
+        let end = end.min(shown_end);
+        let before = file.text.get(shown_start..start).map_or(0, |s| s.chars().count());
+        let len = file.text.get(start..end).map_or(0, |s| s.chars().count()).clamp(1, 120);
         let marks = if primary { "^".repeat(len) } else { "-".repeat(len) };
         let mut under = format!("{}{}", " ".repeat(before), paint(if primary { sev_color } else { "1;36" }, &marks));
         if primary {
@@ -165,6 +169,23 @@ pub fn render(d: &Diagnostic, sources: &SourceMap, color: bool) -> String {
     }
     out.push('\n');
     out
+}
+
+/// The part of a line to print: all of it when short, else about 60
+/// characters before the span and 100 after, on character boundaries.
+fn window(text: &str, line_start: usize, line_end: usize, at: usize) -> (usize, usize) {
+    if line_end - line_start <= 200 {
+        return (line_start, line_end);
+    }
+    let mut s = at.saturating_sub(60).max(line_start);
+    while !text.is_char_boundary(s) {
+        s -= 1;
+    }
+    let mut e = (at + 100).min(line_end);
+    while !text.is_char_boundary(e) {
+        e += 1;
+    }
+    (s, e)
 }
 
 /// JSON object for `hapax check --format json`.

@@ -18,6 +18,25 @@ use pest::Parser as _;
 #[grammar = "../../grammar/hapax.pest"]
 struct Grammar;
 
+/// How many spaces, dots and brackets one statement may have.
+pub const MAX_STATEMENT_WEIGHT: usize = 4096;
+
+/// Where the statement holding `at` ends: `;`, a brace, or a line break
+/// outside brackets.
+fn statement_end(text: &str, at: usize) -> usize {
+    let mut open = 0usize;
+    for (i, b) in code_bytes(&text[at..]) {
+        match b {
+            b'(' | b'[' => open += 1,
+            b')' | b']' => open = open.saturating_sub(1),
+            b';' | b'{' | b'}' => return at + i,
+            b'\n' | b'\r' if open == 0 => return at + i,
+            _ => {}
+        }
+    }
+    text.len()
+}
+
 /// How many operators and operands one expression may have.
 pub const MAX_EXPRESSION_PARTS: usize = 1024;
 
@@ -30,10 +49,36 @@ pub const MAX_NESTING: usize = 64;
 fn limit_nesting(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) -> Option<String> {
     let mut depth = 0usize;
     let mut braces = 0usize;
+    // Spaces, dots and brackets in the current statement: a bound on how
+    // many operators, accessors and nested groups one statement can have.
+    let mut weight = 0usize;
+    let mut open = 0usize;
+    let mut stmt_start = 0usize;
     // Regions to blank out, with the offset to report.
     let mut cut: Vec<(usize, usize, usize)> = Vec::new();
     let mut deep_block: Option<usize> = None;
     for (i, b) in code_bytes(text) {
+        if matches!(b, b' ' | b'.' | b'[' | b'(') {
+            weight += 1;
+            if weight == MAX_STATEMENT_WEIGHT + 1 {
+                let end = statement_end(text, i);
+                cut.push((stmt_start, end, i));
+            }
+        }
+        match b {
+            b'(' | b'[' => open += 1,
+            b')' | b']' => open = open.saturating_sub(1),
+            b'\n' | b'\r' if open == 0 => {
+                weight = 0;
+                stmt_start = i + 1;
+            }
+            b';' | b'{' | b'}' => {
+                weight = 0;
+                open = 0;
+                stmt_start = i + 1;
+            }
+            _ => {}
+        }
         match b {
             b'(' | b'[' => {
                 depth += 1;
@@ -113,9 +158,13 @@ fn parse_text(file: FileId, text: &str) -> (Ast, Vec<Diagnostic>) {
     if text.len() >= PARALLEL_THRESHOLD {
         if let Some(mid) = split_point(text) {
             let (first, second) = std::thread::scope(|s| {
-                let first = s.spawn(|| parse_chunk(file, text, 0..mid, &comment_ends));
+                // The same stack size as the main thread's, so that a big
+                // file is no easier to overflow than a small one.
+                let first = std::thread::Builder::new()
+                    .stack_size(8 << 20)
+                    .spawn_scoped(s, || parse_chunk(file, text, 0..mid, &comment_ends));
                 let second = parse_chunk(file, text, mid..text.len(), &comment_ends);
-                (first.join().ok().flatten(), second)
+                (first.ok().and_then(|h| h.join().ok()).flatten(), second)
             });
             if let (Some(mut items), Some(rest)) = (first, second) {
                 items.extend(rest);
