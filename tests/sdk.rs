@@ -46,7 +46,8 @@ fn official_sdks_work_against_hapax() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mock_bin = root.join("target/debug/mock-upstream");
     assert!(mock_bin.exists(), "build the workspace binaries first (scripts/test does)");
-    let mut mock = Command::new(&mock_bin).args(["--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().expect("mock runs");
+    let mut mock =
+        Command::new(&mock_bin).args(["--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().expect("mock runs");
     let mut line = String::new();
     BufReader::new(mock.stdout.take().expect("stdout")).read_line(&mut line).expect("mock prints its address");
     let _mock = Kill(mock);
