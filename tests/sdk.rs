@@ -44,7 +44,8 @@ fn official_sdks_work_against_hapax() {
         return;
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mock_bin = root.join("target/debug/mock-upstream");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let mock_bin = target.join("debug/mock-upstream");
     assert!(mock_bin.exists(), "build the workspace binaries first (scripts/test does)");
     let mut mock =
         Command::new(&mock_bin).args(["--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().expect("mock runs");

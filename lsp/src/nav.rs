@@ -326,28 +326,26 @@ pub fn folding(ast: &Ast, text: &str) -> Vec<FoldingRange> {
         run = match run {
             Some((first, last)) if last + 1 == line => Some((first, line)),
             Some((first, last)) => {
-                if last > first {
-                    out.push(FoldingRange {
-                        start_line: first as u32,
-                        end_line: last as u32,
-                        kind: Some(FoldingRangeKind::Comment),
-                        ..Default::default()
-                    });
-                }
+                push_comment_run(first, last, &mut out);
                 Some((line, line))
             }
             None => Some((line, line)),
         };
     }
     if let Some((first, last)) = run {
-        if last > first {
-            out.push(FoldingRange {
-                start_line: first as u32,
-                end_line: last as u32,
-                kind: Some(FoldingRangeKind::Comment),
-                ..Default::default()
-            });
-        }
+        push_comment_run(first, last, &mut out);
     }
     out
+}
+
+/// A run of comment lines folds when it spans at least two lines.
+fn push_comment_run(first: usize, last: usize, out: &mut Vec<FoldingRange>) {
+    if last > first {
+        out.push(FoldingRange {
+            start_line: first as u32,
+            end_line: last as u32,
+            kind: Some(FoldingRangeKind::Comment),
+            ..Default::default()
+        });
+    }
 }

@@ -198,16 +198,27 @@ pub fn client() -> HttpClient {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-pub async fn request(client: &HttpClient, method: &str, url: &str, body: &str, headers: &[(&str, &str)]) -> Resp {
+/// Sends a JSON request and waits (at most 20 s) for the response head.
+async fn send(
+    client: &HttpClient,
+    method: &str,
+    url: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> http::Response<hyper::body::Incoming> {
     let mut req = http::Request::builder().method(method).uri(url).header("content-type", "application/json");
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
     let req = req.body(Full::new(Bytes::from(body.to_string()))).expect("request");
-    let resp = tokio::time::timeout(Duration::from_secs(20), client.request(req))
+    tokio::time::timeout(Duration::from_secs(20), client.request(req))
         .await
         .expect("answer in time")
-        .expect("request failed");
+        .expect("request failed")
+}
+
+pub async fn request(client: &HttpClient, method: &str, url: &str, body: &str, headers: &[(&str, &str)]) -> Resp {
+    let resp = send(client, method, url, body, headers).await;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.expect("body").to_bytes();
@@ -244,16 +255,7 @@ impl Streamed {
 }
 
 pub async fn stream(url: &str, body: &str, headers: &[(&str, &str)]) -> Streamed {
-    let client = client();
-    let mut req = http::Request::post(url).header("content-type", "application/json");
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let req = req.body(Full::new(Bytes::from(body.to_string()))).expect("request");
-    let resp = tokio::time::timeout(Duration::from_secs(20), client.request(req))
-        .await
-        .expect("answer in time")
-        .expect("request failed");
+    let resp = send(&client(), "POST", url, body, headers).await;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let mut body = resp.into_body();
