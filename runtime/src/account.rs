@@ -158,6 +158,10 @@ pub fn request_id(headers: &http::HeaderMap) -> HeaderValue {
         }
     }
     let n: u128 = rand::random();
+    let mut hex = [0u8; 32];
+    for (i, b) in hex.iter_mut().enumerate() {
+        *b = b"0123456789abcdef"[((n >> (124 - 4 * i)) & 0xf) as usize];
+    }
     // 32 lowercase hex digits are always a valid header value.
-    HeaderValue::from_str(&format!("{n:032x}")).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    HeaderValue::from_bytes(&hex).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }

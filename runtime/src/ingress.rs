@@ -8,7 +8,11 @@ use hapax_lang::expr::{ClientInfo, RequestView};
 use http::{HeaderMap, Method, Uri};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The API endpoints the gateway serves.
@@ -63,7 +67,13 @@ impl Endpoint {
     }
 }
 
-/// A request after ingress: its head and its body, parsed once.
+/// A request after ingress: its head and what the gateway needs of its body.
+///
+/// The body is read in one pass into the few fields the request path needs
+/// (`model`, `stream`, `stream_options`), without building a JSON tree; the
+/// tree and the token estimate are only made when something asks for them
+/// (a `when` reading `request.body` or `request.tokens`, a model rewrite, a
+/// translation to another API).
 pub struct Ingress {
     pub endpoint: Endpoint,
     pub method: Method,
@@ -71,9 +81,12 @@ pub struct Ingress {
     pub headers: HeaderMap,
     /// The body as received, forwarded untouched when nothing changes.
     pub raw: Bytes,
-    pub json: Value,
+    model: Option<String>,
     pub stream: bool,
-    pub tokens: u64,
+    /// `stream_options.include_usage`.
+    pub include_usage: bool,
+    json: OnceLock<Option<Value>>,
+    tokens: OnceLock<u64>,
 }
 
 impl Ingress {
@@ -81,7 +94,7 @@ impl Ingress {
         self.endpoint.client_api()
     }
 
-    /// Parses a body that was read whole.
+    /// Checks a body that was read whole and reads its head fields.
     pub fn parse(
         endpoint: Endpoint,
         method: Method,
@@ -89,20 +102,123 @@ impl Ingress {
         headers: HeaderMap,
         raw: Bytes,
     ) -> Result<Self, GatewayError> {
-        if raw.is_empty() {
-            return Err(GatewayError::bad_request("the request body is empty; send a JSON object"));
+        let first = raw.iter().find(|b| !b.is_ascii_whitespace());
+        match first {
+            None => return Err(GatewayError::bad_request("the request body is empty; send a JSON object")),
+            Some(b'{') => {}
+            Some(_) => {
+                // Not an object; say so, or say why it is not JSON at all.
+                return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(&raw) {
+                    Ok(_) => GatewayError::bad_request("the request body must be a JSON object"),
+                    Err(e) => GatewayError::bad_request(format!("the request body is not valid JSON: {e}")),
+                });
+            }
         }
-        let json: Value = serde_json::from_slice(&raw)
-            .map_err(|e| GatewayError::bad_request(format!("the request body is not valid JSON: {e}")))?;
-        if !json.is_object() {
-            return Err(GatewayError::bad_request("the request body must be a JSON object"));
+        let head: Head = serde_json::from_slice(&raw).map_err(|e| {
+            if e.is_data() {
+                GatewayError::bad_request(format!("the request body is not a valid request: {e}"))
+            } else {
+                GatewayError::bad_request(format!("the request body is not valid JSON: {e}"))
+            }
+        })?;
+        let model = match head.model {
+            None | Some(Field::Null) => None,
+            Some(Field::Str(m)) => Some(m.into_owned()),
+            Some(_) => return Err(GatewayError::bad_request("`model` must be a string")),
+        };
+        let stream = matches!(head.stream, Some(Field::Bool(true)));
+        let include_usage =
+            head.stream_options.as_ref().and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
+        Ok(Ingress {
+            endpoint,
+            method,
+            uri,
+            headers,
+            raw,
+            model,
+            stream,
+            include_usage,
+            json: OnceLock::new(),
+            tokens: OnceLock::new(),
+        })
+    }
+
+    /// The body as a JSON tree, parsed on first use.
+    pub fn json(&self) -> Option<&Value> {
+        self.json.get_or_init(|| serde_json::from_slice(&self.raw).ok()).as_ref()
+    }
+
+    /// Prompt tokens, estimated on first use.
+    pub fn tokens(&self) -> u64 {
+        *self.tokens.get_or_init(|| self.json().map_or(0, |j| estimate_tokens(self.endpoint, j)))
+    }
+}
+
+/// The body fields read on every request; any other field is skipped
+/// (but still checked to be valid JSON).
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(default, borrow)]
+    model: Option<Field<'a>>,
+    #[serde(default, borrow)]
+    stream: Option<Field<'a>>,
+    #[serde(default)]
+    stream_options: Option<Value>,
+}
+
+/// A field's value when only strings and booleans matter.
+enum Field<'a> {
+    Str(Cow<'a, str>),
+    Bool(bool),
+    Null,
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Field<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Owned(v)))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Field<'de>, E> {
+                Ok(Field::Bool(v))
+            }
+            fn visit_unit<E>(self) -> Result<Field<'de>, E> {
+                Ok(Field::Null)
+            }
+            fn visit_none<E>(self) -> Result<Field<'de>, E> {
+                Ok(Field::Null)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Field<'de>, E> {
+                Ok(Field::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Field<'de>, E> {
+                Ok(Field::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Field<'de>, E> {
+                Ok(Field::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'de>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Field::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field<'de>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Field::Other)
+            }
         }
-        if json.get("model").is_some_and(|m| !m.is_string()) {
-            return Err(GatewayError::bad_request("`model` must be a string"));
-        }
-        let stream = json.get("stream").and_then(Value::as_bool).unwrap_or(false);
-        let tokens = estimate_tokens(endpoint, &json);
-        Ok(Ingress { endpoint, method, uri, headers, raw, json, stream, tokens })
+        d.deserialize_any(V)
     }
 }
 
@@ -184,19 +300,19 @@ impl RequestView for Ingress {
         self.uri.path()
     }
     fn model(&self) -> Option<&str> {
-        self.json.get("model").and_then(Value::as_str)
+        self.model.as_deref()
     }
     fn stream(&self) -> bool {
         self.stream
     }
     fn tokens(&self) -> u64 {
-        self.tokens
+        Ingress::tokens(self)
     }
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
     fn body(&self) -> Option<&Value> {
-        Some(&self.json)
+        self.json()
     }
     fn client(&self) -> Option<&ClientInfo> {
         // No authentication yet: every caller is anonymous.
@@ -225,13 +341,13 @@ mod tests {
                 .unwrap();
         assert_eq!(i.model(), Some("m"));
         assert!(i.stream);
-        assert_eq!(i.tokens, 2);
+        assert_eq!(i.tokens(), 2);
         let i = ingress(
             Endpoint::Messages,
             r#"{"model":"m","system":"abcd","messages":[{"role":"user","content":[{"type":"text","text":"abcd"}]}]}"#,
         )
         .unwrap();
-        assert_eq!(i.tokens, 2);
+        assert_eq!(i.tokens(), 2);
     }
 
     #[test]

@@ -36,6 +36,7 @@ mod stream;
 mod tls;
 mod translate;
 mod upstream;
+mod workers;
 
 /// Runs `hapax serve` over the given policy files or folders (the
 /// quickstart when none); returns the process exit status.

@@ -50,11 +50,10 @@ pub async fn answer(up: &Upstream, ingress: &Ingress, model: &str) -> Result<Rep
         return Err(GatewayError::upstream_status(&up.name, StatusCode::INTERNAL_SERVER_ERROR, body, None));
     }
     let id = format!("mock-{n}");
-    let prompt = ingress.tokens;
+    let prompt = ingress.tokens();
     let completion = WORDS.len() as u64;
     let body = if ingress.stream && ingress.endpoint != Endpoint::Embeddings {
-        let include_usage =
-            ingress.json.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
+        let include_usage = ingress.include_usage;
         let frames = stream_frames(ingress.endpoint, &id, model, prompt, completion, include_usage);
         let gap = latency / 10;
         ReplyBody::Stream(UpStream::Local(Box::pin(futures_util::stream::unfold(
@@ -102,7 +101,7 @@ fn whole(ingress: &Ingress, id: &str, model: &str, prompt: u64, completion: u64)
             "usage": usage
         }),
         Endpoint::Embeddings => {
-            let inputs: Vec<String> = match ingress.json.get("input") {
+            let inputs: Vec<String> = match ingress.json().and_then(|j| j.get("input")) {
                 Some(Value::Array(items)) => items.iter().map(|i| i.to_string()).collect(),
                 Some(v) => vec![v.to_string()],
                 None => vec![String::new()],

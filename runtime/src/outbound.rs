@@ -36,7 +36,8 @@ pub enum ReplyBody {
 
 /// The source of a streamed answer.
 pub enum UpStream {
-    Http(Incoming),
+    /// A provider's body, and its first chunk when it was read ahead.
+    Http(Incoming, Option<Bytes>),
     Local(Pin<Box<dyn Stream<Item = Bytes> + Send>>),
 }
 
@@ -44,7 +45,8 @@ impl UpStream {
     /// The next chunk of data; `Err` when the upstream broke off.
     pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ()>>> {
         match self {
-            UpStream::Http(body) => loop {
+            UpStream::Http(_, first @ Some(_)) => Poll::Ready(first.take().map(Ok)),
+            UpStream::Http(body, None) => loop {
                 match Pin::new(&mut *body).poll_frame(cx) {
                     Poll::Ready(Some(Ok(frame))) => {
                         if let Ok(data) = frame.into_data() {
@@ -60,6 +62,53 @@ impl UpStream {
             },
             UpStream::Local(s) => s.as_mut().poll_next(cx).map(|o| o.map(Ok)),
         }
+    }
+}
+
+/// Waits for a stream's first chunk, then takes whatever else is already
+/// there (the connection hands chunks over one at a time, so it is given a
+/// couple of turns); `None` when the stream is empty.
+async fn read_ahead(body: &mut UpStream) -> Result<Option<Bytes>, ()> {
+    let Some(first) = std::future::poll_fn(|cx| body.poll_chunk(cx)).await.transpose()? else {
+        return Ok(None);
+    };
+    let mut more = bytes::BytesMut::new();
+    let mut turns = 0;
+    while turns < 2 && first.len() + more.len() < 64 * 1024 {
+        match std::future::poll_fn(|cx| Poll::Ready(body.poll_chunk(cx))).await {
+            Poll::Ready(Some(Ok(chunk))) => {
+                turns = 0;
+                more.extend_from_slice(&chunk);
+            }
+            Poll::Ready(Some(Err(()))) => return Err(()),
+            Poll::Ready(None) => break,
+            Poll::Pending => {
+                turns += 1;
+                YieldOnce(false).await;
+            }
+        }
+    }
+    if more.is_empty() {
+        return Ok(Some(first));
+    }
+    let mut all = bytes::BytesMut::with_capacity(first.len() + more.len());
+    all.extend_from_slice(&first);
+    all.extend_from_slice(&more);
+    Ok(Some(all.freeze()))
+}
+
+/// Lets the other tasks of this thread run once.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 
@@ -160,7 +209,15 @@ pub async fn call(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         if stream && is_sse {
-            return Ok(Reply { wire: up.wire, headers: pass, body: ReplyBody::Stream(UpStream::Http(body)) });
+            // Wait for the first event before answering: until then a
+            // failure can still be retried, and the response head leaves
+            // together with the first event.
+            let mut body = UpStream::Http(body, None);
+            let first = read_ahead(&mut body).await.map_err(|()| GatewayError::reset(name))?;
+            if let UpStream::Http(_, slot) = &mut body {
+                *slot = first;
+            }
+            return Ok(Reply { wire: up.wire, headers: pass, body: ReplyBody::Stream(body) });
         }
         let bytes =
             Limited::new(body, MAX_UPSTREAM_BODY).collect().await.map_err(|_| GatewayError::reset(name))?.to_bytes();

@@ -86,8 +86,12 @@ struct Tags {
 }
 
 fn target_header(provider: Option<&str>, model: Option<&str>) -> Option<HeaderValue> {
-    let p = provider?;
-    HeaderValue::from_str(&format!("{p}/{}", model.unwrap_or(""))).ok()
+    let (p, m) = (provider?, model.unwrap_or(""));
+    let mut v = Vec::with_capacity(p.len() + 1 + m.len());
+    v.extend_from_slice(p.as_bytes());
+    v.push(b'/');
+    v.extend_from_slice(m.as_bytes());
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(v)).ok()
 }
 
 async fn stages(
@@ -115,7 +119,6 @@ async fn stages(
         .map_err(|e| (e, api))?;
     let ingress = Ingress::parse(endpoint, parts.method, parts.uri, parts.headers, raw).map_err(|e| (e, api))?;
     rec.stream = ingress.stream;
-    rec.prompt_estimate = ingress.tokens;
     // Stage 4.
     let Some(route_id) = snap.graph.match_route(&ingress) else {
         let e = match ingress.model() {

@@ -18,17 +18,21 @@ pub fn answer(s: Success, ingress: &Ingress, rec: &mut Record) -> Result<Respons
     let mut resp = match s.reply.body {
         ReplyBody::Full(bytes) => {
             let (body, usage) = translate::response_body(api, s.reply.wire, &s.upstream.name, bytes, &s.model)?;
+            // Without usage from the provider, the estimate stands in.
+            if usage.is_none() {
+                rec.prompt_estimate = ingress.tokens();
+            }
             rec.usage = usage;
             let mut r = Response::new(Body::full(body));
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             r
         }
         ReplyBody::Stream(up) => {
-            let include_usage = ingress
-                .json
-                .pointer("/stream_options/include_usage")
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(false);
+            let include_usage = ingress.include_usage;
+            // An OpenAI stream only reports usage when asked to.
+            if s.reply.wire == crate::upstream::Wire::OpenAi && !include_usage {
+                rec.prompt_estimate = ingress.tokens();
+            }
             let id = rec.request_id.to_str().unwrap_or("0").to_string();
             let conv = StreamConv::new(api, s.reply.wire, &s.model, &id, include_usage);
             let body = SseBody::new(up, conv, api, s.timeout, rec.hand_off());

@@ -10,6 +10,7 @@ use crate::pipeline::Ctx;
 use crate::policy::{self, Source};
 use crate::snapshot::Snapshot;
 use crate::state::State;
+use crate::workers::Workers;
 use arc_swap::ArcSwap;
 use hapax_lang::graph::ListenProto;
 use std::io::Write;
@@ -44,7 +45,8 @@ pub fn run(paths: &[PathBuf]) -> u8 {
         return FAILED;
     }
     crate::logging::init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("hapax").build() {
+    // The control plane's runtime; traffic is served by the workers.
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -104,7 +106,7 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph, lo
                 }
             },
         };
-        match TcpListener::bind(&l.addr).await {
+        match bind(&l.addr) {
             Ok(listener) => bound.push((listener, tls)),
             Err(e) => {
                 eprintln!("error: cannot listen on {}: {e}", l.addr);
@@ -130,21 +132,56 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph, lo
     let _ = ready_rx.await;
 
     let mut out = std::io::stdout().lock();
-    for (listener, tls) in bound {
+    for (listener, tls) in &bound {
         let scheme = if tls.is_some() { "https" } else { "http" };
         if let Ok(addr) = listener.local_addr() {
             let _ = writeln!(out, "listening on {scheme}://{addr}");
             tracing::info!(target: "hapax::listen", %addr, scheme, "listening");
         }
-        loops.push(tokio::spawn(listen::accept_loop(
-            listener,
-            tls,
-            Main(ctx.clone()),
-            cfg,
-            stop_rx.clone(),
-            tracker.clone(),
-        )));
     }
+    // Each worker gets its own handle on every listening socket; the sockets
+    // close when the last worker stops accepting.
+    let mut each = Vec::new();
+    for _ in 0..crate::workers::count() {
+        let mut mine = Vec::new();
+        for (listener, tls) in &bound {
+            match listener.try_clone() {
+                Ok(l) => mine.push((l, tls.clone())),
+                Err(e) => {
+                    eprintln!("error: cannot share a listening socket: {e}");
+                    return FAILED;
+                }
+            }
+        }
+        each.push(mine);
+    }
+    drop(bound);
+    let workers = {
+        let (ctx, stop_rx, tracker) = (ctx.clone(), stop_rx.clone(), tracker.clone());
+        Workers::start(each, move |worker, mine| {
+            let (ctx, stop_rx, tracker) = (ctx.clone(), stop_rx.clone(), tracker.clone());
+            async move {
+                for (listener, tls) in mine {
+                    let listener = match TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!(target: "hapax::listen", worker, error = %e, "cannot register a listener");
+                            continue;
+                        }
+                    };
+                    let main = Main(ctx.clone());
+                    tokio::spawn(listen::accept_loop(listener, tls, main, cfg, stop_rx.clone(), tracker.clone()));
+                }
+            }
+        })
+    };
+    let workers = match workers {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: cannot start the workers: {e}");
+            return FAILED;
+        }
+    };
     if let Some(listener) = admin {
         if let Ok(addr) = listener.local_addr() {
             let _ = writeln!(out, "admin on http://{addr}");
@@ -183,7 +220,15 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph, lo
         },
         sig = signals.next() => tracing::warn!(target: "hapax::serve", signal = sig, "second signal; closing the remaining connections now"),
     }
+    workers.stop();
     0
+}
+
+/// A listening socket the workers share; each registers its own copy.
+fn bind(addr: &str) -> std::io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }
 
 /// SIGTERM and SIGINT.

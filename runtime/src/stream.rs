@@ -1,6 +1,7 @@
-//! Streaming answers: upstream events are forwarded as they arrive, one
-//! frame per upstream chunk (or per translated event), never buffering the
-//! whole answer. Usage is read on the side. When the client goes away hyper
+//! Streaming answers: upstream events are forwarded as they arrive, never
+//! buffering the whole answer. What has already arrived when the client side
+//! asks for more goes out as one frame (one write), so a burst of events
+//! costs one system call, and nothing waits for more to come. Usage is read on the side. When the client goes away hyper
 //! drops this body, which drops the upstream response and so cancels the
 //! upstream request. A stream that breaks or stalls ends with an error event
 //! in the client's format.
@@ -10,7 +11,7 @@ use crate::error::ClientApi;
 use crate::outbound::UpStream;
 use crate::translate::{stream_error_frame, StreamConv};
 use crate::wire::SseParser;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use hyper::body::{Body as HttpBody, Frame};
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -20,12 +21,22 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
+/// A frame grows from ready chunks up to this size.
+const MAX_FRAME: usize = 64 * 1024;
+/// How many times in a row the body yields to the upstream connection,
+/// without new data, before it sends what it has.
+const YIELDS: u8 = 2;
+
 pub struct SseBody {
     upstream: UpStream,
     parser: SseParser,
     conv: StreamConv,
     out: VecDeque<Bytes>,
     idle: Duration,
+    /// When the upstream last sent something; the timer is only moved when it
+    /// fires, so a busy stream does not touch the timer wheel per chunk.
+    last: Instant,
+    yields: u8,
     timer: Pin<Box<Sleep>>,
     api: ClientApi,
     ended: bool,
@@ -40,6 +51,8 @@ impl SseBody {
             conv,
             out: VecDeque::new(),
             idle,
+            last: Instant::now(),
+            yields: 0,
             timer: Box::pin(tokio::time::sleep(idle)),
             api,
             ended: false,
@@ -60,21 +73,12 @@ impl HttpBody for SseBody {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
-        loop {
-            if let Some(frame) = this.out.pop_front() {
-                if this.record.ttft.is_none() {
-                    this.record.ttft = Some(this.record.start.elapsed());
-                }
-                return Poll::Ready(Some(Ok(Frame::data(frame))));
-            }
-            if this.ended {
-                this.record.usage = this.conv.usage().or(this.record.usage);
-                this.record.finish();
-                return Poll::Ready(None);
-            }
+        // Take what the upstream has ready, up to a frame's worth.
+        while !this.ended && this.out.iter().map(Bytes::len).sum::<usize>() < MAX_FRAME {
             match this.upstream.poll_chunk(cx) {
                 Poll::Ready(Some(Ok(chunk))) => {
-                    this.timer.as_mut().reset(Instant::now() + this.idle);
+                    this.yields = 0;
+                    this.last = Instant::now();
                     if let Err(e) = this.conv.on_chunk(&mut this.parser, chunk, &mut this.out) {
                         tracing::warn!(target: "hapax::stream", error = %e, "cannot translate the upstream stream");
                         this.broken("protocol", "the provider sent an invalid stream event");
@@ -86,13 +90,53 @@ impl HttpBody for SseBody {
                     this.ended = true;
                 }
                 Poll::Pending => {
-                    if this.timer.as_mut().poll(cx).is_ready() {
-                        this.broken("timeout", "the provider stopped sending the stream");
+                    if !this.out.is_empty() {
+                        if this.yields < YIELDS {
+                            // The upstream connection hands over one chunk
+                            // at a time: let it run again in case it already
+                            // holds the next one (a yield, not a wait).
+                            this.yields += 1;
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
+                        break;
+                    }
+                    if this.timer.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    let deadline = this.last + this.idle;
+                    if deadline > Instant::now() {
+                        // Data came since the timer was set: wait the rest.
+                        this.timer.as_mut().reset(deadline);
                         continue;
                     }
-                    return Poll::Pending;
+                    this.broken("timeout", "the provider stopped sending the stream");
                 }
             }
+        }
+        if let Some(frame) = coalesce(&mut this.out) {
+            if this.record.ttft.is_none() {
+                this.record.ttft = Some(this.record.start.elapsed());
+            }
+            return Poll::Ready(Some(Ok(Frame::data(frame))));
+        }
+        this.record.usage = this.conv.usage().or(this.record.usage);
+        this.record.finish();
+        Poll::Ready(None)
+    }
+}
+
+/// The pending frames as one buffer.
+fn coalesce(out: &mut VecDeque<Bytes>) -> Option<Bytes> {
+    match out.len() {
+        0 => None,
+        1 => out.pop_front(),
+        _ => {
+            let mut buf = BytesMut::with_capacity(out.iter().map(Bytes::len).sum());
+            for b in out.drain(..) {
+                buf.extend_from_slice(&b);
+            }
+            Some(buf.freeze())
         }
     }
 }

@@ -27,7 +27,7 @@ pub fn request_body(ingress: &Ingress, wire: Wire, model: &str, rewrite: bool) -
             if !rewrite {
                 return Ok(ingress.raw.clone());
             }
-            let mut v = ingress.json.clone();
+            let mut v = ingress.json().cloned().unwrap_or_default();
             if let Some(obj) = v.as_object_mut() {
                 obj.insert("model".into(), serde_json::Value::String(model.to_string()));
             }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The pooled client of one provider.
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub type HttpClient = Client<Connector, Full<Bytes>>;
 
 /// The wire format a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,10 @@ pub struct Upstream {
     anthropic_version: HeaderValue,
     azure_version: String,
     endpoints: Endpoints,
-    client: Option<HttpClient>,
+    /// One pool per worker plus one for the control plane (see
+    /// [`crate::workers`]), so a connection is only used on the thread that
+    /// drives it.
+    clients: Vec<HttpClient>,
     pub breaker: Option<Breaker>,
     healthy: Arc<AtomicBool>,
     pub mock: MockConfig,
@@ -119,7 +122,12 @@ impl Upstream {
         };
         let azure_version = p.api_version.clone().unwrap_or_else(|| AZURE_API_VERSION.to_string());
         let endpoints = endpoints(p.kind, &base)?;
-        let client = (wire != Wire::Mock).then(|| build_client(p)).transpose()?;
+        let clients = if wire == Wire::Mock {
+            Vec::new()
+        } else {
+            let connector = build_connector(p)?;
+            (0..=crate::workers::count()).map(|_| build_client(p, connector.clone())).collect()
+        };
         let breaker = p.breaker.as_ref().map(|b| Breaker::new(b, metrics.breaker_state.with_label_values(&[&name])));
         let healthy = Arc::new(AtomicBool::new(true));
         let gauge = metrics.provider_healthy.with_label_values(&[&name]);
@@ -135,13 +143,13 @@ impl Upstream {
             anthropic_version,
             azure_version,
             endpoints,
-            client,
+            clients,
             breaker,
             healthy,
             mock: MockConfig { latency: p.latency, mode: p.mode, count: AtomicU64::new(0) },
             health_task: None,
         };
-        if let (Some(h), Some(client)) = (&p.health, &up.client) {
+        if let (Some(h), Some(client)) = (&p.health, up.client()) {
             let uri: Uri = format!("{}{}", up.base, h.path)
                 .parse()
                 .map_err(|_| format!("provider `{}`: health path `{}` does not make a valid URL", up.name, h.path))?;
@@ -160,8 +168,9 @@ impl Upstream {
         Ok(up)
     }
 
+    /// The current thread's pool.
     pub fn client(&self) -> Option<&HttpClient> {
-        self.client.as_ref()
+        self.clients.get(crate::workers::index()).or(self.clients.last())
     }
 
     /// Healthy: the last health check passed (or there is none) and the
@@ -263,7 +272,9 @@ fn endpoints(kind: ProviderKind, base: &str) -> Result<Endpoints, String> {
     })
 }
 
-fn build_client(p: &Provider) -> Result<HttpClient, String> {
+type Connector = HttpsConnector<HttpConnector>;
+
+fn build_connector(p: &Provider) -> Result<Connector, String> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -273,11 +284,14 @@ fn build_client(p: &Provider) -> Result<HttpClient, String> {
         .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
         .map_err(|e| format!("provider `{}`: tls setup failed: {e}", p.decl.name))?
         .https_or_http();
-    let https = if p.pool.http2 {
+    Ok(if p.pool.http2 {
         builder.enable_all_versions().wrap_connector(http)
     } else {
         builder.enable_http1().wrap_connector(http)
-    };
+    })
+}
+
+fn build_client(p: &Provider, connector: Connector) -> HttpClient {
     let mut b = Client::builder(TokioExecutor::new());
     b.pool_idle_timeout(p.pool.idle_timeout)
         .pool_max_idle_per_host(p.pool.max_idle)
@@ -287,7 +301,7 @@ fn build_client(p: &Provider) -> Result<HttpClient, String> {
     if p.pool.http2 && p.base_url.starts_with("http://") {
         b.http2_only(true);
     }
-    Ok(b.build(https))
+    b.build(connector)
 }
 
 struct HealthCheck {

@@ -98,26 +98,64 @@ impl Usage {
     }
 
     /// From a whole OpenAI response body (chat, legacy completion or embeddings) that has a
-    /// top-level `usage`; `None` when it has none or is not JSON.
+    /// top-level `usage`; `None` when it has none or is not JSON. Reads only the numbers it needs
+    /// and skips everything else without building values.
     pub fn from_openai_body(body: &[u8]) -> Option<Self> {
+        #[derive(Deserialize)]
+        struct Details {
+            #[serde(default)]
+            cached_tokens: Option<u64>,
+        }
+        #[derive(Deserialize)]
+        struct Lean {
+            #[serde(default)]
+            prompt_tokens: u64,
+            #[serde(default)]
+            completion_tokens: u64,
+            #[serde(default)]
+            prompt_tokens_details: Option<Details>,
+        }
         #[derive(Deserialize)]
         struct Body {
             #[serde(default)]
-            usage: Option<openai::CompletionUsage>,
+            usage: Option<Lean>,
         }
         let body: Body = serde_json::from_slice(body).ok()?;
-        body.usage.as_ref().map(Self::from_openai)
+        body.usage.map(|u| Self {
+            input_tokens: u.prompt_tokens,
+            output_tokens: u.completion_tokens,
+            cached_input_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0),
+            cache_creation_input_tokens: 0,
+        })
     }
 
     /// From a whole Anthropic response body; `None` when it has no `usage` or is not JSON.
     pub fn from_anthropic_body(body: &[u8]) -> Option<Self> {
         #[derive(Deserialize)]
+        struct Lean {
+            #[serde(default)]
+            input_tokens: u64,
+            #[serde(default)]
+            output_tokens: u64,
+            #[serde(default)]
+            cache_creation_input_tokens: Option<u64>,
+            #[serde(default)]
+            cache_read_input_tokens: Option<u64>,
+        }
+        #[derive(Deserialize)]
         struct Body {
             #[serde(default)]
-            usage: Option<anthropic::Usage>,
+            usage: Option<Lean>,
         }
         let body: Body = serde_json::from_slice(body).ok()?;
-        body.usage.as_ref().map(Self::from_anthropic)
+        body.usage.map(|u| {
+            Self::from_anthropic_parts(
+                u.input_tokens,
+                u.output_tokens,
+                u.cache_read_input_tokens.unwrap_or(0),
+                u.cache_creation_input_tokens.unwrap_or(0),
+            )
+        })
     }
 }
 
