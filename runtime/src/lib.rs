@@ -19,6 +19,7 @@ mod breaker;
 mod builtin;
 mod error;
 mod execute;
+mod h1;
 mod ingress;
 mod listen;
 mod logging;

@@ -159,7 +159,11 @@ async fn serve_conn<IO, S>(
     let conn = builder.serve_connection(io, svc);
     tokio::pin!(conn);
     let idle_ms = cfg.idle_timeout.as_millis() as u64;
-    let mut tick = tokio::time::interval((cfg.idle_timeout / 4).max(Duration::from_millis(50)));
+    // A quarter of the shorter timeout: besides checking for idleness, this
+    // keeps a timer due sooner than hyper's header timeout, so re-arming that
+    // one per request never has to wake the runtime's driver (a system call).
+    let every = cfg.idle_timeout.min(cfg.header_timeout) / 4;
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(50)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut closing = *shutdown.borrow();
     if closing {

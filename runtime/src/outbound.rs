@@ -5,13 +5,11 @@
 
 use crate::error::GatewayError;
 use crate::ingress::Ingress;
-use crate::upstream::{Upstream, Wire};
+use crate::upstream::{UpBody, Upstream, Wire};
 use bytes::Bytes;
 use futures_util::Stream;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::Request;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Body as _, Incoming};
+use http::Method;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -36,8 +34,8 @@ pub enum ReplyBody {
 
 /// The source of a streamed answer.
 pub enum UpStream {
-    /// A provider's body, and its first chunk when it was read ahead.
-    Http(Incoming, Option<Bytes>),
+    /// A provider's body, and what was read ahead of it.
+    Http(UpBody, Option<Bytes>),
     Local(Pin<Box<dyn Stream<Item = Bytes> + Send>>),
 }
 
@@ -46,20 +44,7 @@ impl UpStream {
     pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ()>>> {
         match self {
             UpStream::Http(_, first @ Some(_)) => Poll::Ready(first.take().map(Ok)),
-            UpStream::Http(body, None) => loop {
-                match Pin::new(&mut *body).poll_frame(cx) {
-                    Poll::Ready(Some(Ok(frame))) => {
-                        if let Ok(data) = frame.into_data() {
-                            if !data.is_empty() {
-                                return Poll::Ready(Some(Ok(data)));
-                            }
-                        }
-                    }
-                    Poll::Ready(Some(Err(_))) => return Poll::Ready(Some(Err(()))),
-                    Poll::Ready(None) => return Poll::Ready(None),
-                    Poll::Pending => return Poll::Pending,
-                }
-            },
+            UpStream::Http(body, None) => body.poll_data(cx),
             UpStream::Local(s) => s.as_mut().poll_next(cx).map(|o| o.map(Ok)),
         }
     }
@@ -141,10 +126,11 @@ fn forwardable(name: &HeaderName) -> bool {
     )
 }
 
-/// Answer headers passed back to the client.
-fn passed_back(name: &HeaderName) -> bool {
+/// Answer headers read from the provider: the content type, and those
+/// passed back to the client (rate limit information).
+fn kept(name: &HeaderName) -> bool {
     let n = name.as_str();
-    n == "retry-after" || n.starts_with("x-ratelimit-") || n.starts_with("anthropic-ratelimit-")
+    n == "content-type" || n == "retry-after" || n.starts_with("x-ratelimit-") || n.starts_with("anthropic-ratelimit-")
 }
 
 /// Sends one attempt. `model` is what the provider is asked for; `rewrite`
@@ -163,13 +149,9 @@ pub async fn call(
             Err(_) => Err(GatewayError::timeout(&up.name)),
         };
     }
-    let client = up.client().ok_or_else(|| GatewayError::internal("the provider has no HTTP client"))?;
     let uri = up.uri(ingress.endpoint, model)?;
     let body = crate::translate::request_body(ingress, up.wire, model, rewrite)?;
-    let mut req = Request::post(uri)
-        .body(Full::new(body))
-        .map_err(|e| GatewayError::internal(format!("cannot build the upstream request: {e}")))?;
-    let h = req.headers_mut();
+    let mut h = HeaderMap::with_capacity(ingress.headers.len() + 4);
     for (name, value) in &ingress.headers {
         if forwardable(name) {
             h.append(name.clone(), value.clone());
@@ -183,45 +165,31 @@ pub async fn call(
     let stream = ingress.stream;
     let name = &up.name;
     let attempt = async {
-        let resp = client.request(req).await.map_err(|e| {
-            tracing::debug!(target: "hapax::upstream", provider = %name, error = %e, "upstream request failed");
-            if e.is_connect() {
-                GatewayError::connect(name)
-            } else {
-                GatewayError::reset(name)
-            }
-        })?;
-        let (parts, body) = resp.into_parts();
-        let mut pass = HeaderMap::new();
-        for (n, v) in &parts.headers {
-            if passed_back(n) {
-                pass.append(n.clone(), v.clone());
-            }
-        }
-        if !parts.status.is_success() {
-            let bytes = Limited::new(body, 1024 * 1024).collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-            let retry_after = parts.headers.get(header::RETRY_AFTER).cloned();
-            return Err(GatewayError::upstream_status(name, parts.status, bytes, retry_after));
-        }
-        let is_sse = parts
-            .headers
+        let resp = up.send(Method::POST, uri, h, body, kept).await?;
+        let mut headers = resp.headers;
+        let is_sse = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
+        headers.remove(header::CONTENT_TYPE);
+        if !resp.status.is_success() {
+            let bytes = resp.body.collect(1024 * 1024).await.unwrap_or_default();
+            let retry_after = headers.get(header::RETRY_AFTER).cloned();
+            return Err(GatewayError::upstream_status(name, resp.status, bytes, retry_after));
+        }
         if stream && is_sse {
             // Wait for the first event before answering: until then a
             // failure can still be retried, and the response head leaves
             // together with the first event.
-            let mut body = UpStream::Http(body, None);
+            let mut body = UpStream::Http(resp.body, None);
             let first = read_ahead(&mut body).await.map_err(|()| GatewayError::reset(name))?;
             if let UpStream::Http(_, slot) = &mut body {
                 *slot = first;
             }
-            return Ok(Reply { wire: up.wire, headers: pass, body: ReplyBody::Stream(body) });
+            return Ok(Reply { wire: up.wire, headers, body: ReplyBody::Stream(body) });
         }
-        let bytes =
-            Limited::new(body, MAX_UPSTREAM_BODY).collect().await.map_err(|_| GatewayError::reset(name))?.to_bytes();
-        Ok(Reply { wire: up.wire, headers: pass, body: ReplyBody::Full(bytes) })
+        let bytes = resp.body.collect(MAX_UPSTREAM_BODY).await.map_err(|()| GatewayError::reset(name))?;
+        Ok(Reply { wire: up.wire, headers, body: ReplyBody::Full(bytes) })
     };
     match tokio::time::timeout(timeout, attempt).await {
         Ok(r) => r,

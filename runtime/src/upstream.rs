@@ -5,20 +5,24 @@
 
 use crate::breaker::Breaker;
 use crate::error::GatewayError;
+use crate::h1;
 use crate::ingress::Endpoint;
 use crate::metrics::Metrics;
 use bytes::Bytes;
 use hapax_lang::graph::{MockMode, Provider, ProviderKind};
 use http::header::{HeaderName, HeaderValue};
-use http::Uri;
-use http_body_util::{BodyExt, Full};
+use http::{HeaderMap, Method, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Body as _, Incoming};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use prometheus::IntGauge;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// The pooled client of one provider.
@@ -64,10 +68,7 @@ pub struct Upstream {
     anthropic_version: HeaderValue,
     azure_version: String,
     endpoints: Endpoints,
-    /// One pool per worker plus one for the control plane (see
-    /// [`crate::workers`]), so a connection is only used on the thread that
-    /// drives it.
-    clients: Vec<HttpClient>,
+    transport: Transport,
     pub breaker: Option<Breaker>,
     healthy: Arc<AtomicBool>,
     pub mock: MockConfig,
@@ -122,12 +123,7 @@ impl Upstream {
         };
         let azure_version = p.api_version.clone().unwrap_or_else(|| AZURE_API_VERSION.to_string());
         let endpoints = endpoints(p.kind, &base)?;
-        let clients = if wire == Wire::Mock {
-            Vec::new()
-        } else {
-            let connector = build_connector(p)?;
-            (0..=crate::workers::count()).map(|_| build_client(p, connector.clone())).collect()
-        };
+        let transport = if wire == Wire::Mock { Transport::Local } else { Transport::new(p, &base)? };
         let breaker = p.breaker.as_ref().map(|b| Breaker::new(b, metrics.breaker_state.with_label_values(&[&name])));
         let healthy = Arc::new(AtomicBool::new(true));
         let gauge = metrics.provider_healthy.with_label_values(&[&name]);
@@ -143,19 +139,19 @@ impl Upstream {
             anthropic_version,
             azure_version,
             endpoints,
-            clients,
+            transport,
             breaker,
             healthy,
             mock: MockConfig { latency: p.latency, mode: p.mode, count: AtomicU64::new(0) },
             health_task: None,
         };
-        if let (Some(h), Some(client)) = (&p.health, up.client()) {
+        if let (Some(h), false) = (&p.health, wire == Wire::Mock) {
             let uri: Uri = format!("{}{}", up.base, h.path)
                 .parse()
                 .map_err(|_| format!("provider `{}`: health path `{}` does not make a valid URL", up.name, h.path))?;
             let check = HealthCheck {
                 name: up.name.clone(),
-                client: client.clone(),
+                transport: up.transport.clone(),
                 uri,
                 headers: up.fixed_headers(),
                 every: h.every,
@@ -168,9 +164,26 @@ impl Upstream {
         Ok(up)
     }
 
-    /// The current thread's pool.
-    pub fn client(&self) -> Option<&HttpClient> {
-        self.clients.get(crate::workers::index()).or(self.clients.last())
+    /// Sends a request to the provider and reads the head of its answer;
+    /// `keep` chooses the answer headers to return.
+    pub async fn send(
+        &self,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+        keep: fn(&HeaderName) -> bool,
+    ) -> Result<UpResponse, GatewayError> {
+        self.transport.send(method, uri, headers, body, keep).await.map_err(|e| match e {
+            SendError::Connect(why) => {
+                tracing::debug!(target: "hapax::upstream", provider = %self.name, error = %why, "cannot connect");
+                GatewayError::connect(&self.name)
+            }
+            SendError::Other(why) => {
+                tracing::debug!(target: "hapax::upstream", provider = %self.name, error = %why, "upstream request failed");
+                GatewayError::reset(&self.name)
+            }
+        })
     }
 
     /// Healthy: the last health check passed (or there is none) and the
@@ -274,21 +287,152 @@ fn endpoints(kind: ProviderKind, base: &str) -> Result<Endpoints, String> {
 
 type Connector = HttpsConnector<HttpConnector>;
 
-fn build_connector(p: &Provider) -> Result<Connector, String> {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(p.timeout.min(Duration::from_secs(10))));
-    http.set_keepalive(Some(Duration::from_secs(60)));
-    let builder = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-        .map_err(|e| format!("provider `{}`: tls setup failed: {e}", p.decl.name))?
-        .https_or_http();
-    Ok(if p.pool.http2 {
-        builder.enable_all_versions().wrap_connector(http)
-    } else {
-        builder.enable_http1().wrap_connector(http)
-    })
+/// How requests reach a provider: our HTTP/1.1 client, or hyper's when the
+/// provider speaks HTTP/2 (`pool { http2 on }`).
+#[derive(Clone)]
+enum Transport {
+    /// The mock provider answers in process.
+    Local,
+    H1(h1::Client),
+    /// One hyper client per worker plus one for the control plane (see
+    /// [`crate::workers`]), so a connection is only used on the thread that
+    /// drives it.
+    Hyper(Arc<Vec<HttpClient>>),
+}
+
+enum SendError {
+    Connect(String),
+    Other(String),
+}
+
+impl Transport {
+    fn new(p: &Provider, base: &str) -> Result<Transport, String> {
+        let connect_timeout = p.timeout.min(Duration::from_secs(10));
+        if !p.pool.http2 {
+            let uri: Uri = base.parse().map_err(|_| format!("provider `{}`: invalid base_url", p.decl.name))?;
+            let pool = h1::PoolConfig { max_idle: p.pool.max_idle, idle_timeout: p.pool.idle_timeout, connect_timeout };
+            return h1::Client::new(&uri, pool, tls_config(&[b"http/1.1"]))
+                .map(Transport::H1)
+                .map_err(|e| format!("provider `{}`: {e}", p.decl.name));
+        }
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_keepalive(Some(Duration::from_secs(60)));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*tls_config(&[b"h2", b"http/1.1"])).clone())
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(http);
+        let clients = (0..=crate::workers::count()).map(|_| build_client(p, connector.clone())).collect();
+        Ok(Transport::Hyper(Arc::new(clients)))
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+        keep: fn(&HeaderName) -> bool,
+    ) -> Result<UpResponse, SendError> {
+        match self {
+            Transport::Local => Err(SendError::Other("the mock provider has no network client".into())),
+            Transport::H1(client) => {
+                let target = uri.path_and_query().map_or("/", |p| p.as_str());
+                let r = client.send(&method, target, &headers, body, keep).await.map_err(|e| match e {
+                    h1::Error::Connect(e) => SendError::Connect(e.to_string()),
+                    e => SendError::Other(e.to_string()),
+                })?;
+                Ok(UpResponse { status: r.status, headers: r.headers, body: UpBody::H1(r.body) })
+            }
+            Transport::Hyper(clients) => {
+                let client = clients
+                    .get(crate::workers::index())
+                    .or(clients.last())
+                    .ok_or_else(|| SendError::Other("no client".into()))?;
+                let mut req = http::Request::new(Full::new(body));
+                *req.method_mut() = method;
+                *req.uri_mut() = uri;
+                *req.headers_mut() = headers;
+                let resp = client.request(req).await.map_err(|e| {
+                    if e.is_connect() {
+                        SendError::Connect(e.to_string())
+                    } else {
+                        SendError::Other(e.to_string())
+                    }
+                })?;
+                let (parts, body) = resp.into_parts();
+                let mut kept = HeaderMap::new();
+                for (n, v) in &parts.headers {
+                    if keep(n) {
+                        kept.append(n.clone(), v.clone());
+                    }
+                }
+                Ok(UpResponse { status: parts.status, headers: kept, body: UpBody::Hyper(body) })
+            }
+        }
+    }
+}
+
+/// rustls set up for providers: the ring provider, the Mozilla root set,
+/// and the given ALPN protocols.
+fn tls_config(alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .unwrap_or_else(|_| {
+            // The ring provider supports the default versions; this is not reached.
+            rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth()
+        });
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// A provider's answer: status, the headers asked for, and the body.
+pub struct UpResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: UpBody,
+}
+
+/// A provider's answer body, from either client.
+pub enum UpBody {
+    H1(h1::Body),
+    Hyper(Incoming),
+}
+
+impl UpBody {
+    /// The next piece of data; `Err` when the provider broke off.
+    pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ()>>> {
+        match self {
+            UpBody::H1(b) => b.poll_data(cx).map(|o| o.map(|r| r.map_err(|_| ()))),
+            UpBody::Hyper(body) => loop {
+                match Pin::new(&mut *body).poll_frame(cx) {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Ok(data) = frame.into_data() {
+                            if !data.is_empty() {
+                                return Poll::Ready(Some(Ok(data)));
+                            }
+                        }
+                    }
+                    Poll::Ready(Some(Err(_))) => return Poll::Ready(Some(Err(()))),
+                    Poll::Ready(None) => return Poll::Ready(None),
+                    Poll::Pending => return Poll::Pending,
+                }
+            },
+        }
+    }
+
+    /// The whole body, at most `limit` bytes.
+    pub async fn collect(self, limit: usize) -> Result<Bytes, ()> {
+        match self {
+            UpBody::H1(b) => b.collect(limit).await.map_err(|_| ()),
+            UpBody::Hyper(body) => Limited::new(body, limit).collect().await.map(|c| c.to_bytes()).map_err(|_| ()),
+        }
+    }
 }
 
 fn build_client(p: &Provider, connector: Connector) -> HttpClient {
@@ -298,7 +442,7 @@ fn build_client(p: &Provider, connector: Connector) -> HttpClient {
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new());
     // Plain-text HTTP/2 needs prior knowledge; over TLS, ALPN decides.
-    if p.pool.http2 && p.base_url.starts_with("http://") {
+    if p.base_url.starts_with("http://") {
         b.http2_only(true);
     }
     b.build(connector)
@@ -306,7 +450,7 @@ fn build_client(p: &Provider, connector: Connector) -> HttpClient {
 
 struct HealthCheck {
     name: Arc<str>,
-    client: HttpClient,
+    transport: Transport,
     uri: Uri,
     headers: Vec<(HeaderName, HeaderValue)>,
     every: Duration,
@@ -333,18 +477,16 @@ impl HealthCheck {
     }
 
     async fn probe(&self) -> bool {
-        let mut req = http::Request::get(self.uri.clone());
+        let mut headers = HeaderMap::new();
         for (n, v) in &self.headers {
-            req = req.header(n, v);
+            headers.insert(n.clone(), v.clone());
         }
-        let Ok(req) = req.body(Full::new(Bytes::new())) else {
-            return false;
-        };
         let call = async {
-            let resp = self.client.request(req).await.ok()?;
-            let ok = resp.status().is_success() || resp.status().is_redirection();
-            // Drain the body so the connection goes back to the pool.
-            let _ = resp.into_body().collect().await;
+            let resp =
+                self.transport.send(Method::GET, self.uri.clone(), headers, Bytes::new(), |_| false).await.ok()?;
+            let ok = resp.status.is_success() || resp.status.is_redirection();
+            // Read the body so the connection goes back to the pool.
+            let _ = resp.body.collect(1024 * 1024).await;
             Some(ok)
         };
         matches!(tokio::time::timeout(self.timeout, call).await, Ok(Some(true)))
