@@ -206,7 +206,7 @@ pub enum CExpr {
     Or(Vec<CExpr>),
     Cmp(Cmp, Box<CExpr>, Box<CExpr>),
     Regex(Box<CExpr>, Regex),
-    Glob(Box<CExpr>, Regex),
+    Glob(Box<CExpr>, Glob),
     Contains(Box<CExpr>, Box<CExpr>),
     In(Box<CExpr>, Box<CExpr>),
     Call(Func, Vec<CExpr>),
@@ -223,8 +223,12 @@ impl CExpr {
             CExpr::And(es) => Value::Bool(es.iter().all(|e| e.eval(req).truthy())),
             CExpr::Or(es) => Value::Bool(es.iter().any(|e| e.eval(req).truthy())),
             CExpr::Cmp(op, a, b) => Value::Bool(compare(*op, &a.eval(req), &b.eval(req))),
-            CExpr::Regex(e, re) | CExpr::Glob(e, re) => match e.eval(req) {
+            CExpr::Regex(e, re) => match e.eval(req) {
                 Value::Str(s) => Value::Bool(re.is_match(&s)),
+                _ => Value::Bool(false),
+            },
+            CExpr::Glob(e, g) => match e.eval(req) {
+                Value::Str(s) => Value::Bool(g.is_match(&s)),
                 _ => Value::Bool(false),
             },
             CExpr::Contains(a, b) => Value::Bool(contains(&a.eval(req), &b.eval(req))),
@@ -357,6 +361,30 @@ fn call(f: Func, mut args: Vec<Value>) -> Value {
             Value::Null => args.into_iter().next().unwrap_or(Value::Null),
             v => v,
         },
+    }
+}
+
+/// A compiled glob: the regex, and a plain prefix test when the glob is a
+/// literal followed by one `*` (`gpt-4*`, the common case).
+#[derive(Debug, Clone)]
+pub struct Glob {
+    prefix: Option<Box<str>>,
+    re: Regex,
+}
+
+impl Glob {
+    pub fn new(glob: &str) -> Result<Glob, String> {
+        let re = glob_to_regex(glob)?;
+        let prefix = glob.strip_suffix('*').filter(|p| !p.contains(['*', '?', '['])).map(Box::from);
+        Ok(Glob { prefix, re })
+    }
+
+    pub fn is_match(&self, s: &str) -> bool {
+        match &self.prefix {
+            // `*` is `.*`, which stops at a line break.
+            Some(p) => s.strip_prefix(&**p).is_some_and(|rest| !rest.contains('\n')),
+            None => self.re.is_match(s),
+        }
     }
 }
 
@@ -581,12 +609,12 @@ impl ExprCompiler<'_> {
                     );
                 };
                 let compiled = if op == BinOp::Regex {
-                    Regex::new(pattern).map_err(|e| e.to_string())
+                    Regex::new(pattern).map(|re| CExpr::Regex(Box::new(l), re)).map_err(|e| e.to_string())
                 } else {
-                    glob_to_regex(pattern)
+                    Glob::new(pattern).map(|g| CExpr::Glob(Box::new(l), g))
                 };
                 match compiled {
-                    Ok(re) => (CExpr::Regex(Box::new(l), re), Ty::Bool).map_glob(op),
+                    Ok(c) => (c, Ty::Bool),
                     Err(msg) => {
                         let (code, what) = if op == BinOp::Regex {
                             (Code::BadRegex, "regular expression")
@@ -807,18 +835,6 @@ impl ExprCompiler<'_> {
     }
 }
 
-trait MapGlob {
-    fn map_glob(self, op: BinOp) -> Self;
-}
-impl MapGlob for (CExpr, Ty) {
-    fn map_glob(self, op: BinOp) -> Self {
-        match (self.0, op) {
-            (CExpr::Regex(e, re), BinOp::Matches) => (CExpr::Glob(e, re), self.1),
-            (c, _) => (c, self.1),
-        }
-    }
-}
-
 /// Turns a constant value into its static form (used by folding).
 pub fn to_static(v: Value<'_>) -> Value<'static> {
     v.into_static()
@@ -840,5 +856,20 @@ mod tests {
         let neg = glob_to_regex("[!a-c]x").unwrap();
         assert!(!neg.is_match("bx"));
         assert!(neg.is_match("dx"));
+    }
+
+    #[test]
+    fn prefix_globs_agree_with_their_regex() {
+        for glob in ["gpt-4*", "*", "claude-3.5*", "a?b*", "[ab]*", "x*y*"] {
+            let g = Glob::new(glob).unwrap();
+            let re = glob_to_regex(glob).unwrap();
+            for s in
+                ["gpt-4", "gpt-4o", "gpt-3", "", "claude-3.5-sonnet", "claude-3x5", "axb", "bcd", "xay", "gpt-4\nx"]
+            {
+                assert_eq!(g.is_match(s), re.is_match(s), "{glob} on {s:?}");
+            }
+        }
+        assert!(Glob::new("gpt-4*").unwrap().prefix.is_some());
+        assert!(Glob::new("a?b*").unwrap().prefix.is_none());
     }
 }

@@ -17,7 +17,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -73,12 +73,6 @@ impl Drop for TrackerGuard {
             self.0 .0 .1.notify_waiters();
         }
     }
-}
-
-/// Milliseconds since the process started, for activity stamps.
-fn now_ms() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
 /// Accepts connections until `shutdown` turns true.
@@ -150,7 +144,7 @@ async fn serve_conn<IO, S>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: Service,
 {
-    let activity = Arc::new(AtomicU64::new(now_ms()));
+    let activity = Arc::new(AtomicU64::new(0));
     let io = TokioIo::new(Watched { inner: io, activity: activity.clone() });
     let svc = hyper::service::service_fn(move |req| {
         let service = service.clone();
@@ -158,7 +152,9 @@ async fn serve_conn<IO, S>(
     });
     let conn = builder.serve_connection(io, svc);
     tokio::pin!(conn);
-    let idle_ms = cfg.idle_timeout.as_millis() as u64;
+    // The connection is idle when its activity count has not moved since
+    // `quiet_since`; the clock is only read at ticks, never per read/write.
+    let (mut seen, mut quiet_since) = (0u64, Instant::now());
     // A quarter of the shorter timeout: besides checking for idleness, this
     // keeps a timer due sooner than hyper's header timeout, so re-arming that
     // one per request never has to wake the runtime's driver (a system call).
@@ -182,7 +178,10 @@ async fn serve_conn<IO, S>(
                 conn.as_mut().graceful_shutdown();
             }
             _ = tick.tick(), if !closing => {
-                if now_ms().saturating_sub(activity.load(Ordering::Relaxed)) >= idle_ms {
+                let now = activity.load(Ordering::Relaxed);
+                if now != seen {
+                    (seen, quiet_since) = (now, Instant::now());
+                } else if quiet_since.elapsed() >= cfg.idle_timeout {
                     closing = true;
                     conn.as_mut().graceful_shutdown();
                 }
@@ -191,7 +190,7 @@ async fn serve_conn<IO, S>(
     }
 }
 
-/// A stream that stamps the time of its last read or write.
+/// A stream that counts its reads and writes.
 struct Watched<T> {
     inner: T,
     activity: Arc<AtomicU64>,
@@ -199,7 +198,7 @@ struct Watched<T> {
 
 impl<T> Watched<T> {
     fn touch(&self) {
-        self.activity.store(now_ms(), Ordering::Relaxed);
+        self.activity.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -126,11 +126,14 @@ fn forwardable(name: &HeaderName) -> bool {
     )
 }
 
-/// Answer headers read from the provider: the content type, and those
-/// passed back to the client (rate limit information).
-fn kept(name: &HeaderName) -> bool {
-    let n = name.as_str();
-    n == "content-type" || n == "retry-after" || n.starts_with("x-ratelimit-") || n.starts_with("anthropic-ratelimit-")
+/// Answer headers read from the provider (names in any case): the content
+/// type, and those passed back to the client (rate limit information).
+fn kept(name: &str) -> bool {
+    let starts = |p: &str| name.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+    name.eq_ignore_ascii_case("content-type")
+        || name.eq_ignore_ascii_case("retry-after")
+        || starts("x-ratelimit-")
+        || starts("anthropic-ratelimit-")
 }
 
 /// Sends one attempt. `model` is what the provider is asked for; `rewrite`

@@ -153,7 +153,7 @@ impl Upstream {
                 name: up.name.clone(),
                 transport: up.transport.clone(),
                 uri,
-                headers: up.fixed_headers(),
+                headers: up.fixed_headers().collect(),
                 every: h.every,
                 timeout: h.timeout,
                 flag: up.healthy.clone(),
@@ -172,7 +172,7 @@ impl Upstream {
         uri: Uri,
         headers: HeaderMap,
         body: Bytes,
-        keep: fn(&HeaderName) -> bool,
+        keep: fn(&str) -> bool,
     ) -> Result<UpResponse, GatewayError> {
         self.transport.send(method, uri, headers, body, keep).await.map_err(|e| match e {
             SendError::Connect(why) => {
@@ -199,15 +199,10 @@ impl Upstream {
 
     /// Headers every request to this provider carries: authentication and,
     /// for Anthropic, the API version.
-    pub fn fixed_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
-        let mut h = Vec::with_capacity(2);
-        if let Some((n, v)) = &self.auth {
-            h.push((n.clone(), v.clone()));
-        }
-        if self.kind == ProviderKind::Anthropic {
-            h.push((HeaderName::from_static("anthropic-version"), self.anthropic_version.clone()));
-        }
-        h
+    pub fn fixed_headers(&self) -> impl Iterator<Item = (HeaderName, HeaderValue)> + '_ {
+        let version = (self.kind == ProviderKind::Anthropic)
+            .then(|| (HeaderName::from_static("anthropic-version"), self.anthropic_version.clone()));
+        self.auth.iter().cloned().chain(version)
     }
 
     /// The URI of an endpoint in the provider's own format (`Messages` for
@@ -335,7 +330,7 @@ impl Transport {
         uri: Uri,
         headers: HeaderMap,
         body: Bytes,
-        keep: fn(&HeaderName) -> bool,
+        keep: fn(&str) -> bool,
     ) -> Result<UpResponse, SendError> {
         match self {
             Transport::Local => Err(SendError::Other("the mock provider has no network client".into())),
@@ -366,7 +361,7 @@ impl Transport {
                 let (parts, body) = resp.into_parts();
                 let mut kept = HeaderMap::new();
                 for (n, v) in &parts.headers {
-                    if keep(n) {
+                    if keep(n.as_str()) {
                         kept.append(n.clone(), v.clone());
                     }
                 }

@@ -109,3 +109,147 @@ mod tests {
         assert_eq!(escaped.as_str(), "a\nb");
     }
 }
+
+/// The raw value of a top-level key of a JSON object, found by skimming: strings are skipped
+/// with their escapes, nested values by bracket depth, nothing is decoded or validated. `None`
+/// when the text is not an object or has no such key. Used to read `usage` off a whole answer
+/// without walking the rest of it.
+pub(super) fn top_level_value<'a>(text: &'a [u8], key: &str) -> Option<&'a [u8]> {
+    let mut i = skip_ws(text, 0);
+    if text.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_ws(text, i);
+        match text.get(i)? {
+            b'"' => {}
+            _ => return None,
+        }
+        let end = skip_string(text, i)?;
+        let name = &text[i + 1..end - 1];
+        i = skip_ws(text, end);
+        if text.get(i) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(text, i + 1);
+        let stop = skip_value(text, start)?;
+        if name == key.as_bytes() {
+            return Some(&text[start..stop]);
+        }
+        i = skip_ws(text, stop);
+        match text.get(i)? {
+            b',' => i += 1,
+            _ => return None,
+        }
+    }
+}
+
+fn skip_ws(text: &[u8], mut i: usize) -> usize {
+    while text.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
+        i += 1;
+    }
+    i
+}
+
+/// `i` is at an opening quote; returns the index just past the closing one.
+fn skip_string(text: &[u8], mut i: usize) -> Option<usize> {
+    i += 1;
+    loop {
+        i += memchr::memchr2(b'"', b'\\', text.get(i..)?)?;
+        if text[i] == b'"' {
+            return Some(i + 1);
+        }
+        i += 2;
+    }
+}
+
+/// Returns the index just past the value starting at `i`.
+fn skip_value(text: &[u8], mut i: usize) -> Option<usize> {
+    match text.get(i)? {
+        b'"' => skip_string(text, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            loop {
+                match text.get(i)? {
+                    b'"' => {
+                        i = skip_string(text, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            // A number, `true`, `false` or `null`: up to the next delimiter.
+            let start = i;
+            while text.get(i).is_some_and(|b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace()) {
+                i += 1;
+            }
+            (i > start).then_some(i)
+        }
+    }
+}
+
+#[cfg(test)]
+mod skim_tests {
+    use super::top_level_value;
+    use proptest::prelude::*;
+
+    #[test]
+    fn finds_top_level_keys_only() {
+        let body = br#"{"id":"x","choices":[{"message":{"content":"{\"usage\": 1} \\","usage":{"x":2}}}],
+            "usage" : {"prompt_tokens":3,"completion_tokens":4}, "n": -1.5e3}"#;
+        assert_eq!(top_level_value(body, "usage"), Some(&br#"{"prompt_tokens":3,"completion_tokens":4}"#[..]));
+        assert_eq!(top_level_value(body, "n"), Some(&b"-1.5e3"[..]));
+        assert_eq!(top_level_value(body, "id"), Some(&br#""x""#[..]));
+        assert_eq!(top_level_value(body, "message"), None);
+        assert_eq!(top_level_value(b"[1]", "usage"), None);
+        assert_eq!(top_level_value(br#"{"usage": "#, "usage"), None);
+        assert_eq!(top_level_value(br#"{"a":"unterminated"#, "usage"), None);
+    }
+
+    proptest! {
+        /// On any JSON object, the skimmer finds exactly what serde finds at the top level.
+        #[test]
+        fn agrees_with_serde(v in json_value(3), key in "[a-c]") {
+            let text = serde_json::to_vec(&v).unwrap();
+            let expect = v.as_object().and_then(|o| o.get(&key)).cloned();
+            let got = top_level_value(&text, &key).map(|raw| serde_json::from_slice::<serde_json::Value>(raw).unwrap());
+            prop_assert_eq!(got, expect);
+        }
+
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = top_level_value(&bytes, "usage");
+        }
+    }
+
+    fn json_value(depth: u32) -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i32>().prop_map(|n| serde_json::json!(n)),
+            "[a-c\"\\\\{}\\[\\],: ]{0,6}".prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(depth, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                proptest::collection::btree_map("[a-c]", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+        .prop_map(|v| match v {
+            serde_json::Value::Object(_) => v,
+            other => serde_json::json!({ "a": other, "b": 1 }),
+        })
+    }
+}

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 
+use super::fast_json::top_level_value;
 use crate::wire::serde_util::Extra;
 use crate::wire::{anthropic, openai};
 
@@ -98,65 +99,39 @@ impl Usage {
     }
 
     /// From a whole OpenAI response body (chat, legacy completion or embeddings) that has a
-    /// top-level `usage`; `None` when it has none or is not JSON. Reads only the numbers it needs
-    /// and skips everything else without building values.
+    /// top-level `usage`; `None` when it has none or is not JSON. Nothing is decoded but the
+    /// few numbers read: the answer is skimmed for them.
     pub fn from_openai_body(body: &[u8]) -> Option<Self> {
-        #[derive(Deserialize)]
-        struct Details {
-            #[serde(default)]
-            cached_tokens: Option<u64>,
-        }
-        #[derive(Deserialize)]
-        struct Lean {
-            #[serde(default)]
-            prompt_tokens: u64,
-            #[serde(default)]
-            completion_tokens: u64,
-            #[serde(default)]
-            prompt_tokens_details: Option<Details>,
-        }
-        #[derive(Deserialize)]
-        struct Body {
-            #[serde(default)]
-            usage: Option<Lean>,
-        }
-        let body: Body = serde_json::from_slice(body).ok()?;
-        body.usage.map(|u| Self {
-            input_tokens: u.prompt_tokens,
-            output_tokens: u.completion_tokens,
-            cached_input_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens).unwrap_or(0),
+        let usage = usage_object(body)?;
+        let cached = top_level_value(usage, "prompt_tokens_details").map_or(0, |d| count(d, "cached_tokens"));
+        Some(Self {
+            input_tokens: count(usage, "prompt_tokens"),
+            output_tokens: count(usage, "completion_tokens"),
+            cached_input_tokens: cached,
             cache_creation_input_tokens: 0,
         })
     }
 
     /// From a whole Anthropic response body; `None` when it has no `usage` or is not JSON.
     pub fn from_anthropic_body(body: &[u8]) -> Option<Self> {
-        #[derive(Deserialize)]
-        struct Lean {
-            #[serde(default)]
-            input_tokens: u64,
-            #[serde(default)]
-            output_tokens: u64,
-            #[serde(default)]
-            cache_creation_input_tokens: Option<u64>,
-            #[serde(default)]
-            cache_read_input_tokens: Option<u64>,
-        }
-        #[derive(Deserialize)]
-        struct Body {
-            #[serde(default)]
-            usage: Option<Lean>,
-        }
-        let body: Body = serde_json::from_slice(body).ok()?;
-        body.usage.map(|u| {
-            Self::from_anthropic_parts(
-                u.input_tokens,
-                u.output_tokens,
-                u.cache_read_input_tokens.unwrap_or(0),
-                u.cache_creation_input_tokens.unwrap_or(0),
-            )
-        })
+        let usage = usage_object(body)?;
+        Some(Self::from_anthropic_parts(
+            count(usage, "input_tokens"),
+            count(usage, "output_tokens"),
+            count(usage, "cache_read_input_tokens"),
+            count(usage, "cache_creation_input_tokens"),
+        ))
     }
+}
+
+/// The top-level `usage` object of an answer.
+fn usage_object(body: &[u8]) -> Option<&[u8]> {
+    top_level_value(body, "usage").filter(|u| u.first() == Some(&b'{'))
+}
+
+/// A whole number under `key` in a JSON object; 0 when absent or not a whole number.
+fn count(object: &[u8], key: &str) -> u64 {
+    top_level_value(object, key).and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()).unwrap_or(0)
 }
 
 /// Watches the `data:` payloads of an OpenAI stream for the final `usage` object. Payloads that
