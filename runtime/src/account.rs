@@ -100,23 +100,23 @@ impl Record {
         let route = self.route.as_ref().and_then(|r| r.to_str().ok()).unwrap_or("");
         let provider = self.provider.as_deref().unwrap_or("");
         let model = self.model.as_deref().unwrap_or("");
-        m.requests.with_label_values(&[route, provider, model, self.status.as_str()]).inc();
-        m.request_duration.with_label_values(&[route]).observe(elapsed.as_secs_f64());
+        m.add(&m.requests, &[route, provider, model, self.status.as_str()], 1);
+        m.observe(&m.request_duration, &[route], elapsed.as_secs_f64());
         let upstream = self.upstream_start.map(|t| t.elapsed());
         if let Some(u) = upstream {
-            m.upstream_duration.with_label_values(&[provider]).observe(u.as_secs_f64());
+            m.observe(&m.upstream_duration, &[provider], u.as_secs_f64());
         }
         if let Some(t) = self.ttft {
-            m.ttft.with_label_values(&[provider]).observe(t.as_secs_f64());
+            m.observe(&m.ttft, &[provider], t.as_secs_f64());
         }
         let (tokens_in, tokens_out) = match &self.usage {
             Some(u) => (u.input_tokens, u.output_tokens),
             None => (self.prompt_estimate, 0),
         };
         if !provider.is_empty() && self.status.is_success() {
-            m.tokens.with_label_values(&[provider, model, "in"]).inc_by(tokens_in);
+            m.add(&m.tokens, &[provider, model, "in"], tokens_in);
             if tokens_out > 0 {
-                m.tokens.with_label_values(&[provider, model, "out"]).inc_by(tokens_out);
+                m.add(&m.tokens, &[provider, model, "out"], tokens_out);
             }
         }
         let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;

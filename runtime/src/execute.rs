@@ -49,7 +49,7 @@ pub async fn run(
         rec.model = Some(model.to_string());
         if !up.health_flag() {
             let e = GatewayError::unhealthy(&up.name);
-            metrics.upstream_errors.with_label_values(&[&up.name, e.kind.as_str()]).inc();
+            metrics.add(&metrics.upstream_errors, &[&up.name, e.kind.as_str()], 1);
             last = Some(e);
             continue;
         }
@@ -64,7 +64,7 @@ pub async fn run(
             let admit = up.breaker.as_ref().map_or(Admit::Yes, |b| b.admit());
             if admit == Admit::No {
                 let e = GatewayError::breaker_open(&up.name);
-                metrics.upstream_errors.with_label_values(&[&up.name, e.kind.as_str()]).inc();
+                metrics.add(&metrics.upstream_errors, &[&up.name, e.kind.as_str()], 1);
                 last = Some(e);
                 break;
             }
@@ -87,7 +87,7 @@ pub async fn run(
                             b.record_success();
                         }
                     }
-                    metrics.upstream_errors.with_label_values(&[&up.name, e.kind.as_str()]).inc();
+                    metrics.add(&metrics.upstream_errors, &[&up.name, e.kind.as_str()], 1);
                     tracing::debug!(target: "hapax::upstream", provider = %up.name, error = %e, attempt, "attempt failed");
                     if !e.retry_safe {
                         return Err(e);

@@ -2,9 +2,14 @@
 //! admin listener's `/metrics`. Gateway overhead is the difference between
 //! `hapax_request_duration_seconds` and `hapax_upstream_duration_seconds`.
 
+use prometheus::core::{Collector, Metric};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 const LATENCY_BUCKETS: &[f64] =
     &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
@@ -96,6 +101,16 @@ impl Metrics {
         })
     }
 
+    /// Adds `n` to the counter of `vec` for these labels.
+    pub fn add(&self, vec: &IntCounterVec, labels: &[&str], n: u64) {
+        series(vec, labels, |v, l| v.with_label_values(l), |c: &IntCounter| c.inc_by(n));
+    }
+
+    /// Records `value` in the histogram of `vec` for these labels.
+    pub fn observe(&self, vec: &HistogramVec, labels: &[&str], value: f64) {
+        series(vec, labels, |v, l| v.with_label_values(l), |h: &Histogram| h.observe(value));
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(8192);
@@ -103,6 +118,65 @@ impl Metrics {
         // the typed constructors above cannot produce.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         out
+    }
+}
+
+/// A labelled series, found through a per-thread cache: one cheap hash of
+/// the labels and no lock, where `with_label_values` takes a SipHash of every
+/// label and a read lock shared by all workers.
+fn series<V: Collector + 'static, M: Metric + 'static>(
+    vec: &V,
+    labels: &[&str],
+    make: impl FnOnce(&V, &[&str]) -> M,
+    with: impl FnOnce(&M),
+) {
+    thread_local! {
+        static CACHE: RefCell<HashMap<u64, Vec<Cached>, BuildHasherDefault<Fx>>> = RefCell::default();
+    }
+    let owner = vec as *const V as usize;
+    let mut h = Fx::default();
+    h.write_usize(owner);
+    for l in labels {
+        h.write(l.as_bytes());
+        h.write_u8(0xff);
+    }
+    let key = h.finish();
+    CACHE.with(|c| {
+        let mut cache = c.borrow_mut();
+        let slot = cache.entry(key).or_default();
+        let found = slot.iter().find(|e| {
+            e.owner == owner && e.labels.len() == labels.len() && e.labels.iter().zip(labels).all(|(a, b)| **a == **b)
+        });
+        if let Some(m) = found.and_then(|e| e.metric.downcast_ref::<M>()) {
+            return with(m);
+        }
+        let m = make(vec, labels);
+        with(&m);
+        slot.push(Cached { owner, labels: labels.iter().map(|l| Box::from(*l)).collect(), metric: Box::new(m) });
+    })
+}
+
+struct Cached {
+    owner: usize,
+    labels: Box<[Box<str>]>,
+    metric: Box<dyn std::any::Any>,
+}
+
+/// The Fx hash (as in rustc): fast on short keys, fine for a cache whose
+/// entries are checked label by label.
+#[derive(Default)]
+struct Fx(u64);
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -118,5 +192,25 @@ mod tests {
         let text = String::from_utf8(m.render()).unwrap();
         assert!(text.contains("hapax_requests_total{model=\"m\",provider=\"mock\",route=\"chat\",status=\"200\"} 1"));
         assert!(text.contains("hapax_requests_in_flight 1"));
+    }
+
+    #[test]
+    fn cached_series_are_the_registered_ones() {
+        let a = Metrics::new().unwrap();
+        let b = Metrics::new().unwrap();
+        for _ in 0..3 {
+            a.add(&a.requests, &["chat", "p", "m", "200"], 1);
+        }
+        b.add(&b.requests, &["chat", "p", "m", "200"], 1);
+        a.add(&a.requests, &["chat", "p", "m2", "200"], 1);
+        a.observe(&a.request_duration, &["chat"], 0.5);
+        assert_eq!(a.requests.with_label_values(&["chat", "p", "m", "200"]).get(), 3);
+        assert_eq!(a.requests.with_label_values(&["chat", "p", "m2", "200"]).get(), 1);
+        assert_eq!(b.requests.with_label_values(&["chat", "p", "m", "200"]).get(), 1);
+        assert_eq!(a.request_duration.with_label_values(&["chat"]).get_sample_count(), 1);
+        // Another thread has its own cache, over the same series.
+        let r = std::thread::scope(|s| s.spawn(|| a.add(&a.requests, &["chat", "p", "m", "200"], 1)).join());
+        assert!(r.is_ok());
+        assert_eq!(a.requests.with_label_values(&["chat", "p", "m", "200"]).get(), 4);
     }
 }
