@@ -70,10 +70,10 @@ impl Endpoint {
 /// A request after ingress: its head and what the gateway needs of its body.
 ///
 /// The body is read in one pass into the few fields the request path needs
-/// (`model`, `stream`, `stream_options`), without building a JSON tree; the
-/// tree and the token estimate are only made when something asks for them
-/// (a `when` reading `request.body` or `request.tokens`, a model rewrite, a
-/// translation to another API).
+/// (`model`, `stream`, `stream_options`, the characters of the prompt for
+/// the token estimate), without building a JSON tree; the tree is only made
+/// when something asks for it (a `when` reading `request.body`, a model
+/// rewrite, the mock provider's embeddings).
 pub struct Ingress {
     pub endpoint: Endpoint,
     pub method: Method,
@@ -86,7 +86,7 @@ pub struct Ingress {
     /// `stream_options.include_usage`.
     pub include_usage: bool,
     json: OnceLock<Option<Value>>,
-    tokens: OnceLock<u64>,
+    tokens: u64,
 }
 
 impl Ingress {
@@ -127,6 +127,12 @@ impl Ingress {
             Some(_) => return Err(GatewayError::bad_request("`model` must be a string")),
         };
         let stream = matches!(head.stream, Some(Field::Bool(true)));
+        let chars = match endpoint {
+            Endpoint::Chat | Endpoint::Messages => head.messages.0 + head.system.0,
+            Endpoint::Completions => head.prompt.0,
+            Endpoint::Embeddings => head.input.0,
+            Endpoint::Models => 0,
+        };
         let include_usage =
             head.stream_options.as_ref().and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
         Ok(Ingress {
@@ -139,7 +145,7 @@ impl Ingress {
             stream,
             include_usage,
             json: OnceLock::new(),
-            tokens: OnceLock::new(),
+            tokens: chars.div_ceil(4) as u64,
         })
     }
 
@@ -148,14 +154,15 @@ impl Ingress {
         self.json.get_or_init(|| serde_json::from_slice(&self.raw).ok()).as_ref()
     }
 
-    /// Prompt tokens, estimated on first use.
+    /// Prompt tokens, estimated as characters / 4 of the text the model
+    /// reads (counted while the body was read).
     pub fn tokens(&self) -> u64 {
-        *self.tokens.get_or_init(|| self.json().map_or(0, |j| estimate_tokens(self.endpoint, j)))
+        self.tokens
     }
 }
 
-/// The body fields read on every request; any other field is skipped
-/// (but still checked to be valid JSON).
+/// The body fields read on every request, in one pass; any other field is
+/// skipped (but still checked to be valid JSON).
 #[derive(Deserialize)]
 struct Head<'a> {
     #[serde(default, borrow)]
@@ -164,6 +171,254 @@ struct Head<'a> {
     stream: Option<Field<'a>>,
     #[serde(default)]
     stream_options: Option<Value>,
+    /// Characters of text in the prompt fields, counted as they are read.
+    #[serde(default)]
+    messages: Messages,
+    #[serde(default)]
+    system: Chars,
+    #[serde(default)]
+    prompt: Chars,
+    #[serde(default)]
+    input: Chars,
+}
+
+/// Characters of text in a content value: a string, a list of strings, or a
+/// list of parts with `text` fields; token ids (embeddings input) count four
+/// each. Anything else counts nothing.
+#[derive(Default, Clone, Copy)]
+struct Chars(usize);
+
+impl<'de> Deserialize<'de> for Chars {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CharsVisitor { top: true })
+    }
+}
+
+struct CharsVisitor {
+    /// At the top of a content value (lists are looked into only there).
+    top: bool,
+}
+
+impl<'de> Visitor<'de> for CharsVisitor {
+    type Value = Chars;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Chars, E> {
+        Ok(Chars(v.chars().count()))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Chars, E> {
+        Ok(Chars(0))
+    }
+    fn visit_unit<E>(self) -> Result<Chars, E> {
+        Ok(Chars(0))
+    }
+    fn visit_none<E>(self) -> Result<Chars, E> {
+        Ok(Chars(0))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Chars, E> {
+        Ok(Chars(if self.top { 0 } else { 4 }))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Chars, E> {
+        Ok(Chars(if self.top { 0 } else { 4 }))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Chars, E> {
+        Ok(Chars(if self.top { 0 } else { 4 }))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Chars, A::Error> {
+        let mut n = 0;
+        if self.top {
+            while let Some(item) = seq.next_element_seed(Item)? {
+                n += item;
+            }
+        } else {
+            // A list of token ids inside a list: four each.
+            while seq.next_element::<IgnoredAny>()?.is_some() {
+                n += 4;
+            }
+        }
+        Ok(Chars(n))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Chars, A::Error> {
+        // A content part: its `text`.
+        let mut n = 0;
+        while let Some(is_text) = map.next_key_seed(KeyIs("text"))? {
+            if !self.top && is_text {
+                n += map.next_value::<TextOnly>()?.0;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Chars(n))
+    }
+}
+
+/// Whether an object key is the given one, without allocating it.
+struct KeyIs(&'static str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyIs {
+    type Value = bool;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        struct V(&'static str);
+        impl Visitor<'_> for V {
+            type Value = bool;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<bool, E> {
+                Ok(v == self.0)
+            }
+        }
+        d.deserialize_str(V(self.0))
+    }
+}
+
+/// One item of a content list.
+struct Item;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Item {
+    type Value = usize;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_any(CharsVisitor { top: false }).map(|c| c.0)
+    }
+}
+
+/// A `text` field: its characters when it is a string.
+struct TextOnly(usize);
+
+impl<'de> Deserialize<'de> for TextOnly {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TextOnly;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<TextOnly, E> {
+                Ok(TextOnly(v.chars().count()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<TextOnly, E> {
+                Ok(TextOnly(0))
+            }
+            fn visit_unit<E>(self) -> Result<TextOnly, E> {
+                Ok(TextOnly(0))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<TextOnly, E> {
+                Ok(TextOnly(0))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<TextOnly, E> {
+                Ok(TextOnly(0))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<TextOnly, E> {
+                Ok(TextOnly(0))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TextOnly, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(TextOnly(0))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TextOnly, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(TextOnly(0))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The characters of every message's `content`.
+#[derive(Default)]
+struct Messages(usize);
+
+impl<'de> Deserialize<'de> for Messages {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Messages;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Messages, E> {
+                Ok(Messages(0))
+            }
+            fn visit_unit<E>(self) -> Result<Messages, E> {
+                Ok(Messages(0))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Messages, E> {
+                Ok(Messages(0))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Messages, E> {
+                Ok(Messages(0))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Messages, E> {
+                Ok(Messages(0))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Messages, E> {
+                Ok(Messages(0))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Messages, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Messages(0))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Messages, A::Error> {
+                let mut n = 0;
+                while let Some(m) = seq.next_element::<MessageOrNot>()? {
+                    n += m.0;
+                }
+                Ok(Messages(n))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A message: the characters of its `content`; anything that is not an
+/// object counts nothing.
+struct MessageOrNot(usize);
+
+impl<'de> Deserialize<'de> for MessageOrNot {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MessageOrNot;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<MessageOrNot, E> {
+                Ok(MessageOrNot(0))
+            }
+            fn visit_unit<E>(self) -> Result<MessageOrNot, E> {
+                Ok(MessageOrNot(0))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<MessageOrNot, E> {
+                Ok(MessageOrNot(0))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<MessageOrNot, E> {
+                Ok(MessageOrNot(0))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<MessageOrNot, E> {
+                Ok(MessageOrNot(0))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<MessageOrNot, E> {
+                Ok(MessageOrNot(0))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<MessageOrNot, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(MessageOrNot(0))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MessageOrNot, A::Error> {
+                let mut n = 0;
+                while let Some(is_content) = map.next_key_seed(KeyIs("content"))? {
+                    if is_content {
+                        n += map.next_value::<Chars>()?.0;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(MessageOrNot(n))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A field's value when only strings and booleans matter.
@@ -249,49 +504,6 @@ pub async fn read_body(
     }
 }
 
-/// Prompt tokens, estimated as characters / 4 of the text the model reads.
-fn estimate_tokens(endpoint: Endpoint, json: &Value) -> u64 {
-    let mut chars = 0usize;
-    match endpoint {
-        Endpoint::Chat | Endpoint::Messages => {
-            if let Some(msgs) = json.get("messages").and_then(Value::as_array) {
-                for m in msgs {
-                    if let Some(c) = m.get("content") {
-                        chars += text_chars(c);
-                    }
-                }
-            }
-            if let Some(s) = json.get("system") {
-                chars += text_chars(s);
-            }
-        }
-        Endpoint::Completions => chars += json.get("prompt").map_or(0, text_chars),
-        Endpoint::Embeddings => chars += json.get("input").map_or(0, text_chars),
-        Endpoint::Models => {}
-    }
-    chars.div_ceil(4) as u64
-}
-
-/// Characters of text in a content value: a string, a list of strings, or a
-/// list of parts with `text` fields.
-fn text_chars(v: &Value) -> usize {
-    match v {
-        Value::String(s) => s.chars().count(),
-        Value::Array(items) => items
-            .iter()
-            .map(|i| match i {
-                Value::String(s) => s.chars().count(),
-                Value::Object(o) => o.get("text").and_then(Value::as_str).map_or(0, |s| s.chars().count()),
-                // Token ids (embeddings input): one token each, four "chars".
-                Value::Number(_) => 4,
-                Value::Array(a) => a.len() * 4,
-                _ => 0,
-            })
-            .sum(),
-        _ => 0,
-    }
-}
-
 impl RequestView for Ingress {
     fn method(&self) -> &str {
         self.method.as_str()
@@ -348,6 +560,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(i.tokens(), 2);
+    }
+
+    #[test]
+    fn token_estimate_reads_every_kind_of_content() {
+        let chat = r#"{"model":"m","messages":[
+            {"role":"system","content":"abcd"},
+            {"role":"user","content":[{"type":"text","text":"ab\u00e9c"},{"type":"image_url","image_url":{"url":"x"}},"wxyz"]},
+            {"role":"assistant","content":null,"tool_calls":[{"function":{"arguments":"{\"text\":1}"}}]},
+            {"role":"user","content":7},
+            "not a message"
+        ]}"#;
+        // 4 + 4 + 4 characters.
+        assert_eq!(ingress(Endpoint::Chat, chat).unwrap().tokens(), 3);
+        let ids = r#"{"model":"m","input":[[1,2,3],5,"abcd"]}"#;
+        // 3 ids * 4 + 4 + 4.
+        assert_eq!(ingress(Endpoint::Embeddings, ids).unwrap().tokens(), 5);
+        let prompt = r#"{"model":"m","prompt":"abcdefgh","messages":"ignored"}"#;
+        assert_eq!(ingress(Endpoint::Completions, prompt).unwrap().tokens(), 2);
     }
 
     #[test]

@@ -40,6 +40,13 @@ pub enum UpStream {
 }
 
 impl UpStream {
+    /// Whether data already received may still be on its way to us: hyper's
+    /// client hands a body over one chunk per turn of its connection task,
+    /// where ours hands over everything a read brought.
+    pub fn piecewise(&self) -> bool {
+        matches!(self, UpStream::Http(UpBody::Hyper(_), _))
+    }
+
     /// The next chunk of data; `Err` when the upstream broke off.
     pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ()>>> {
         match self {
@@ -51,14 +58,14 @@ impl UpStream {
 }
 
 /// Waits for a stream's first chunk, then takes whatever else is already
-/// there (the connection hands chunks over one at a time, so it is given a
-/// couple of turns); `None` when the stream is empty.
+/// there (hyper's connection hands chunks over one at a time, so it is given
+/// a couple of turns); `None` when the stream is empty.
 async fn read_ahead(body: &mut UpStream) -> Result<Option<Bytes>, ()> {
     let Some(first) = std::future::poll_fn(|cx| body.poll_chunk(cx)).await.transpose()? else {
         return Ok(None);
     };
     let mut more = bytes::BytesMut::new();
-    let mut turns = 0;
+    let mut turns = if body.piecewise() { 0 } else { 2 };
     while turns < 2 && first.len() + more.len() < 64 * 1024 {
         match std::future::poll_fn(|cx| Poll::Ready(body.poll_chunk(cx))).await {
             Poll::Ready(Some(Ok(chunk))) => {

@@ -91,10 +91,10 @@ impl HttpBody for SseBody {
                 }
                 Poll::Pending => {
                     if !this.out.is_empty() {
-                        if this.yields < YIELDS {
-                            // The upstream connection hands over one chunk
-                            // at a time: let it run again in case it already
-                            // holds the next one (a yield, not a wait).
+                        if this.yields < YIELDS && this.upstream.piecewise() {
+                            // hyper's connection hands over one chunk at a
+                            // time: let it run again in case it already holds
+                            // the next one (a yield, not a wait).
                             this.yields += 1;
                             cx.waker().wake_by_ref();
                             return Poll::Pending;

@@ -52,7 +52,7 @@ impl SseParser {
                 self.skip_lf = false;
             }
         }
-        while let Some(pos) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+        while let Some(pos) = memchr::memchr2(b'\n', b'\r', rest) {
             let (line, tail) = rest.split_at(pos);
             if self.line.is_empty() {
                 self.process_line(line, out);
