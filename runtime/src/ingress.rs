@@ -185,71 +185,112 @@ struct Head<'a> {
 /// Characters of text in a content value: a string, a list of strings, or a
 /// list of parts with `text` fields; token ids (embeddings input) count four
 /// each. Anything else counts nothing.
-#[derive(Default, Clone, Copy)]
+#[derive(Default)]
 struct Chars(usize);
 
 impl<'de> Deserialize<'de> for Chars {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(CharsVisitor { top: true })
+        d.deserialize_any(Count::Content).map(Chars)
     }
 }
 
-struct CharsVisitor {
-    /// At the top of a content value (lists are looked into only there).
-    top: bool,
+/// The characters of every message's `content`.
+#[derive(Default)]
+struct Messages(usize);
+
+impl<'de> Deserialize<'de> for Messages {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Count::Messages).map(Messages)
+    }
 }
 
-impl<'de> Visitor<'de> for CharsVisitor {
-    type Value = Chars;
+/// What is being counted, by where the value sits; values of any other
+/// shape count nothing (and are skipped, never allocated).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Count {
+    /// A `content`, `system`, `prompt` or `input` value.
+    Content,
+    /// One item of a content list.
+    Item,
+    /// A part's `text`.
+    Text,
+    /// The `messages` list.
+    Messages,
+    /// One message.
+    Message,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Count {
+    type Value = usize;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Count {
+    type Value = usize;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_str<E>(self, v: &str) -> Result<Chars, E> {
-        Ok(Chars(v.chars().count()))
+    fn visit_str<E>(self, v: &str) -> Result<usize, E> {
+        Ok(if matches!(self, Count::Content | Count::Item | Count::Text) { v.chars().count() } else { 0 })
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Chars, E> {
-        Ok(Chars(0))
+    fn visit_bool<E>(self, _: bool) -> Result<usize, E> {
+        Ok(0)
     }
-    fn visit_unit<E>(self) -> Result<Chars, E> {
-        Ok(Chars(0))
+    fn visit_unit<E>(self) -> Result<usize, E> {
+        Ok(0)
     }
-    fn visit_none<E>(self) -> Result<Chars, E> {
-        Ok(Chars(0))
+    fn visit_none<E>(self) -> Result<usize, E> {
+        Ok(0)
     }
-    fn visit_i64<E>(self, _: i64) -> Result<Chars, E> {
-        Ok(Chars(if self.top { 0 } else { 4 }))
+    fn visit_i64<E>(self, _: i64) -> Result<usize, E> {
+        Ok(if self == Count::Item { 4 } else { 0 })
     }
-    fn visit_u64<E>(self, _: u64) -> Result<Chars, E> {
-        Ok(Chars(if self.top { 0 } else { 4 }))
+    fn visit_u64<E>(self, _: u64) -> Result<usize, E> {
+        Ok(if self == Count::Item { 4 } else { 0 })
     }
-    fn visit_f64<E>(self, _: f64) -> Result<Chars, E> {
-        Ok(Chars(if self.top { 0 } else { 4 }))
+    fn visit_f64<E>(self, _: f64) -> Result<usize, E> {
+        Ok(if self == Count::Item { 4 } else { 0 })
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Chars, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
         let mut n = 0;
-        if self.top {
-            while let Some(item) = seq.next_element_seed(Item)? {
-                n += item;
+        match self {
+            Count::Content => {
+                while let Some(c) = seq.next_element_seed(Count::Item)? {
+                    n += c;
+                }
             }
-        } else {
+            Count::Messages => {
+                while let Some(c) = seq.next_element_seed(Count::Message)? {
+                    n += c;
+                }
+            }
             // A list of token ids inside a list: four each.
-            while seq.next_element::<IgnoredAny>()?.is_some() {
-                n += 4;
+            Count::Item => {
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    n += 4;
+                }
             }
+            Count::Text | Count::Message => while seq.next_element::<IgnoredAny>()?.is_some() {},
         }
-        Ok(Chars(n))
+        Ok(n)
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Chars, A::Error> {
-        // A content part: its `text`.
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
+        let (key, inner) = match self {
+            Count::Item => ("text", Count::Text),
+            Count::Message => ("content", Count::Content),
+            _ => ("", Count::Content),
+        };
         let mut n = 0;
-        while let Some(is_text) = map.next_key_seed(KeyIs("text"))? {
-            if !self.top && is_text {
-                n += map.next_value::<TextOnly>()?.0;
+        while let Some(found) = map.next_key_seed(KeyIs(key))? {
+            if found && !key.is_empty() {
+                n += map.next_value_seed(inner)?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(Chars(n))
+        Ok(n)
     }
 }
 
@@ -270,154 +311,6 @@ impl<'de> serde::de::DeserializeSeed<'de> for KeyIs {
             }
         }
         d.deserialize_str(V(self.0))
-    }
-}
-
-/// One item of a content list.
-struct Item;
-
-impl<'de> serde::de::DeserializeSeed<'de> for Item {
-    type Value = usize;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
-        d.deserialize_any(CharsVisitor { top: false }).map(|c| c.0)
-    }
-}
-
-/// A `text` field: its characters when it is a string.
-struct TextOnly(usize);
-
-impl<'de> Deserialize<'de> for TextOnly {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = TextOnly;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<TextOnly, E> {
-                Ok(TextOnly(v.chars().count()))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<TextOnly, E> {
-                Ok(TextOnly(0))
-            }
-            fn visit_unit<E>(self) -> Result<TextOnly, E> {
-                Ok(TextOnly(0))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<TextOnly, E> {
-                Ok(TextOnly(0))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<TextOnly, E> {
-                Ok(TextOnly(0))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<TextOnly, E> {
-                Ok(TextOnly(0))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TextOnly, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(TextOnly(0))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TextOnly, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(TextOnly(0))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// The characters of every message's `content`.
-#[derive(Default)]
-struct Messages(usize);
-
-impl<'de> Deserialize<'de> for Messages {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Messages;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Messages, E> {
-                Ok(Messages(0))
-            }
-            fn visit_unit<E>(self) -> Result<Messages, E> {
-                Ok(Messages(0))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Messages, E> {
-                Ok(Messages(0))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Messages, E> {
-                Ok(Messages(0))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Messages, E> {
-                Ok(Messages(0))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Messages, E> {
-                Ok(Messages(0))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Messages, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Messages(0))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Messages, A::Error> {
-                let mut n = 0;
-                while let Some(m) = seq.next_element::<MessageOrNot>()? {
-                    n += m.0;
-                }
-                Ok(Messages(n))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A message: the characters of its `content`; anything that is not an
-/// object counts nothing.
-struct MessageOrNot(usize);
-
-impl<'de> Deserialize<'de> for MessageOrNot {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = MessageOrNot;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<MessageOrNot, E> {
-                Ok(MessageOrNot(0))
-            }
-            fn visit_unit<E>(self) -> Result<MessageOrNot, E> {
-                Ok(MessageOrNot(0))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<MessageOrNot, E> {
-                Ok(MessageOrNot(0))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<MessageOrNot, E> {
-                Ok(MessageOrNot(0))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<MessageOrNot, E> {
-                Ok(MessageOrNot(0))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<MessageOrNot, E> {
-                Ok(MessageOrNot(0))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<MessageOrNot, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(MessageOrNot(0))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MessageOrNot, A::Error> {
-                let mut n = 0;
-                while let Some(is_content) = map.next_key_seed(KeyIs("content"))? {
-                    if is_content {
-                        n += map.next_value::<Chars>()?.0;
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(MessageOrNot(n))
-            }
-        }
-        d.deserialize_any(V)
     }
 }
 
