@@ -21,7 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use prometheus::IntGauge;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -303,10 +303,11 @@ enum SendError {
 impl Transport {
     fn new(p: &Provider, base: &str) -> Result<Transport, String> {
         let connect_timeout = p.timeout.min(Duration::from_secs(10));
+        let tls = tls_config(p.pool.http2).map_err(|e| format!("provider `{}`: {e}", p.decl.name))?;
         if !p.pool.http2 {
             let uri: Uri = base.parse().map_err(|_| format!("provider `{}`: invalid base_url", p.decl.name))?;
             let pool = h1::PoolConfig { max_idle: p.pool.max_idle, idle_timeout: p.pool.idle_timeout, connect_timeout };
-            return h1::Client::new(&uri, pool, tls_config(&[b"http/1.1"]))
+            return h1::Client::new(&uri, pool, tls)
                 .map(Transport::H1)
                 .map_err(|e| format!("provider `{}`: {e}", p.decl.name));
         }
@@ -316,7 +317,7 @@ impl Transport {
         http.set_connect_timeout(Some(connect_timeout));
         http.set_keepalive(Some(Duration::from_secs(60)));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((*tls_config(&[b"h2", b"http/1.1"])).clone())
+            .with_tls_config((*tls).clone())
             .https_or_http()
             .enable_all_versions()
             .wrap_connector(http);
@@ -372,18 +373,24 @@ impl Transport {
 }
 
 /// rustls set up for providers: the ring provider, the Mozilla root set,
-/// and the given ALPN protocols.
-fn tls_config(alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-        .unwrap_or_else(|_| {
-            // The ring provider supports the default versions; this is not reached.
-            rustls::ClientConfig::builder().with_root_certificates(rustls::RootCertStore::empty()).with_no_client_auth()
-        });
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
+/// and ALPN `http/1.1` (our client) or `h2, http/1.1` (hyper's). Built once
+/// per process; every provider shares it.
+fn tls_config(http2: bool) -> Result<Arc<rustls::ClientConfig>, String> {
+    static H1: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+    static H2: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+    let build = || {
+        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        let mut config =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("tls setup failed: {e}"))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        config.alpn_protocols =
+            if http2 { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { vec![b"http/1.1".to_vec()] };
+        Ok(Arc::new(config))
+    };
+    if http2 { H2.get_or_init(build) } else { H1.get_or_init(build) }.clone()
 }
 
 /// A provider's answer: status, the headers asked for, and the body.

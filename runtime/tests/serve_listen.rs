@@ -5,7 +5,6 @@ mod support;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 use support::*;
@@ -16,20 +15,8 @@ async fn h2c_prior_knowledge() {
         "{GATEWAY}\nprovider m {{ type mock }}\nroute chat {{ match POST \"/v1/chat/completions\"; to m }}\n"
     ));
     let tcp = tokio::net::TcpStream::connect(gw.url.trim_start_matches("http://")).await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await.unwrap();
-    tokio::spawn(conn);
-    for _ in 0..3 {
-        let req = http::Request::post(format!("{}/v1/chat/completions", gw.url))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(chat("m", false))))
-            .unwrap();
-        let resp = sender.send_request(req).await.unwrap();
-        assert_eq!(resp.status(), 200);
-        assert_eq!(resp.version(), http::Version::HTTP_2);
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        assert!(!body.is_empty());
-    }
+    let body = h2_chats(tcp, &gw.url, 3).await;
+    assert!(!body.is_empty());
 }
 
 #[test]

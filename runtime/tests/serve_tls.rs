@@ -3,9 +3,6 @@
 
 mod support;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::sync::Arc;
 use support::*;
@@ -54,17 +51,7 @@ route chat { match POST "/v1/chat/completions"; to m }
     assert_eq!(session.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
     assert_eq!(session.alpn_protocol(), Some(&b"h2"[..]));
 
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await.unwrap();
-    tokio::spawn(conn);
-    let req = http::Request::post("https://localhost/v1/chat/completions")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(chat("m", false))))
-        .unwrap();
-    let resp = sender.send_request(req).await.unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.version(), http::Version::HTTP_2);
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = h2_chats(tls, "https://localhost", 1).await;
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["object"], "chat.completion");
 

@@ -298,3 +298,27 @@ pub async fn mock_upstream() -> hapax_mock_upstream::MockServer {
 
 /// A gateway block listening on free ports, with an admin listener.
 pub const GATEWAY: &str = "gateway {\n  listen http \"127.0.0.1:0\"\n  admin \"127.0.0.1:0\"\n}\n";
+
+/// Sends `count` chat requests over one HTTP/2 connection made on `io`
+/// (prior knowledge), checks each is answered over HTTP/2 with 200, and
+/// returns the last body.
+pub async fn h2_chats<IO>(io: IO, url: &str, count: usize) -> Bytes
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), hyper_util::rt::TokioIo::new(io)).await.unwrap();
+    tokio::spawn(conn);
+    let mut body = Bytes::new();
+    for _ in 0..count {
+        let req = http::Request::post(format!("{url}/v1/chat/completions"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(chat("m", false))))
+            .unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.version(), http::Version::HTTP_2);
+        body = resp.into_body().collect().await.unwrap().to_bytes();
+    }
+    body
+}
