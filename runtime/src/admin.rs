@@ -2,13 +2,13 @@
 //! `/readyz`.
 
 use crate::body::Body;
+use crate::body::ReqBody;
 use crate::builtin;
 use crate::error::{error_body, ClientApi};
 use crate::listen::Service;
 use crate::pipeline::{self, Ctx};
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use std::sync::Arc;
 
 /// The admin endpoints.
@@ -16,7 +16,12 @@ use std::sync::Arc;
 pub struct Admin(pub Arc<Ctx>);
 
 impl Service for Admin {
-    async fn call(&self, req: Request<Incoming>) -> Response<Body> {
+    fn body_limit(&self) -> u64 {
+        // The admin endpoints take no body.
+        64 * 1024
+    }
+
+    async fn call(&self, req: Request<ReqBody>) -> Response<Body> {
         match req.uri().path() {
             "/metrics" => {
                 let mut r = Response::new(Body::full(self.0.state.metrics.render()));
@@ -43,7 +48,11 @@ impl Service for Admin {
 pub struct Main(pub Arc<Ctx>);
 
 impl Service for Main {
-    fn call(&self, req: Request<Incoming>) -> impl std::future::Future<Output = Response<Body>> + Send {
+    fn body_limit(&self) -> u64 {
+        self.0.current.load().graph.gateway.max_body
+    }
+
+    fn call(&self, req: Request<ReqBody>) -> impl std::future::Future<Output = Response<Body>> + Send {
         pipeline::handle(self.0.clone(), req)
     }
 }

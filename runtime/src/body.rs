@@ -57,3 +57,35 @@ impl HttpBody for Body {
         }
     }
 }
+
+/// A request's body as the request path receives it.
+pub enum ReqBody {
+    /// Read whole by our HTTP/1.1 server, within the body limit.
+    Read(Bytes),
+    /// Our HTTP/1.1 server could not read it.
+    Failed(BodyFailure),
+    /// Still to be read from an HTTP/2 stream.
+    Incoming(hyper::body::Incoming),
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFailure {
+    /// Larger than the body limit (it was not read).
+    TooLarge,
+    /// It did not arrive in time.
+    Timeout,
+    /// Its framing is broken.
+    Malformed,
+}
+
+impl Body {
+    /// The whole buffer of a body that is not a stream (`Err` gives the
+    /// stream back).
+    pub fn into_full(self) -> Result<Option<Bytes>, DynBody> {
+        match self.0 {
+            Inner::Full(b) => Ok(b),
+            Inner::Stream(s) => Err(s),
+        }
+    }
+}

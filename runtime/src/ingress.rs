@@ -2,6 +2,7 @@
 //! size limit, and parsing it once into the view the policy evaluates
 //! (`RequestView`).
 
+use crate::body::{BodyFailure, ReqBody};
 use crate::error::{ClientApi, GatewayError};
 use bytes::Bytes;
 use hapax_lang::expr::{ClientInfo, RequestView};
@@ -371,8 +372,29 @@ impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
 }
 
 /// Reads a body whole, refusing more than `limit` bytes without buffering
-/// them, and giving up when it does not arrive within `deadline`.
+/// them, and giving up when it does not arrive within `deadline`. Our
+/// HTTP/1.1 server has read it already; an HTTP/2 body is read here.
 pub async fn read_body(
+    body: ReqBody,
+    headers: &HeaderMap,
+    limit: u64,
+    deadline: Duration,
+) -> Result<Bytes, GatewayError> {
+    match body {
+        ReqBody::Read(b) if b.len() as u64 > limit => Err(GatewayError::too_large(limit)),
+        ReqBody::Read(b) => Ok(b),
+        ReqBody::Failed(BodyFailure::TooLarge) => Err(GatewayError::too_large(limit)),
+        ReqBody::Failed(BodyFailure::Timeout) => Err(GatewayError::body_timeout()),
+        ReqBody::Failed(BodyFailure::Malformed) => {
+            Err(GatewayError::bad_request("the request body is not validly framed"))
+        }
+        // Boxed: the HTTP/2 path's future is large and would weigh on
+        // every request's.
+        ReqBody::Incoming(b) => Box::pin(read_incoming(b, headers, limit, deadline)).await,
+    }
+}
+
+async fn read_incoming(
     body: Incoming,
     headers: &HeaderMap,
     limit: u64,

@@ -19,7 +19,7 @@ mod breaker;
 mod builtin;
 mod error;
 mod execute;
-mod h1;
+mod http1;
 mod ingress;
 mod listen;
 mod logging;

@@ -1,17 +1,16 @@
-//! Listeners and connections: accept loops for plain HTTP (HTTP/1.1 and h2c
-//! by prior knowledge) and TLS (ALPN h2 / http/1.1), each connection served
-//! by hyper's auto builder with a header read timeout, an idle timeout and
-//! graceful shutdown.
-//!
-//! hyper's HTTP/1 header timeout also covers the wait for the next request
-//! on a kept-alive connection; the idle timeout closes any connection (h2
-//! included) on which nothing has been read or written for that long.
+//! Listeners and connections: accept loops for plain HTTP (HTTP/1.1, and
+//! h2c by prior knowledge) and TLS (ALPN h2 / http/1.1). HTTP/1.1 is served
+//! by our own server ([`crate::http1::server`]), HTTP/2 by hyper's, with
+//! keep-alive pings, an idle timeout (nothing read or written for that
+//! long) and graceful shutdown.
 
-use crate::body::Body;
+use crate::body::{Body, ReqBody};
+use crate::http1::server::{self, Outcome};
+use bytes::{Buf, Bytes};
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -27,7 +26,9 @@ use tokio_rustls::TlsAcceptor;
 
 /// Answers requests; implemented by the main and the admin services.
 pub trait Service: Clone + Send + Sync + 'static {
-    fn call(&self, req: Request<Incoming>) -> impl Future<Output = Response<Body>> + Send;
+    fn call(&self, req: Request<ReqBody>) -> impl Future<Output = Response<Body>> + Send;
+    /// The largest request body it takes.
+    fn body_limit(&self) -> u64;
 }
 
 /// Timeouts applied to every connection.
@@ -84,7 +85,7 @@ pub async fn accept_loop<S: Service>(
     shutdown: watch::Receiver<bool>,
     tracker: Tracker,
 ) {
-    let builder = Arc::new(builder(cfg));
+    let h2 = Arc::new(h2_builder());
     let mut stop = shutdown.clone();
     loop {
         let (tcp, _peer) = tokio::select! {
@@ -102,15 +103,27 @@ pub async fn accept_loop<S: Service>(
         let _ = tcp.set_nodelay(true);
         let guard = tracker.enter();
         let service = service.clone();
-        let builder = builder.clone();
+        let h2 = h2.clone();
         let shutdown = shutdown.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             let _guard = guard;
             match tls {
-                None => serve_conn(tcp, &builder, service, cfg, shutdown).await,
+                None => {
+                    if let Outcome::Http2(tcp, read) =
+                        server::serve(tcp, service.clone(), cfg, shutdown.clone(), true).await
+                    {
+                        serve_h2(Rewind { read, inner: tcp }, &h2, service, cfg, shutdown).await;
+                    }
+                }
                 Some(acceptor) => match tokio::time::timeout(cfg.header_timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => serve_conn(stream, &builder, service, cfg, shutdown).await,
+                    Ok(Ok(stream)) => {
+                        if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                            serve_h2(stream, &h2, service, cfg, shutdown).await;
+                        } else {
+                            server::serve(stream, service, cfg, shutdown, false).await;
+                        }
+                    }
                     Ok(Err(e)) => {
                         tracing::debug!(target: "hapax::listen", error = %e, "tls handshake failed")
                     }
@@ -123,20 +136,19 @@ pub async fn accept_loop<S: Service>(
     }
 }
 
-fn builder(cfg: ConnConfig) -> auto::Builder<TokioExecutor> {
-    let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1().timer(TokioTimer::new()).header_read_timeout(cfg.header_timeout).keep_alive(true);
-    b.http2()
-        .timer(TokioTimer::new())
+fn h2_builder() -> http2::Builder<TokioExecutor> {
+    let mut b = http2::Builder::new(TokioExecutor::new());
+    b.timer(TokioTimer::new())
         .max_concurrent_streams(1024)
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20));
     b
 }
 
-async fn serve_conn<IO, S>(
+/// Serves an HTTP/2 connection with hyper.
+async fn serve_h2<IO, S>(
     io: IO,
-    builder: &auto::Builder<TokioExecutor>,
+    builder: &http2::Builder<TokioExecutor>,
     service: S,
     cfg: ConnConfig,
     mut shutdown: watch::Receiver<bool>,
@@ -146,20 +158,16 @@ async fn serve_conn<IO, S>(
 {
     let activity = Arc::new(AtomicU64::new(0));
     let io = TokioIo::new(Watched { inner: io, activity: activity.clone() });
-    let svc = hyper::service::service_fn(move |req| {
+    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
         let service = service.clone();
-        async move { Ok::<_, Infallible>(service.call(req).await) }
+        async move { Ok::<_, Infallible>(service.call(req.map(ReqBody::Incoming)).await) }
     });
     let conn = builder.serve_connection(io, svc);
     tokio::pin!(conn);
     // The connection is idle when its activity count has not moved since
     // `quiet_since`; the clock is only read at ticks, never per read/write.
     let (mut seen, mut quiet_since) = (0u64, Instant::now());
-    // A quarter of the shorter timeout: besides checking for idleness, this
-    // keeps a timer due sooner than hyper's header timeout, so re-arming that
-    // one per request never has to wake the runtime's driver (a system call).
-    let every = cfg.idle_timeout.min(cfg.header_timeout) / 4;
-    let mut tick = tokio::time::interval(every.max(Duration::from_millis(50)));
+    let mut tick = tokio::time::interval((cfg.idle_timeout / 4).max(Duration::from_millis(50)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut closing = *shutdown.borrow();
     if closing {
@@ -187,6 +195,47 @@ async fn serve_conn<IO, S>(
                 }
             }
         }
+    }
+}
+
+/// A connection whose first bytes were already read: they are read again.
+struct Rewind<T> {
+    read: Bytes,
+    inner: T,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.read.is_empty() {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        let n = this.read.len().min(buf.remaining());
+        buf.put_slice(&this.read[..n]);
+        this.read.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 

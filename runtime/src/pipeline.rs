@@ -19,6 +19,7 @@
 
 use crate::account::{self, Record};
 use crate::body::Body;
+use crate::body::ReqBody;
 use crate::error::{self, ClientApi, GatewayError};
 use crate::ingress::{self, Endpoint, Ingress};
 use crate::snapshot::{Current, Snapshot};
@@ -27,7 +28,6 @@ use crate::{builtin, execute, respond};
 use hapax_lang::expr::RequestView;
 use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response};
-use hyper::body::Incoming;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,7 +45,7 @@ static ROUTE: HeaderName = HeaderName::from_static("x-hapax-route");
 static TARGET: HeaderName = HeaderName::from_static("x-hapax-target");
 
 /// Answers one request on the main listener.
-pub async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(ctx: Arc<Ctx>, req: Request<ReqBody>) -> Response<Body> {
     // Stage 1.
     let request_id = account::request_id(req.headers());
     let snap = ctx.current.load_full();
@@ -97,7 +97,7 @@ fn target_header(provider: Option<&str>, model: Option<&str>) -> Option<HeaderVa
 async fn stages(
     ctx: &Ctx,
     snap: &Snapshot,
-    req: Request<Incoming>,
+    req: Request<ReqBody>,
     rec: &mut Record,
     tags: &mut Tags,
 ) -> Result<Response<Body>, (GatewayError, ClientApi)> {

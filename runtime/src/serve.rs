@@ -159,8 +159,15 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph, lo
     let workers = {
         let (ctx, stop_rx, tracker) = (ctx.clone(), stop_rx.clone(), tracker.clone());
         Workers::start(each, move |worker, mine| {
-            let (ctx, stop_rx, tracker) = (ctx.clone(), stop_rx.clone(), tracker.clone());
+            let (ctx, mut stop_rx, tracker) = (ctx.clone(), stop_rx.clone(), tracker.clone());
             async move {
+                // The worker's own copy of the stop signal: its connections
+                // watch it without sharing a lock with other workers.
+                let (local_tx, local_rx) = watch::channel(false);
+                tokio::spawn(async move {
+                    let _ = stop_rx.wait_for(|stop| *stop).await;
+                    let _ = local_tx.send(true);
+                });
                 for (listener, tls) in mine {
                     let listener = match TcpListener::from_std(listener) {
                         Ok(l) => l,
@@ -170,7 +177,7 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph, lo
                         }
                     };
                     let main = Main(ctx.clone());
-                    tokio::spawn(listen::accept_loop(listener, tls, main, cfg, stop_rx.clone(), tracker.clone()));
+                    tokio::spawn(listen::accept_loop(listener, tls, main, cfg, local_rx.clone(), tracker.clone()));
                 }
             }
         })

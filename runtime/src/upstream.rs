@@ -5,7 +5,7 @@
 
 use crate::breaker::Breaker;
 use crate::error::GatewayError;
-use crate::h1;
+use crate::http1::client as h1;
 use crate::ingress::Endpoint;
 use crate::metrics::Metrics;
 use bytes::Bytes;
@@ -352,7 +352,8 @@ impl Transport {
                 *req.method_mut() = method;
                 *req.uri_mut() = uri;
                 *req.headers_mut() = headers;
-                let resp = client.request(req).await.map_err(|e| {
+                // Boxed: only `http2 on` providers take this path.
+                let resp = Box::pin(client.request(req)).await.map_err(|e| {
                     if e.is_connect() {
                         SendError::Connect(e.to_string())
                     } else {

@@ -13,6 +13,7 @@
 //!
 //! Providers with `pool { http2 on }` use hyper's client instead.
 
+use super::codec::{decode_chunked, Chunk, Invalid};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri};
@@ -30,8 +31,6 @@ use tokio_rustls::TlsConnector;
 const MAX_HEAD: usize = 64 * 1024;
 /// The most header lines in a response head.
 const MAX_HEADERS: usize = 100;
-/// The longest chunk-size or trailer line.
-const MAX_LINE: usize = 4096;
 /// How much is read at a time.
 const READ_SIZE: usize = 16 * 1024;
 
@@ -46,6 +45,12 @@ pub enum Error {
     Closed,
     #[error("invalid HTTP answer: {0}")]
     Protocol(&'static str),
+}
+
+impl From<Invalid> for Error {
+    fn from(e: Invalid) -> Self {
+        Error::Protocol(e.0)
+    }
 }
 
 /// A provider's HTTP/1.1 client.
@@ -129,7 +134,8 @@ impl Client {
         loop {
             let (mut conn, reused) = match self.shared.checkout() {
                 Some(c) => (c, true),
-                None => (self.shared.connect().await?, false),
+                // Boxed: connecting is rare, and its future is large.
+                None => (Box::pin(self.shared.connect()).await?, false),
             };
             match conn.exchange(&head, &body, method, keep).await {
                 Ok((status, headers, framing, reusable)) => {
@@ -318,15 +324,6 @@ enum Framing {
     Done,
 }
 
-/// Where the chunked decoder stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chunk {
-    Size,
-    Data(u64),
-    DataEnd,
-    Trailers,
-}
-
 /// Parses a complete response head off the front of `buf`, skipping
 /// interim (`1xx`) answers; `None` until the head is complete.
 fn parse_head(
@@ -448,65 +445,6 @@ fn decode(buf: &mut BytesMut, framing: &mut Framing) -> Result<Option<Bytes>, Er
                     Some(all.freeze())
                 }
             })
-        }
-    }
-}
-
-/// Runs the chunked decoder over `buf`; true once the last chunk and the
-/// trailers are read.
-fn decode_chunked(buf: &mut BytesMut, state: &mut Chunk, out: &mut Vec<Bytes>) -> Result<bool, Error> {
-    loop {
-        match *state {
-            Chunk::Size => {
-                let Some(line) = take_line(buf)? else { return Ok(false) };
-                let digits = line[..].split(|b| *b == b';').next().unwrap_or(&[]).trim_ascii();
-                if digits.is_empty() || digits.len() > 16 {
-                    return Err(Error::Protocol("invalid chunk size"));
-                }
-                let mut size: u64 = 0;
-                for d in digits {
-                    let v = (*d as char).to_digit(16).ok_or(Error::Protocol("invalid chunk size"))?;
-                    size = size * 16 + u64::from(v);
-                }
-                *state = if size == 0 { Chunk::Trailers } else { Chunk::Data(size) };
-            }
-            Chunk::Data(rest) => {
-                if buf.is_empty() {
-                    return Ok(false);
-                }
-                let n = rest.min(buf.len() as u64) as usize;
-                out.push(buf.split_to(n).freeze());
-                *state = if rest == n as u64 { Chunk::DataEnd } else { Chunk::Data(rest - n as u64) };
-            }
-            Chunk::DataEnd => {
-                let Some(line) = take_line(buf)? else { return Ok(false) };
-                if !line.is_empty() {
-                    return Err(Error::Protocol("chunk data is longer than its size"));
-                }
-                *state = Chunk::Size;
-            }
-            Chunk::Trailers => {
-                let Some(line) = take_line(buf)? else { return Ok(false) };
-                if line.is_empty() {
-                    return Ok(true);
-                }
-            }
-        }
-    }
-}
-
-/// Takes one line (ending in LF, with an optional CR before it) off `buf`.
-fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, Error> {
-    match buf.iter().take(MAX_LINE + 2).position(|b| *b == b'\n') {
-        None if buf.len() > MAX_LINE => Err(Error::Protocol("a chunk line is too long")),
-        None => Ok(None),
-        Some(i) => {
-            let mut line = buf.split_to(i + 1);
-            line.truncate(i);
-            if line.last() == Some(&b'\r') {
-                line.truncate(i - 1);
-            }
-            Ok(Some(line))
         }
     }
 }
@@ -637,6 +575,7 @@ impl AsyncWrite for Io {
 
 #[cfg(test)]
 mod tests {
+    use super::super::codec::MAX_LINE;
     use super::*;
     use proptest::prelude::*;
     use tokio::io::AsyncReadExt;

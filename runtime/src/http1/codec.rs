@@ -1,0 +1,103 @@
+//! What both ends of an HTTP/1.1 connection need: the chunked body decoder
+//! and the `date` header.
+
+use bytes::{Bytes, BytesMut};
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The longest chunk-size or trailer line.
+pub const MAX_LINE: usize = 4096;
+
+/// A message that breaks the protocol, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invalid(pub &'static str);
+
+/// Where the chunked decoder stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunk {
+    Size,
+    Data(u64),
+    DataEnd,
+    Trailers,
+}
+
+/// Runs the chunked decoder over `buf`; true once the last chunk and the
+/// trailers are read.
+pub fn decode_chunked(buf: &mut BytesMut, state: &mut Chunk, out: &mut Vec<Bytes>) -> Result<bool, Invalid> {
+    loop {
+        match *state {
+            Chunk::Size => {
+                let Some(line) = take_line(buf)? else { return Ok(false) };
+                let digits = line[..].split(|b| *b == b';').next().unwrap_or(&[]).trim_ascii();
+                if digits.is_empty() || digits.len() > 16 {
+                    return Err(Invalid("invalid chunk size"));
+                }
+                let mut size: u64 = 0;
+                for d in digits {
+                    let v = (*d as char).to_digit(16).ok_or(Invalid("invalid chunk size"))?;
+                    size = size * 16 + u64::from(v);
+                }
+                *state = if size == 0 { Chunk::Trailers } else { Chunk::Data(size) };
+            }
+            Chunk::Data(rest) => {
+                if buf.is_empty() {
+                    return Ok(false);
+                }
+                let n = rest.min(buf.len() as u64) as usize;
+                out.push(buf.split_to(n).freeze());
+                *state = if rest == n as u64 { Chunk::DataEnd } else { Chunk::Data(rest - n as u64) };
+            }
+            Chunk::DataEnd => {
+                let Some(line) = take_line(buf)? else { return Ok(false) };
+                if !line.is_empty() {
+                    return Err(Invalid("chunk data is longer than its size"));
+                }
+                *state = Chunk::Size;
+            }
+            Chunk::Trailers => {
+                let Some(line) = take_line(buf)? else { return Ok(false) };
+                if line.is_empty() {
+                    return Ok(true);
+                }
+            }
+        }
+    }
+}
+
+/// Takes one line (ending in LF, with an optional CR before it) off `buf`.
+fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, Invalid> {
+    match buf.iter().take(MAX_LINE + 2).position(|b| *b == b'\n') {
+        None if buf.len() > MAX_LINE => Err(Invalid("a chunk line is too long")),
+        None => Ok(None),
+        Some(i) => {
+            let mut line = buf.split_to(i + 1);
+            line.truncate(i);
+            if line.last() == Some(&b'\r') {
+                line.truncate(i - 1);
+            }
+            Ok(Some(line))
+        }
+    }
+}
+
+/// Appends the current `date` header line; the text is made at most once
+/// a second per thread.
+pub fn put_date(out: &mut Vec<u8>) {
+    thread_local! {
+        static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATE.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.0 != now {
+            let text = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(now));
+            if text.len() == 29 {
+                d.1.copy_from_slice(text.as_bytes());
+                d.0 = now;
+            }
+        }
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(&d.1);
+        out.extend_from_slice(b"\r\n");
+    });
+}
