@@ -70,7 +70,9 @@ pub async fn run(
             }
             rec.attempts += 1;
             rec.upstream_start = Some(Instant::now());
-            match outbound::call(up, ingress, model, rewrite, &rec.request_id, timeout).await {
+            // Boxed: the attempt's future is large, and moving it through
+            // every enclosing future costs more than one allocation.
+            match Box::pin(outbound::call(up, ingress, model, rewrite, &rec.request_id, timeout)).await {
                 Ok(reply) => {
                     if let Some(b) = &up.breaker {
                         b.record_success();
