@@ -40,6 +40,17 @@ pub fn index() -> usize {
     INDEX.with(|i| i.get()).unwrap_or_else(count)
 }
 
+/// Keeps a timer due within a second on the worker's runtime. tokio wakes
+/// its driver (an eventfd write, a system call) whenever a timer is set
+/// sooner than the driver's next wake-up; with this one always near, the
+/// timeouts set per request (seconds away) never do.
+async fn heartbeat() {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+    }
+}
+
 /// The running workers.
 pub struct Workers {
     threads: Vec<JoinHandle<()>>,
@@ -65,6 +76,7 @@ impl Workers {
             let thread = std::thread::Builder::new().name(format!("hapax-worker-{n}")).spawn(move || {
                 INDEX.with(|i| i.set(Some(n)));
                 rt.block_on(async move {
+                    tokio::spawn(heartbeat());
                     start(n, item).await;
                     let _ = exit_rx.wait_for(|stop| *stop).await;
                 });
