@@ -161,17 +161,15 @@ pub async fn call(
     }
     let uri = up.uri(ingress.endpoint, model)?;
     let body = crate::translate::request_body(ingress, up.wire, model, rewrite)?;
-    let mut h = HeaderMap::with_capacity(ingress.headers.len() + 4);
+    let mut h = Vec::with_capacity(ingress.headers.len() + 4);
     for (name, value) in &ingress.headers {
         if forwardable(name) {
-            h.append(name.clone(), value.clone());
+            h.push((name.clone(), value.clone()));
         }
     }
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(HeaderName::from_static("x-request-id"), request_id.clone());
-    for (n, v) in up.fixed_headers() {
-        h.insert(n, v);
-    }
+    h.push((header::CONTENT_TYPE, HeaderValue::from_static("application/json")));
+    h.push((HeaderName::from_static("x-request-id"), request_id.clone()));
+    h.extend(up.fixed_headers());
     let stream = ingress.stream;
     let name = &up.name;
     let attempt = async {

@@ -24,6 +24,8 @@ pub fn answer(s: Success, ingress: &Ingress, rec: &mut Record) -> Result<Respons
             }
             rec.usage = usage;
             let mut r = Response::new(Body::full(body));
+            // Room for ours, the provider's kept ones and the pipeline's.
+            r.headers_mut().reserve(8);
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             r
         }
@@ -38,6 +40,7 @@ pub fn answer(s: Success, ingress: &Ingress, rec: &mut Record) -> Result<Respons
             let body = SseBody::new(up, conv, api, s.timeout, rec.hand_off());
             let mut r = Response::new(Body::stream(body));
             let h = r.headers_mut();
+            h.reserve(8);
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             // Tells buffering proxies in front of the gateway to pass events on.

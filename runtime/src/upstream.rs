@@ -23,6 +23,10 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
+
+/// The headers of a request to a provider, in order (no map to build:
+/// they are only written out).
+pub type Headers = Vec<(HeaderName, HeaderValue)>;
 use std::time::Duration;
 
 /// The pooled client of one provider.
@@ -170,7 +174,7 @@ impl Upstream {
         &self,
         method: Method,
         uri: Uri,
-        headers: HeaderMap,
+        headers: Headers,
         body: Bytes,
         keep: fn(&str) -> bool,
     ) -> Result<UpResponse, GatewayError> {
@@ -329,7 +333,7 @@ impl Transport {
         &self,
         method: Method,
         uri: Uri,
-        headers: HeaderMap,
+        headers: Headers,
         body: Bytes,
         keep: fn(&str) -> bool,
     ) -> Result<UpResponse, SendError> {
@@ -351,7 +355,7 @@ impl Transport {
                 let mut req = http::Request::new(Full::new(body));
                 *req.method_mut() = method;
                 *req.uri_mut() = uri;
-                *req.headers_mut() = headers;
+                req.headers_mut().extend(headers);
                 // Boxed: only `http2 on` providers take this path.
                 let resp = Box::pin(client.request(req)).await.map_err(|e| {
                     if e.is_connect() {
@@ -480,10 +484,7 @@ impl HealthCheck {
     }
 
     async fn probe(&self) -> bool {
-        let mut headers = HeaderMap::new();
-        for (n, v) in &self.headers {
-            headers.insert(n.clone(), v.clone());
-        }
+        let headers = self.headers.clone();
         let call = async {
             let resp =
                 self.transport.send(Method::GET, self.uri.clone(), headers, Bytes::new(), |_| false).await.ok()?;
