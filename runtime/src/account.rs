@@ -96,29 +96,32 @@ impl Record {
         self.live = false;
         let m = &self.metrics;
         m.in_flight.dec();
-        let elapsed = self.start.elapsed();
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(self.start);
         let route = self.route.as_ref().and_then(|r| r.to_str().ok()).unwrap_or("");
         let provider = self.provider.as_deref().unwrap_or("");
         let model = self.model.as_deref().unwrap_or("");
-        m.add(&m.requests, &[route, provider, model, self.status.as_str()], 1);
-        m.observe(&m.request_duration, &[route], elapsed.as_secs_f64());
-        let upstream = self.upstream_start.map(|t| t.elapsed());
-        if let Some(u) = upstream {
-            m.observe(&m.upstream_duration, &[provider], u.as_secs_f64());
-        }
-        if let Some(t) = self.ttft {
-            m.observe(&m.ttft, &[provider], t.as_secs_f64());
-        }
+        let upstream = self.upstream_start.map(|t| now.saturating_duration_since(t));
         let (tokens_in, tokens_out) = match &self.usage {
             Some(u) => (u.input_tokens, u.output_tokens),
             None => (self.prompt_estimate, 0),
         };
-        if !provider.is_empty() && self.status.is_success() {
-            m.add(&m.tokens, &[provider, model, "in"], tokens_in);
-            if tokens_out > 0 {
-                m.add(&m.tokens, &[provider, model, "out"], tokens_out);
+        m.answered(route, provider, model, self.status.as_str(), |s| {
+            s.requests.inc();
+            s.duration.observe(elapsed.as_secs_f64());
+            if let Some(u) = upstream {
+                s.upstream(m, provider).observe(u.as_secs_f64());
             }
-        }
+            if let Some(t) = self.ttft {
+                s.ttft(m, provider).observe(t.as_secs_f64());
+            }
+            if !provider.is_empty() && self.status.is_success() {
+                s.tokens_in(m, provider, model).inc_by(tokens_in);
+                if tokens_out > 0 {
+                    s.tokens_out(m, provider, model).inc_by(tokens_out);
+                }
+            }
+        });
         let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
         tracing::info!(
             target: "hapax::access",

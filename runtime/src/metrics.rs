@@ -2,12 +2,11 @@
 //! admin listener's `/metrics`. Gateway overhead is the difference between
 //! `hapax_request_duration_seconds` and `hapax_upstream_duration_seconds`.
 
-use prometheus::core::{Collector, Metric};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -103,12 +102,25 @@ impl Metrics {
 
     /// Adds `n` to the counter of `vec` for these labels.
     pub fn add(&self, vec: &IntCounterVec, labels: &[&str], n: u64) {
-        series(vec, labels, |v, l| v.with_label_values(l), |c: &IntCounter| c.inc_by(n));
+        series(address(vec), labels, || vec.with_label_values(labels), |c: &IntCounter| c.inc_by(n));
     }
 
     /// Records `value` in the histogram of `vec` for these labels.
     pub fn observe(&self, vec: &HistogramVec, labels: &[&str], value: f64) {
-        series(vec, labels, |v, l| v.with_label_values(l), |h: &Histogram| h.observe(value));
+        series(address(vec), labels, || vec.with_label_values(labels), |h: &Histogram| h.observe(value));
+    }
+
+    /// Counts an answered request in all its series, found with one lookup.
+    pub fn answered(&self, route: &str, provider: &str, model: &str, status: &str, with: impl FnOnce(&Answered)) {
+        let make = || Answered {
+            requests: self.requests.with_label_values(&[route, provider, model, status]),
+            duration: self.request_duration.with_label_values(&[route]),
+            upstream: OnceCell::new(),
+            ttft: OnceCell::new(),
+            tokens_in: OnceCell::new(),
+            tokens_out: OnceCell::new(),
+        };
+        series(address(self), &[route, provider, model, status], make, with);
     }
 
     /// The Prometheus text exposition of every metric.
@@ -124,16 +136,10 @@ impl Metrics {
 /// A labelled series, found through a per-thread cache: one cheap hash of
 /// the labels and no lock, where `with_label_values` takes a SipHash of every
 /// label and a read lock shared by all workers.
-fn series<V: Collector + 'static, M: Metric + 'static>(
-    vec: &V,
-    labels: &[&str],
-    make: impl FnOnce(&V, &[&str]) -> M,
-    with: impl FnOnce(&M),
-) {
+fn series<M: 'static>(owner: usize, labels: &[&str], make: impl FnOnce() -> M, with: impl FnOnce(&M)) {
     thread_local! {
         static CACHE: RefCell<HashMap<u64, Vec<Cached>, BuildHasherDefault<Fx>>> = RefCell::default();
     }
-    let owner = vec as *const V as usize;
     let mut h = Fx::default();
     h.write_usize(owner);
     for l in labels {
@@ -150,10 +156,41 @@ fn series<V: Collector + 'static, M: Metric + 'static>(
         if let Some(m) = found.and_then(|e| e.metric.downcast_ref::<M>()) {
             return with(m);
         }
-        let m = make(vec, labels);
+        let m = make();
         with(&m);
         slot.push(Cached { owner, labels: labels.iter().map(|l| Box::from(*l)).collect(), metric: Box::new(m) });
     })
+}
+
+fn address<T>(x: &T) -> usize {
+    x as *const T as usize
+}
+
+/// The series of one route, provider, model and status. Those a request
+/// may not touch are made the first time one does, so that no empty series
+/// appears.
+pub struct Answered {
+    pub requests: IntCounter,
+    pub duration: Histogram,
+    upstream: OnceCell<Histogram>,
+    ttft: OnceCell<Histogram>,
+    tokens_in: OnceCell<IntCounter>,
+    tokens_out: OnceCell<IntCounter>,
+}
+
+impl Answered {
+    pub fn upstream(&self, m: &Metrics, provider: &str) -> &Histogram {
+        self.upstream.get_or_init(|| m.upstream_duration.with_label_values(&[provider]))
+    }
+    pub fn ttft(&self, m: &Metrics, provider: &str) -> &Histogram {
+        self.ttft.get_or_init(|| m.ttft.with_label_values(&[provider]))
+    }
+    pub fn tokens_in(&self, m: &Metrics, provider: &str, model: &str) -> &IntCounter {
+        self.tokens_in.get_or_init(|| m.tokens.with_label_values(&[provider, model, "in"]))
+    }
+    pub fn tokens_out(&self, m: &Metrics, provider: &str, model: &str) -> &IntCounter {
+        self.tokens_out.get_or_init(|| m.tokens.with_label_values(&[provider, model, "out"]))
+    }
 }
 
 struct Cached {
@@ -208,9 +245,24 @@ mod tests {
         assert_eq!(a.requests.with_label_values(&["chat", "p", "m2", "200"]).get(), 1);
         assert_eq!(b.requests.with_label_values(&["chat", "p", "m", "200"]).get(), 1);
         assert_eq!(a.request_duration.with_label_values(&["chat"]).get_sample_count(), 1);
+        // An answered request: its series in one lookup; the lazy ones only
+        // when touched.
+        for _ in 0..2 {
+            a.answered("chat", "p", "m", "200", |s| {
+                s.requests.inc();
+                s.duration.observe(0.1);
+                s.tokens_in(&a, "p", "m").inc_by(7);
+            });
+        }
+        assert_eq!(a.requests.with_label_values(&["chat", "p", "m", "200"]).get(), 5);
+        assert_eq!(a.request_duration.with_label_values(&["chat"]).get_sample_count(), 3);
+        assert_eq!(a.tokens.with_label_values(&["p", "m", "in"]).get(), 14);
+        let text = String::from_utf8(a.render()).unwrap();
+        assert!(!text.contains("direction=\"out\""), "{text}");
+        assert!(!text.contains("hapax_upstream_duration_seconds_count"), "{text}");
         // Another thread has its own cache, over the same series.
         let r = std::thread::scope(|s| s.spawn(|| a.add(&a.requests, &["chat", "p", "m", "200"], 1)).join());
         assert!(r.is_ok());
-        assert_eq!(a.requests.with_label_values(&["chat", "p", "m", "200"]).get(), 4);
+        assert_eq!(a.requests.with_label_values(&["chat", "p", "m", "200"]).get(), 6);
     }
 }
