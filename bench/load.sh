@@ -4,10 +4,16 @@
 # hapax with a realistic policy (route match with `when`, a split, a
 # fallback). Prints a markdown table; see docs/benchmarks.md.
 #
-#   bench/load.sh [DURATION]      (default 10s per run)
+#   bench/load.sh [DURATION] [ROUNDS]     (default 2s per run, 5 rounds)
+#
+# This machine is shared and its speed drifts by tens of percent from one
+# minute to the next, so the targets take turns: every round runs direct,
+# nginx and hapax back to back for each setting, and the table gives the
+# median of the rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DUR=${1:-10s}
+DUR=${1:-2s}
+ROUNDS=${2:-5}
 command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 cargo build --release --quiet -p hapax -p hapax-mock-upstream --bins
 BIN=target/release
@@ -99,25 +105,31 @@ BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say something
 SBODY='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say something short about load balancing."}]}'
 run() { # name url concurrency [--stream]
   local body=$BODY; [ "${4:-}" = "--stream" ] && body=$SBODY
-  $BIN/hapax-load --url "$2/v1/chat/completions" --concurrency "$3" --duration "$DUR" --warmup 2s --body-json "$body" ${4:-} | sed "s/^/$1 c$3 ${4:-plain} /"
+  $BIN/hapax-load --url "$2/v1/chat/completions" --concurrency "$3" --duration "$DUR" --warmup 500ms --body-json "$body" ${4:-} | sed "s/^/$1 c$3 ${4:-plain} /"
 }
-{
-  for c in 1 64; do
-    run direct "http://$MOCK" $c
-    run nginx "http://127.0.0.1:$NGINX_PORT" $c
-    run hapax "http://127.0.0.1:$HAPAX_PORT" $c
+# A first pass warms every path (connections, pools, caches); it is not counted.
+for t in "http://$MOCK" "http://127.0.0.1:$NGINX_PORT" "http://127.0.0.1:$HAPAX_PORT"; do
+  $BIN/hapax-load --url "$t/v1/chat/completions" --concurrency 64 --duration 1s --body-json "$BODY" > /dev/null
+done
+for _ in $(seq "$ROUNDS"); do
+  for setting in "1" "64" "1 --stream"; do
+    run direct "http://$MOCK" $setting
+    run nginx "http://127.0.0.1:$NGINX_PORT" $setting
+    run hapax "http://127.0.0.1:$HAPAX_PORT" $setting
   done
-  run direct "http://$MOCK" 1 --stream
-  run nginx "http://127.0.0.1:$NGINX_PORT" 1 --stream
-  run hapax "http://127.0.0.1:$HAPAX_PORT" 1 --stream
-} > "$WORK/results.txt"
+done > "$WORK/results.txt"
 PEAK_RSS=$(rss $HAPAX_PID VmHWM:)
 python3 - "$WORK/results.txt" "$IDLE_RSS" "$PEAK_RSS" <<'PY'
-import json, sys
-rows = {}
+import json, statistics, sys
+runs = {}
 for line in open(sys.argv[1]):
     name, conc, mode, js = line.split(" ", 3)
-    rows[(name, conc, mode)] = json.loads(js)
+    runs.setdefault((name, conc, mode), []).append(json.loads(js))
+def median(xs, key):
+    vals = [x[key] for x in xs if x.get(key) is not None]
+    return statistics.median(vals) if vals else None
+rows = {k: {key: median(v, key) for key in ("rps", "p50_us", "p99_us", "ttfb_p50_us", "errors", "non_2xx")} for k, v in runs.items()}
+rounds = min(len(v) for v in runs.values())
 def us(v): return "-" if v is None else f"{v/1000:.3f}"
 print("| target | concurrency | mode | requests/s | p50 ms | p99 ms | added p50 ms | added p99 ms | TTFB p50 ms | errors |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -125,6 +137,8 @@ for (name, conc, mode), r in rows.items():
     d = rows[("direct", conc, mode)]
     add50 = "-" if name == "direct" else us(r["p50_us"] - d["p50_us"])
     add99 = "-" if name == "direct" else us(r["p99_us"] - d["p99_us"])
-    print(f"| {name} | {conc[1:]} | {mode} | {r['rps']:.0f} | {us(r['p50_us'])} | {us(r['p99_us'])} | {add50} | {add99} | {us(r.get('ttfb_p50_us'))} | {r['errors'] + r['non_2xx']} |")
+    errors = sum(x["errors"] + x["non_2xx"] for x in runs[(name, conc, mode)])
+    print(f"| {name} | {conc[1:]} | {mode} | {r['rps']:.0f} | {us(r['p50_us'])} | {us(r['p99_us'])} | {add50} | {add99} | {us(r.get('ttfb_p50_us'))} | {errors} |")
+print(f"\nMedians of {rounds} interleaved rounds; errors are summed over all of them.")
 print(f"\nhapax RSS: idle {int(sys.argv[2])/1024:.1f} MiB, peak under load {int(sys.argv[3])/1024:.1f} MiB")
 PY
