@@ -113,13 +113,13 @@ pub async fn accept_loop<S: Service>(
                     if let Outcome::Http2(tcp, read) =
                         server::serve(tcp, service.clone(), cfg, shutdown.clone(), true).await
                     {
-                        serve_h2(Rewind { read, inner: tcp }, &h2, service, cfg, shutdown).await;
+                        serve_h2(tcp, read, &h2, service, cfg, shutdown).await;
                     }
                 }
                 Some(acceptor) => match tokio::time::timeout(cfg.header_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {
                         if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                            serve_h2(stream, &h2, service, cfg, shutdown).await;
+                            serve_h2(stream, Bytes::new(), &h2, service, cfg, shutdown).await;
                         } else {
                             server::serve(stream, service, cfg, shutdown, false).await;
                         }
@@ -145,9 +145,11 @@ fn h2_builder() -> http2::Builder<TokioExecutor> {
     b
 }
 
-/// Serves an HTTP/2 connection with hyper.
+/// Serves an HTTP/2 connection with hyper; `read` is what was already read
+/// off it.
 async fn serve_h2<IO, S>(
     io: IO,
+    read: Bytes,
     builder: &http2::Builder<TokioExecutor>,
     service: S,
     cfg: ConnConfig,
@@ -157,7 +159,7 @@ async fn serve_h2<IO, S>(
     S: Service,
 {
     let activity = Arc::new(AtomicU64::new(0));
-    let io = TokioIo::new(Watched { inner: io, activity: activity.clone() });
+    let io = TokioIo::new(Watched { read, inner: io, activity: activity.clone() });
     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
         let service = service.clone();
         async move { Ok::<_, Infallible>(service.call(req.map(ReqBody::Incoming)).await) }
@@ -198,49 +200,10 @@ async fn serve_h2<IO, S>(
     }
 }
 
-/// A connection whose first bytes were already read: they are read again.
-struct Rewind<T> {
-    read: Bytes,
-    inner: T,
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.read.is_empty() {
-            return Pin::new(&mut this.inner).poll_read(cx, buf);
-        }
-        let n = this.read.len().min(buf.remaining());
-        buf.put_slice(&this.read[..n]);
-        this.read.advance(n);
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
-/// A stream that counts its reads and writes.
+/// A stream that counts its reads and writes, and first gives back the
+/// bytes already read off it.
 struct Watched<T> {
+    read: Bytes,
     inner: T,
     activity: Arc<AtomicU64>,
 }
@@ -254,6 +217,12 @@ impl<T> Watched<T> {
 impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if !this.read.is_empty() {
+            let n = this.read.len().min(buf.remaining());
+            buf.put_slice(&this.read[..n]);
+            this.read.advance(n);
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {

@@ -13,7 +13,7 @@
 //!
 //! Providers with `pool { http2 on }` use hyper's client instead.
 
-use super::codec::{decode_chunked, Chunk, Invalid};
+use super::codec::{concat, decode_chunked, Chunk, Invalid};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri};
@@ -440,17 +440,8 @@ fn decode(buf: &mut BytesMut, framing: &mut Framing) -> Result<Option<Bytes>, Er
             if done {
                 *framing = Framing::Done;
             }
-            Ok(match pieces.len() {
-                0 => None,
-                1 => pieces.pop(),
-                _ => {
-                    let mut all = BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
-                    for p in &pieces {
-                        all.extend_from_slice(p);
-                    }
-                    Some(all.freeze())
-                }
-            })
+            let total = pieces.iter().map(Bytes::len).sum();
+            Ok((!pieces.is_empty()).then(|| concat(pieces, total)))
         }
     }
 }
@@ -512,17 +503,7 @@ impl Body {
             }
             parts.push(data);
         }
-        Ok(match parts.len() {
-            0 => Bytes::new(),
-            1 => parts.pop().unwrap_or_default(),
-            _ => {
-                let mut all = BytesMut::with_capacity(total);
-                for p in &parts {
-                    all.extend_from_slice(p);
-                }
-                all.freeze()
-            }
-        })
+        Ok(concat(parts, total))
     }
 
     /// The body is complete: the connection can serve another request if

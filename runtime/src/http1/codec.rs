@@ -80,6 +80,21 @@ fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, Invalid> {
     }
 }
 
+/// The pieces of a body as one buffer.
+pub fn concat(mut parts: Vec<Bytes>, total: usize) -> Bytes {
+    match parts.len() {
+        0 => Bytes::new(),
+        1 => parts.pop().unwrap_or_default(),
+        _ => {
+            let mut all = BytesMut::with_capacity(total);
+            for p in &parts {
+                all.extend_from_slice(p);
+            }
+            all.freeze()
+        }
+    }
+}
+
 /// Appends the current `date` header line; the text is made at most once
 /// a second per thread.
 pub fn put_date(out: &mut Vec<u8>) {

@@ -25,7 +25,7 @@
 //! - A plain connection that opens with the HTTP/2 preface is handed back
 //!   to the caller for HTTP/2.
 
-use super::codec::{self, decode_chunked, Chunk};
+use super::codec::{self, concat, decode_chunked, Chunk};
 use crate::body::{BodyFailure, DynBody, ReqBody};
 use crate::error::{error_body, ClientApi};
 use crate::listen::{ConnConfig, Service};
@@ -612,20 +612,6 @@ fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
         }
     }
     out.extend_from_slice(&digits[i..]);
-}
-
-fn concat(mut parts: Vec<Bytes>, total: usize) -> Bytes {
-    match parts.len() {
-        0 => Bytes::new(),
-        1 => parts.pop().unwrap_or_default(),
-        _ => {
-            let mut all = BytesMut::with_capacity(total);
-            for p in &parts {
-                all.extend_from_slice(p);
-            }
-            all.freeze()
-        }
-    }
 }
 
 type Refusal = (StatusCode, &'static str);
