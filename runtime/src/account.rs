@@ -147,6 +147,12 @@ impl Record {
 
 impl Drop for Record {
     fn drop(&mut self) {
+        if self.live && self.error.is_none() {
+            // Dropped before the answer was made: the client went away and
+            // its request was cancelled (nginx's 499).
+            self.status = StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST);
+            self.error = Some("client_closed");
+        }
         self.finish();
     }
 }

@@ -46,6 +46,8 @@ const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
 /// How much room a read gets at least.
 const READ_SIZE: usize = 8 * 1024;
+/// The most room made at once for a declared body; more comes as it arrives.
+const MAX_RESERVE: usize = 256 * 1024;
 /// How much of a pipelined next request is read while an answer is made.
 const MAX_AHEAD: usize = 64 * 1024;
 /// Ready stream data is written once this much is waiting.
@@ -340,7 +342,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 let n = n as usize;
                 if self.rbuf.len() < n {
                     self.go_on(head).await?;
-                    self.rbuf.reserve(n - self.rbuf.len());
+                    // Room for what is declared, up to a bound: a client
+                    // that declares much and sends little holds little.
+                    self.rbuf.reserve((n - self.rbuf.len()).min(MAX_RESERVE));
                 }
                 while self.rbuf.len() < n {
                     if !self.fill_by(&mut deadline).await? {
