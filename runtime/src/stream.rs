@@ -1,10 +1,11 @@
 //! Streaming answers: upstream events are forwarded as they arrive, never
 //! buffering the whole answer. What has already arrived when the client side
 //! asks for more goes out as one frame (one write), so a burst of events
-//! costs one system call, and nothing waits for more to come. Usage is read on the side. When the client goes away hyper
-//! drops this body, which drops the upstream response and so cancels the
-//! upstream request. A stream that breaks or stalls ends with an error event
-//! in the client's format.
+//! costs one system call, and nothing waits for more to come. Usage is read
+//! on the side. When the client goes away its connection (ours for
+//! HTTP/1.1, hyper's for HTTP/2) drops this body, which drops the upstream
+//! response and so cancels the upstream request. A stream that breaks or
+//! stalls ends with an error event in the client's format.
 
 use crate::account::Record;
 use crate::error::ClientApi;
@@ -143,8 +144,8 @@ fn coalesce(out: &mut VecDeque<Bytes>) -> Option<Bytes> {
 
 impl Drop for SseBody {
     fn drop(&mut self) {
-        // Dropped before the end: the client went away (hyper drops the body
-        // of a closed connection), which also drops the upstream request.
+        // Dropped before the end: the client went away (its connection drops
+        // the body), which also drops the upstream request.
         if !self.ended {
             self.record.error = Some("client_closed");
         }

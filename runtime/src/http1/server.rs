@@ -439,12 +439,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
     async fn respond(&mut self, resp: Response<crate::body::Body>, info: Info) -> Result<bool, Gone> {
         let (parts, body) = resp.into_parts();
         let keep = info.keep_alive && !*self.stopping.borrow() && !wants_close(&parts.headers);
-        let bodiless = info.head_only || parts.status.is_informational() || matches!(parts.status.as_u16(), 204 | 304);
+        // These statuses never carry a body; a HEAD answer only says its length.
+        let no_body = parts.status.is_informational() || matches!(parts.status.as_u16(), 204 | 304);
+        let bodiless = info.head_only || no_body;
         match body.into_full() {
             Ok(full) => {
                 let full = full.unwrap_or_default();
-                let len = (!matches!(parts.status.as_u16(), 204 | 304) && !parts.status.is_informational())
-                    .then_some(full.len());
+                let len = (!no_body).then_some(full.len());
                 put_head(&mut self.wbuf, &parts, len, false, keep, info.http11);
                 self.write(if bodiless { &[] } else { &full }).await?;
                 Ok(keep)
