@@ -51,6 +51,19 @@ pub enum Value<'a> {
 }
 
 impl<'a> Value<'a> {
+    /// The same value borrowing this one's strings: evaluating a constant
+    /// copies no text.
+    fn reborrow(&self) -> Value<'_> {
+        match self {
+            Value::Null => Value::Null,
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Num(n) => Value::Num(*n),
+            Value::Str(s) => Value::Str(Cow::Borrowed(s)),
+            Value::List(items) => Value::List(items.iter().map(Value::reborrow).collect()),
+            Value::Json(j) => Value::Json(j),
+        }
+    }
+
     /// Turns JSON scalars into plain values so that comparisons work.
     fn norm(self) -> Value<'a> {
         match self {
@@ -217,7 +230,7 @@ impl CExpr {
     /// Evaluates against a request.
     pub fn eval<'a, R: RequestView + ?Sized>(&'a self, req: &'a R) -> Value<'a> {
         match self {
-            CExpr::Const(v) => v.clone(),
+            CExpr::Const(v) => v.reborrow(),
             CExpr::Path(p) => path_value(p, req),
             CExpr::Not(e) => Value::Bool(!e.eval(req).truthy()),
             CExpr::And(es) => Value::Bool(es.iter().all(|e| e.eval(req).truthy())),

@@ -5,9 +5,10 @@
 //!
 //! Logs hold ids, names, statuses and timings; never prompt text or keys.
 
-use crate::error::GatewayError;
+use crate::error::{ClientApi, GatewayError};
 use crate::metrics::Metrics;
 use crate::wire::Usage;
+use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, Uri};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,7 +31,18 @@ pub struct Record {
     pub usage: Option<Usage>,
     pub attempts: u32,
     pub error: Option<&'static str>,
+    /// An answer whose usage is read when the record is finished.
+    usage_in: Option<(ClientApi, Bytes)>,
     live: bool,
+}
+
+/// Finishes a record when dropped; see [`crate::body::Body::finish_after`].
+pub struct Finish(Record);
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
 }
 
 impl Record {
@@ -53,8 +65,21 @@ impl Record {
             usage: None,
             attempts: 0,
             error: None,
+            usage_in: None,
             live: true,
         }
+    }
+
+    /// Reads the usage off `answer` (in `api`'s format) when the record is
+    /// finished, after the answer was sent.
+    pub fn usage_later(&mut self, api: ClientApi, answer: Bytes) {
+        self.usage_in = Some((api, answer));
+    }
+
+    /// Finishes the record once the answer was sent (a record handed off to
+    /// a stream, or already finished, has nothing left to do).
+    pub fn after_sending(self) -> Option<Finish> {
+        self.live.then_some(Finish(self))
     }
 
     pub fn fail(&mut self, err: &GatewayError) {
@@ -82,6 +107,7 @@ impl Record {
             usage: self.usage,
             attempts: self.attempts,
             error: self.error,
+            usage_in: self.usage_in.take(),
             live: self.live,
         };
         self.live = false;
@@ -102,6 +128,12 @@ impl Record {
         let provider = self.provider.as_deref().unwrap_or("");
         let model = self.model.as_deref().unwrap_or("");
         let upstream = self.upstream_start.map(|t| now.saturating_duration_since(t));
+        if let Some((api, answer)) = self.usage_in.take() {
+            self.usage = match api {
+                ClientApi::OpenAi => Usage::from_openai_body(&answer),
+                ClientApi::Anthropic => Usage::from_anthropic_body(&answer),
+            };
+        }
         let (tokens_in, tokens_out) = match &self.usage {
             Some(u) => (u.input_tokens, u.output_tokens),
             None => (self.prompt_estimate, 0),

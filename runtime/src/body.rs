@@ -2,6 +2,7 @@
 //! forwards upstream events as they arrive. Neither fails: a stream that
 //! breaks ends with an error event in the client's format instead.
 
+use crate::account::Finish;
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use std::convert::Infallible;
@@ -12,7 +13,7 @@ use std::task::{Context, Poll};
 pub type DynBody = Pin<Box<dyn HttpBody<Data = Bytes, Error = Infallible> + Send>>;
 
 /// The body of every response the gateway sends.
-pub struct Body(Inner);
+pub struct Body(Inner, Option<Finish>);
 
 enum Inner {
     Full(Option<Bytes>),
@@ -22,13 +23,20 @@ enum Inner {
 impl Body {
     pub fn full(bytes: impl Into<Bytes>) -> Self {
         let b = bytes.into();
-        Body(Inner::Full(if b.is_empty() { None } else { Some(b) }))
+        Body(Inner::Full(if b.is_empty() { None } else { Some(b) }), None)
     }
     pub fn empty() -> Self {
-        Body(Inner::Full(None))
+        Body(Inner::Full(None), None)
     }
     pub fn stream(body: impl HttpBody<Data = Bytes, Error = Infallible> + Send + 'static) -> Self {
-        Body(Inner::Stream(Box::pin(body)))
+        Body(Inner::Stream(Box::pin(body)), None)
+    }
+
+    /// Finishes the request's record when the body is dropped, which is
+    /// after it was sent: the log line and the metrics are not in the way
+    /// of the answer.
+    pub fn finish_after(&mut self, finish: Finish) {
+        self.1 = Some(finish);
     }
 }
 
@@ -80,11 +88,11 @@ pub enum BodyFailure {
 }
 
 impl Body {
-    /// The whole buffer of a body that is not a stream (`Err` gives the
-    /// stream back).
-    pub fn into_full(self) -> Result<Option<Bytes>, DynBody> {
+    /// The whole buffer of a body that is not a stream, and what is to be
+    /// dropped once it was sent (`Err` gives the stream back).
+    pub fn into_full(self) -> Result<(Option<Bytes>, Option<Finish>), DynBody> {
         match self.0 {
-            Inner::Full(b) => Ok(b),
+            Inner::Full(b) => Ok((b, self.1)),
             Inner::Stream(s) => Err(s),
         }
     }

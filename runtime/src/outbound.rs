@@ -5,7 +5,7 @@
 
 use crate::error::GatewayError;
 use crate::ingress::Ingress;
-use crate::upstream::{UpBody, Upstream, Wire};
+use crate::upstream::{BodyError, UpBody, Upstream, Wire};
 use bytes::Bytes;
 use futures_util::Stream;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -13,6 +13,7 @@ use http::Method;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// The largest upstream answer read whole (non-streamed answers and error
 /// bodies); streams are never read whole.
@@ -48,7 +49,7 @@ impl UpStream {
     }
 
     /// The next chunk of data; `Err` when the upstream broke off.
-    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ()>>> {
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
         match self {
             UpStream::Http(_, first @ Some(_)) => Poll::Ready(first.take().map(Ok)),
             UpStream::Http(body, None) => body.poll_data(cx),
@@ -60,7 +61,7 @@ impl UpStream {
 /// Waits for a stream's first chunk, then takes whatever else is already
 /// there (hyper's connection hands chunks over one at a time, so it is given
 /// a couple of turns); `None` when the stream is empty.
-async fn read_ahead(body: &mut UpStream) -> Result<Option<Bytes>, ()> {
+async fn read_ahead(body: &mut UpStream) -> Result<Option<Bytes>, BodyError> {
     let Some(first) = std::future::poll_fn(|cx| body.poll_chunk(cx)).await.transpose()? else {
         return Ok(None);
     };
@@ -72,7 +73,7 @@ async fn read_ahead(body: &mut UpStream) -> Result<Option<Bytes>, ()> {
                 turns = 0;
                 more.extend_from_slice(&chunk);
             }
-            Poll::Ready(Some(Err(()))) => return Err(()),
+            Poll::Ready(Some(Err(e))) => return Err(e),
             Poll::Ready(None) => break,
             Poll::Pending => {
                 turns += 1;
@@ -172,8 +173,13 @@ pub async fn call(
     h.extend(up.fixed_headers());
     let stream = ingress.stream;
     let name = &up.name;
+    let deadline = Instant::now() + timeout;
+    let late = |e: BodyError| match e {
+        BodyError::TimedOut => GatewayError::timeout(name),
+        BodyError::Broken => GatewayError::reset(name),
+    };
     let attempt = async {
-        let resp = up.send(Method::POST, uri, h, body, kept).await?;
+        let resp = up.send(Method::POST, uri, h, body, kept, deadline).await?;
         let mut headers = resp.headers;
         let is_sse = headers
             .get(header::CONTENT_TYPE)
@@ -190,16 +196,22 @@ pub async fn call(
             // failure can still be retried, and the response head leaves
             // together with the first event.
             let mut body = UpStream::Http(resp.body, None);
-            let first = read_ahead(&mut body).await.map_err(|()| GatewayError::reset(name))?;
-            if let UpStream::Http(_, slot) = &mut body {
+            let first = read_ahead(&mut body).await.map_err(late)?;
+            if let UpStream::Http(rest, slot) = &mut body {
+                rest.lift_deadline();
                 *slot = first;
             }
             return Ok(Reply { wire: up.wire, headers, body: ReplyBody::Stream(body) });
         }
-        let bytes = resp.body.collect(MAX_UPSTREAM_BODY).await.map_err(|()| GatewayError::reset(name))?;
+        let bytes = resp.body.collect(MAX_UPSTREAM_BODY).await.map_err(late)?;
         Ok(Reply { wire: up.wire, headers, body: ReplyBody::Full(bytes) })
     };
-    match tokio::time::timeout(timeout, attempt).await {
+    // Our HTTP/1.1 client keeps the deadline with its connection's timer,
+    // which costs less than a timer per request.
+    if up.keeps_deadline() {
+        return attempt.await;
+    }
+    match tokio::time::timeout_at(deadline, attempt).await {
         Ok(r) => r,
         Err(_) => Err(GatewayError::timeout(name)),
     }

@@ -74,8 +74,11 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request<ReqBody>) -> Response<Body> {
     if let Some(t) = tags.target {
         h.insert(TARGET.clone(), t);
     }
-    // Stage 7 (a stream finishes its own record when it ends).
-    rec.finish();
+    // Stage 7, once the answer is sent (a stream finishes its own record
+    // when it ends).
+    if let Some(f) = rec.after_sending() {
+        resp.body_mut().finish_after(f);
+    }
     resp
 }
 

@@ -17,12 +17,17 @@ pub fn answer(s: Success, ingress: &Ingress, rec: &mut Record) -> Result<Respons
     let api = ingress.api();
     let mut resp = match s.reply.body {
         ReplyBody::Full(bytes) => {
-            let (body, usage) = translate::response_body(api, s.reply.wire, &s.upstream.name, bytes, &s.model)?;
             // Without usage from the provider, the estimate stands in.
-            if usage.is_none() {
-                rec.prompt_estimate = ingress.tokens();
-            }
-            rec.usage = usage;
+            rec.prompt_estimate = ingress.tokens();
+            let body = if translate::same_api(api, s.reply.wire) {
+                // Passed on as it came; its usage is read once it was sent.
+                rec.usage_later(api, bytes.clone());
+                bytes
+            } else {
+                let (body, usage) = translate::response_body(api, s.reply.wire, &s.upstream.name, bytes, &s.model)?;
+                rec.usage = usage;
+                body
+            };
             let mut r = Response::new(Body::full(body));
             // Room for ours, the provider's kept ones and the pipeline's.
             r.headers_mut().reserve(8);

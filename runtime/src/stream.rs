@@ -85,7 +85,7 @@ impl HttpBody for SseBody {
                         this.broken("protocol", "the provider sent an invalid stream event");
                     }
                 }
-                Poll::Ready(Some(Err(()))) => this.broken("reset", "the provider broke off the stream"),
+                Poll::Ready(Some(Err(_))) => this.broken("reset", "the provider broke off the stream"),
                 Poll::Ready(None) => {
                     this.conv.finish(&mut this.parser, &mut this.out);
                     this.ended = true;

@@ -16,7 +16,9 @@ use std::collections::VecDeque;
 /// client did not set one.
 const DEFAULT_MAX_TOKENS: u32 = 4096;
 
-fn same_api(api: ClientApi, wire: Wire) -> bool {
+/// Whether answers in `wire` are already in the client's format (the mock
+/// answers in whichever the client speaks).
+pub fn same_api(api: ClientApi, wire: Wire) -> bool {
     matches!((api, wire), (ClientApi::OpenAi, Wire::OpenAi) | (ClientApi::Anthropic, Wire::Anthropic) | (_, Wire::Mock))
 }
 

@@ -28,6 +28,7 @@ use std::task::{Context, Poll};
 /// they are only written out).
 pub type Headers = Vec<(HeaderName, HeaderValue)>;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// The pooled client of one provider.
 pub type HttpClient = Client<Connector, Full<Bytes>>;
@@ -169,7 +170,8 @@ impl Upstream {
     }
 
     /// Sends a request to the provider and reads the head of its answer;
-    /// `keep` chooses the answer headers to return.
+    /// `keep` chooses the answer headers to return. Whether `deadline` is
+    /// watched here, see [`Upstream::keeps_deadline`].
     pub async fn send(
         &self,
         method: Method,
@@ -177,8 +179,10 @@ impl Upstream {
         headers: Headers,
         body: Bytes,
         keep: fn(&str) -> bool,
+        deadline: Instant,
     ) -> Result<UpResponse, GatewayError> {
-        self.transport.send(method, uri, headers, body, keep).await.map_err(|e| match e {
+        self.transport.send(method, uri, headers, body, keep, deadline).await.map_err(|e| match e {
+            SendError::Timeout => GatewayError::timeout(&self.name),
             SendError::Connect(why) => {
                 tracing::debug!(target: "hapax::upstream", provider = %self.name, error = %why, "cannot connect");
                 GatewayError::connect(&self.name)
@@ -195,6 +199,14 @@ impl Upstream {
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
             && self.breaker.as_ref().is_none_or(|b| b.state() != crate::breaker::BreakerState::Open)
+    }
+
+    /// Whether the client itself keeps the deadline given to
+    /// [`Upstream::send`], for the answer's head and body (our HTTP/1.1
+    /// client does, with its connection's timer); otherwise the caller
+    /// bounds the exchange.
+    pub fn keeps_deadline(&self) -> bool {
+        matches!(self.transport, Transport::H1(_))
     }
 
     pub fn health_flag(&self) -> bool {
@@ -301,6 +313,7 @@ enum Transport {
 
 enum SendError {
     Connect(String),
+    Timeout,
     Other(String),
 }
 
@@ -336,13 +349,15 @@ impl Transport {
         headers: Headers,
         body: Bytes,
         keep: fn(&str) -> bool,
+        deadline: Instant,
     ) -> Result<UpResponse, SendError> {
         match self {
             Transport::Local => Err(SendError::Other("the mock provider has no network client".into())),
             Transport::H1(client) => {
                 let target = uri.path_and_query().map_or("/", |p| p.as_str());
-                let r = client.send(&method, target, &headers, body, keep).await.map_err(|e| match e {
+                let r = client.send(&method, target, &headers, body, keep, deadline).await.map_err(|e| match e {
                     h1::Error::Connect(e) => SendError::Connect(e.to_string()),
+                    h1::Error::TimedOut => SendError::Timeout,
                     e => SendError::Other(e.to_string()),
                 })?;
                 Ok(UpResponse { status: r.status, headers: r.headers, body: UpBody::H1(r.body) })
@@ -413,9 +428,9 @@ pub enum UpBody {
 
 impl UpBody {
     /// The next piece of data; `Err` when the provider broke off.
-    pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ()>>> {
+    pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, BodyError>>> {
         match self {
-            UpBody::H1(b) => b.poll_data(cx).map(|o| o.map(|r| r.map_err(|_| ()))),
+            UpBody::H1(b) => b.poll_data(cx).map(|o| o.map(|r| r.map_err(BodyError::from))),
             UpBody::Hyper(body) => loop {
                 match Pin::new(&mut *body).poll_frame(cx) {
                     Poll::Ready(Some(Ok(frame))) => {
@@ -425,7 +440,7 @@ impl UpBody {
                             }
                         }
                     }
-                    Poll::Ready(Some(Err(_))) => return Poll::Ready(Some(Err(()))),
+                    Poll::Ready(Some(Err(_))) => return Poll::Ready(Some(Err(BodyError::Broken))),
                     Poll::Ready(None) => return Poll::Ready(None),
                     Poll::Pending => return Poll::Pending,
                 }
@@ -434,10 +449,38 @@ impl UpBody {
     }
 
     /// The whole body, at most `limit` bytes.
-    pub async fn collect(self, limit: usize) -> Result<Bytes, ()> {
+    pub async fn collect(self, limit: usize) -> Result<Bytes, BodyError> {
         match self {
-            UpBody::H1(b) => b.collect(limit).await.map_err(|_| ()),
-            UpBody::Hyper(body) => Limited::new(body, limit).collect().await.map(|c| c.to_bytes()).map_err(|_| ()),
+            UpBody::H1(b) => b.collect(limit).await.map_err(BodyError::from),
+            UpBody::Hyper(body) => {
+                Limited::new(body, limit).collect().await.map(|c| c.to_bytes()).map_err(|_| BodyError::Broken)
+            }
+        }
+    }
+
+    /// Lifts the exchange's deadline from the rest of the body: a stream's
+    /// reader watches the time between events itself.
+    pub fn lift_deadline(&mut self) {
+        if let UpBody::H1(b) = self {
+            b.set_deadline(None);
+        }
+    }
+}
+
+/// Why a provider's answer body could not be read whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    /// Cut off, broken or too large.
+    Broken,
+    /// Not complete by the exchange's deadline.
+    TimedOut,
+}
+
+impl From<h1::Error> for BodyError {
+    fn from(e: h1::Error) -> Self {
+        match e {
+            h1::Error::TimedOut => BodyError::TimedOut,
+            _ => BodyError::Broken,
         }
     }
 }
@@ -486,8 +529,12 @@ impl HealthCheck {
     async fn probe(&self) -> bool {
         let headers = self.headers.clone();
         let call = async {
-            let resp =
-                self.transport.send(Method::GET, self.uri.clone(), headers, Bytes::new(), |_| false).await.ok()?;
+            let deadline = Instant::now() + self.timeout;
+            let resp = self
+                .transport
+                .send(Method::GET, self.uri.clone(), headers, Bytes::new(), |_| false, deadline)
+                .await
+                .ok()?;
             let ok = resp.status.is_success() || resp.status.is_redirection();
             // Read the body so the connection goes back to the pool.
             let _ = resp.body.collect(1024 * 1024).await;

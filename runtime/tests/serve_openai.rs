@@ -167,8 +167,9 @@ async fn gateway_errors_are_openai_shaped() {
     assert_eq!(get(&format!("{}/readyz", gw.url)).await.status, 200);
     let admin = gw.admin.clone().unwrap();
     assert_eq!(get(&format!("{admin}/readyz")).await.status, 200);
-    let m = get(&format!("{admin}/metrics")).await.text();
-    assert!(m.contains("hapax_requests_total{model=\"\",provider=\"\",route=\"\",status=\"404\"} 2"), "{m}");
+    let counted = "hapax_requests_total{model=\"\",provider=\"\",route=\"\",status=\"404\"} 2";
+    let m = metrics_with(&admin, counted).await;
+    assert!(m.contains(counted), "{m}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,11 +179,9 @@ async fn metrics_count_requests_tokens_and_latency() {
         let r = post(&format!("{}/v1/chat/completions", gw.url), &chat("gpt-4o-mini", false)).await;
         assert_eq!(r.status, 200);
     }
-    let m = get(&format!("{}/metrics", gw.admin.clone().unwrap())).await.text();
-    assert!(
-        m.contains("hapax_requests_total{model=\"gpt-4o-mini\",provider=\"up\",route=\"chat\",status=\"200\"} 3"),
-        "{m}"
-    );
+    let counted = "hapax_requests_total{model=\"gpt-4o-mini\",provider=\"up\",route=\"chat\",status=\"200\"} 3";
+    let m = metrics_with(gw.admin.as_deref().unwrap(), counted).await;
+    assert!(m.contains(counted), "{m}");
     assert!(m.contains("hapax_tokens_total{direction=\"out\",model=\"gpt-4o-mini\",provider=\"up\"}"), "{m}");
     assert!(m.contains("hapax_request_duration_seconds_count{route=\"chat\"} 3"), "{m}");
     assert!(m.contains("hapax_upstream_duration_seconds_count{provider=\"up\"} 3"), "{m}");

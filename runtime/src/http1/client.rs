@@ -14,6 +14,7 @@
 //! Providers with `pool { http2 on }` use hyper's client instead.
 
 use super::codec::{concat, decode_chunked, Chunk, Invalid};
+use super::timer::Timer;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri};
@@ -21,9 +22,10 @@ use std::io::{self, IoSlice, Write as _};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
@@ -43,6 +45,8 @@ pub enum Error {
     Io(#[from] io::Error),
     #[error("the connection closed before the answer was complete")]
     Closed,
+    #[error("no answer before the deadline")]
+    TimedOut,
     #[error("invalid HTTP answer: {0}")]
     Protocol(&'static str),
 }
@@ -120,7 +124,9 @@ impl Client {
     }
 
     /// Sends a request and reads the head of its answer; `keep` says which
-    /// answer headers to return.
+    /// answer headers to return. Everything, the body included, must be
+    /// done by `deadline` (the body's can be lifted, see [`Body::set_deadline`]);
+    /// the connection's own timer watches it.
     pub async fn send(
         &self,
         method: &Method,
@@ -128,6 +134,7 @@ impl Client {
         headers: &[(HeaderName, HeaderValue)],
         body: Bytes,
         keep: fn(&str) -> bool,
+        deadline: Instant,
     ) -> Result<Response, Error> {
         let head = encode_head(method, target, &self.shared.host, headers, body.len());
         let mut retried = false;
@@ -135,11 +142,17 @@ impl Client {
             let (mut conn, reused) = match self.shared.checkout() {
                 Some(c) => (c, true),
                 // Boxed: connecting is rare, and its future is large.
-                None => (Box::pin(self.shared.connect()).await?, false),
+                None => (Box::pin(self.shared.connect(deadline)).await?, false),
             };
-            match conn.exchange(&head, &body, method, keep).await {
+            match conn.exchange(&head, &body, method, keep, deadline).await {
                 Ok((status, headers, framing, reusable)) => {
-                    let body = Body { conn: Some(conn), framing, reusable, shared: self.shared.clone() };
+                    let body = Body {
+                        conn: Some(conn),
+                        framing,
+                        reusable,
+                        shared: self.shared.clone(),
+                        deadline: Some(deadline),
+                    };
                     return Ok(Response { status, headers, body });
                 }
                 Err(Exchange { error, answered: false }) if reused && !retried => {
@@ -176,7 +189,7 @@ impl Shared {
         }
     }
 
-    async fn connect(&self) -> Result<Conn, Error> {
+    async fn connect(&self, deadline: Instant) -> Result<Conn, Error> {
         let connect = async {
             let tcp = TcpStream::connect(&self.connect_to).await?;
             tcp.set_nodelay(true)?;
@@ -184,10 +197,12 @@ impl Shared {
                 None => Io::Plain(tcp),
                 Some((connector, name)) => Io::Tls(Box::new(connector.connect(name.clone(), tcp).await?)),
             };
-            Ok(Conn { io, buf: BytesMut::new() })
+            Ok(Conn { io, buf: BytesMut::new(), timer: Timer::new() })
         };
-        match tokio::time::timeout(self.connect_timeout, connect).await {
+        let limit = (Instant::now() + self.connect_timeout).min(deadline);
+        match tokio::time::timeout_at(limit, connect).await {
             Ok(r) => r.map_err(Error::Connect),
+            Err(_) if limit == deadline => Err(Error::TimedOut),
             Err(_) => Err(Error::Connect(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))),
         }
     }
@@ -210,6 +225,7 @@ struct Conn {
     io: Io,
     /// Bytes read and not yet used.
     buf: BytesMut,
+    timer: Timer,
 }
 
 /// A failed exchange, and whether any of the answer had arrived.
@@ -243,9 +259,12 @@ impl Conn {
         body: &[u8],
         method: &Method,
         keep: fn(&str) -> bool,
+        deadline: Instant,
     ) -> Result<(StatusCode, HeaderMap, Framing, bool), Exchange> {
-        let unanswered = |error: Error| Exchange { error, answered: false };
-        write_all(&mut self.io, head, body).await.map_err(|e| unanswered(e.into()))?;
+        // A late provider is not a stale connection: no second try.
+        let failed =
+            |error: Error, answered: bool| Exchange { answered: answered || matches!(error, Error::TimedOut), error };
+        self.write_all(head, body, deadline).await.map_err(|e| failed(e, false))?;
         loop {
             if let Some(parsed) =
                 parse_head(&mut self.buf, method, keep).map_err(|error| Exchange { error, answered: true })?
@@ -256,40 +275,55 @@ impl Conn {
                 return Err(Exchange { error: Error::Protocol("the response head is too large"), answered: true });
             }
             let had = !self.buf.is_empty();
-            let n = std::future::poll_fn(|cx| self.poll_read(cx))
-                .await
-                .map_err(|e| Exchange { error: e.into(), answered: had })?;
+            let n = std::future::poll_fn(|cx| self.poll_read(cx, Some(deadline))).await.map_err(|e| failed(e, had))?;
             if n == 0 {
                 return Err(Exchange { error: Error::Closed, answered: had });
             }
         }
     }
 
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    /// Reads what is there; when nothing is, waits until `deadline`.
+    fn poll_read(&mut self, cx: &mut Context<'_>, deadline: Option<Instant>) -> Poll<Result<usize, Error>> {
         if self.buf.capacity() - self.buf.len() < READ_SIZE / 4 {
             self.buf.reserve(READ_SIZE);
         }
-        match &mut self.io {
+        let read = match &mut self.io {
             Io::Plain(t) => tokio_util::io::poll_read_buf(Pin::new(t), cx, &mut self.buf),
             Io::Tls(t) => tokio_util::io::poll_read_buf(Pin::new(t.as_mut()), cx, &mut self.buf),
+        };
+        match (read, deadline) {
+            (Poll::Ready(r), _) => Poll::Ready(r.map_err(Error::Io)),
+            (Poll::Pending, Some(d)) => self.timer.poll_until(cx, d).map(|()| Err(Error::TimedOut)),
+            (Poll::Pending, None) => Poll::Pending,
         }
     }
-}
 
-/// Writes the head and the body, in as few system calls as the socket allows.
-async fn write_all(io: &mut Io, head: &[u8], body: &[u8]) -> io::Result<()> {
-    let (mut h, mut b) = (head, body);
-    while !h.is_empty() || !b.is_empty() {
-        let bufs = [IoSlice::new(h), IoSlice::new(b)];
-        let n = io.write_vectored(&bufs).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
+    /// Writes the head and the body, in as few system calls as the socket
+    /// allows, by `deadline`.
+    async fn write_all(&mut self, head: &[u8], body: &[u8], deadline: Instant) -> Result<(), Error> {
+        let (mut h, mut b) = (head, body);
+        while !h.is_empty() || !b.is_empty() {
+            let n = std::future::poll_fn(|cx| {
+                let bufs = [IoSlice::new(h), IoSlice::new(b)];
+                match Pin::new(&mut self.io).poll_write_vectored(cx, &bufs) {
+                    Poll::Ready(r) => Poll::Ready(r.map_err(Error::Io)),
+                    Poll::Pending => self.timer.poll_until(cx, deadline).map(|()| Err(Error::TimedOut)),
+                }
+            })
+            .await?;
+            if n == 0 {
+                return Err(Error::Io(io::ErrorKind::WriteZero.into()));
+            }
+            let from_head = n.min(h.len());
+            h = &h[from_head..];
+            b = &b[n - from_head..];
         }
-        let from_head = n.min(h.len());
-        h = &h[from_head..];
-        b = &b[n - from_head..];
+        std::future::poll_fn(|cx| match Pin::new(&mut self.io).poll_flush(cx) {
+            Poll::Ready(r) => Poll::Ready(r.map_err(Error::Io)),
+            Poll::Pending => self.timer.poll_until(cx, deadline).map(|()| Err(Error::TimedOut)),
+        })
+        .await
     }
-    io.flush().await
 }
 
 fn encode_head(
@@ -338,9 +372,11 @@ fn parse_head(
     keep: fn(&str) -> bool,
 ) -> Result<Option<(StatusCode, HeaderMap, Framing, bool)>, Error> {
     loop {
-        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut resp = httparse::Response::new(&mut slots);
-        let len = match resp.parse(buf) {
+        // Uninitialised: zeroing a hundred slots costs more than parsing.
+        let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut []);
+        let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, buf, &mut slots)
+        {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(httparse::Error::TooManyHeaders) => return Err(Error::Protocol("too many headers")),
@@ -453,9 +489,17 @@ pub struct Body {
     framing: Framing,
     reusable: bool,
     shared: Arc<Shared>,
+    /// When the rest of the body must have arrived, if ever.
+    deadline: Option<Instant>,
 }
 
 impl Body {
+    /// Sets when the rest of the body must have arrived; `None` lifts the
+    /// limit (a stream watched by its reader instead).
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
     /// The next piece of the body: everything that arrived in one read.
     pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
         loop {
@@ -477,11 +521,11 @@ impl Body {
                 }
                 Ok(None) => {}
             }
-            match conn.poll_read(cx) {
+            match conn.poll_read(cx, self.deadline) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => {
                     self.conn = None;
-                    return Poll::Ready(Some(Err(e.into())));
+                    return Poll::Ready(Some(Err(e)));
                 }
                 Poll::Ready(Ok(0)) => {
                     self.conn = None;
@@ -565,8 +609,12 @@ mod tests {
     use super::super::codec::MAX_LINE;
     use super::*;
     use proptest::prelude::*;
-    use tokio::io::AsyncReadExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(10)
+    }
 
     fn keep_all(_: &str) -> bool {
         true
@@ -759,7 +807,8 @@ mod tests {
         });
         let c = client(addr, "http", plain());
         for _ in 0..5 {
-            let r = c.send(&Method::POST, "/v1/x", &[], Bytes::from_static(b"{\"a\":1}"), keep_all).await.unwrap();
+            let r =
+                c.send(&Method::POST, "/v1/x", &[], Bytes::from_static(b"{\"a\":1}"), keep_all, soon()).await.unwrap();
             assert_eq!(r.status, StatusCode::OK);
             assert_eq!(r.body.collect(1024).await.unwrap(), "{\"ok\":true}");
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -784,7 +833,7 @@ mod tests {
             // Cut off: no last chunk.
         });
         let c = client(addr, "http", plain());
-        let r = c.send(&Method::POST, "/", &[], Bytes::new(), keep_all).await.unwrap();
+        let r = c.send(&Method::POST, "/", &[], Bytes::new(), keep_all, soon()).await.unwrap();
         assert_eq!(r.headers.get("content-type").unwrap(), "text/event-stream");
         let mut body = r.body;
         let first = std::future::poll_fn(|cx| body.poll_data(cx)).await.unwrap().unwrap();
@@ -793,6 +842,43 @@ mod tests {
         let next = std::future::poll_fn(|cx| body.poll_data(cx)).await.unwrap().unwrap();
         assert_eq!(next, "data: 3");
         assert!(matches!(std::future::poll_fn(|cx| body.poll_data(cx)).await, Some(Err(Error::Closed))));
+    }
+
+    #[tokio::test]
+    async fn the_deadline_bounds_the_head_and_the_body_until_lifted() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            // The first connection never answers; the others send the head
+            // at once and the body's end 300 ms later.
+            let (mut silent, _) = listener.accept().await.unwrap();
+            read_request(&mut silent).await.unwrap();
+            loop {
+                let (mut slow, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    while read_request(&mut slow).await.is_some() {
+                        slow.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nab").await.unwrap();
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        if slow.write_all(b"cd").await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let c = client(addr, "http", plain());
+        let short = || Instant::now() + Duration::from_millis(100);
+        let started = Instant::now();
+        let e = c.send(&Method::POST, "/", &[], Bytes::new(), keep_all, short()).await.err().unwrap();
+        assert!(matches!(e, Error::TimedOut), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The body must also arrive in time.
+        let r = c.send(&Method::POST, "/", &[], Bytes::new(), keep_all, short()).await.unwrap();
+        assert!(matches!(r.body.collect(1024).await, Err(Error::TimedOut)));
+        // Lifted, the body may take as long as it takes.
+        let mut r = c.send(&Method::POST, "/", &[], Bytes::new(), keep_all, short()).await.unwrap();
+        r.body.set_deadline(None);
+        assert_eq!(r.body.collect(1024).await.unwrap(), "abcd");
     }
 
     #[tokio::test]
@@ -827,7 +913,8 @@ mod tests {
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
         let c = client(addr, "https", Arc::new(cfg));
         for _ in 0..3 {
-            let r = c.send(&Method::POST, "/v1/x", &[], Bytes::from_static(b"{\"a\":1}"), keep_all).await.unwrap();
+            let r =
+                c.send(&Method::POST, "/v1/x", &[], Bytes::from_static(b"{\"a\":1}"), keep_all, soon()).await.unwrap();
             assert_eq!(r.body.collect(16).await.unwrap(), "ok");
         }
     }

@@ -26,6 +26,7 @@
 //!   to the caller for HTTP/2.
 
 use super::codec::{self, concat, decode_chunked, Chunk};
+use super::timer::{Deadline, Timer};
 use crate::body::{BodyFailure, DynBody, ReqBody};
 use crate::error::{error_body, ClientApi};
 use crate::listen::{ConnConfig, Service};
@@ -38,7 +39,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
-use tokio::time::{Instant, Sleep};
 
 /// The longest request head accepted.
 const MAX_HEAD: usize = 64 * 1024;
@@ -200,53 +200,6 @@ impl Stop {
     }
 }
 
-/// The connection's one timer. It is only moved when it fires early (then
-/// it is set to the deadline that now holds) or when a deadline comes
-/// sooner than it.
-struct Timer {
-    sleep: Pin<Box<Sleep>>,
-    at: Instant,
-}
-
-impl Timer {
-    fn new() -> Self {
-        let at = Instant::now() + std::time::Duration::from_secs(365 * 24 * 3600);
-        Timer { sleep: Box::pin(tokio::time::sleep_until(at)), at }
-    }
-
-    /// Ready once `deadline` has passed.
-    fn poll_until(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
-        if self.at > deadline {
-            self.at = deadline;
-            self.sleep.as_mut().reset(deadline);
-        }
-        while self.sleep.as_mut().poll(cx).is_ready() {
-            if self.at >= deadline {
-                return Poll::Ready(());
-            }
-            self.at = deadline;
-            self.sleep.as_mut().reset(deadline);
-        }
-        Poll::Pending
-    }
-}
-
-/// A deadline that is computed the first time it is needed, so the clock is
-/// only read when something has to wait.
-struct Deadline {
-    after: std::time::Duration,
-    at: Option<Instant>,
-}
-
-impl Deadline {
-    fn new(after: std::time::Duration) -> Self {
-        Deadline { after, at: None }
-    }
-    fn get(&mut self) -> Instant {
-        *self.at.get_or_insert_with(|| Instant::now() + self.after)
-    }
-}
-
 struct Conn<IO> {
     io: IO,
     rbuf: BytesMut,
@@ -314,15 +267,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                     deadline = Deadline::new(self.cfg.header_timeout);
                 }
             }
-            let event = poll_fn(|cx| {
-                if self.rbuf.is_empty() && self.stop.poll(cx) {
-                    return Poll::Ready(false);
-                }
-                match self.poll_fill(cx) {
-                    Poll::Ready(Ok(0) | Err(_)) => Poll::Ready(false),
-                    Poll::Ready(Ok(_)) => Poll::Ready(true),
-                    Poll::Pending => self.timer.poll_until(cx, deadline.get()).map(|()| false),
-                }
+            let event = poll_fn(|cx| match self.poll_fill(cx) {
+                Poll::Ready(Ok(0) | Err(_)) => Poll::Ready(false),
+                Poll::Ready(Ok(_)) => Poll::Ready(true),
+                // Shutdown closes a connection between requests; the stop is
+                // only looked at while there is nothing to read.
+                Poll::Pending if self.rbuf.is_empty() && self.stop.poll(cx) => Poll::Ready(false),
+                Poll::Pending => self.timer.poll_until(cx, deadline.get()).map(|()| false),
             })
             .await;
             if !event {
@@ -443,7 +394,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         let no_body = parts.status.is_informational() || matches!(parts.status.as_u16(), 204 | 304);
         let bodiless = info.head_only || no_body;
         match body.into_full() {
-            Ok(full) => {
+            // `_sent` is dropped after the write.
+            Ok((full, _sent)) => {
                 let full = full.unwrap_or_default();
                 let len = (!no_body).then_some(full.len());
                 put_head(&mut self.wbuf, &parts, len, false, keep, info.http11);
@@ -625,9 +577,11 @@ type Refusal = (StatusCode, &'static str);
 /// is complete. The target and header values stay slices of the buffer.
 fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refusal> {
     const BAD: StatusCode = StatusCode::BAD_REQUEST;
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut slots);
-    let len = match req.parse(buf) {
+    // Uninitialised: zeroing a hundred slots per request costs more than
+    // parsing a typical head.
+    let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, &mut slots) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => {
@@ -637,13 +591,16 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refusal> {
     };
     let base = buf.as_ptr() as usize;
     let at = |s: &[u8]| (s.as_ptr() as usize - base, s.len());
+    let at32 = |s: &[u8]| ((s.as_ptr() as usize - base) as u32, s.len() as u32);
     let method = Method::from_bytes(req.method.unwrap_or("").as_bytes()).map_err(|_| (BAD, "invalid method"))?;
     let version = match req.version {
         Some(1) => Version::HTTP_11,
         _ => Version::HTTP_10,
     };
     let target = at(req.path.unwrap_or("").as_bytes());
-    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+    // Where each name and value lies in the head, for after it is split off
+    // (offsets into the read buffer, which stays far below 4 GiB).
+    let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
     let count = req.headers.len();
     let mut keep_alive = version == Version::HTTP_11;
     let mut length: Option<u64> = None;
@@ -651,8 +608,8 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refusal> {
     let mut expect_continue = false;
     for (i, h) in req.headers.iter().enumerate() {
         let name = h.name.as_bytes();
-        let (n, nl) = at(name);
-        let (v, vl) = at(h.value);
+        let (n, nl) = at32(name);
+        let (v, vl) = at32(h.value);
         spans[i] = (n, nl, v, vl);
         if name.eq_ignore_ascii_case(b"content-length") {
             let value = h.value.trim_ascii();
@@ -691,6 +648,7 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refusal> {
     let uri = Uri::from_maybe_shared(head.slice(target.0..target.0 + target.1)).map_err(|_| (BAD, "invalid target"))?;
     let mut headers = HeaderMap::with_capacity(count);
     for &(n, nl, v, vl) in &spans[..count] {
+        let (n, nl, v, vl) = (n as usize, nl as usize, v as usize, vl as usize);
         let name = HeaderName::from_bytes(&head[n..n + nl]).map_err(|_| (BAD, "invalid header name"))?;
         let value = HeaderValue::from_maybe_shared(head.slice(v..v + vl)).map_err(|_| (BAD, "invalid header value"))?;
         headers.append(name, value);

@@ -233,6 +233,19 @@ pub async fn get(url: &str) -> Resp {
     request(&client(), "GET", url, "", &[]).await
 }
 
+/// The admin listener's metrics once they contain `needle`, or as they are
+/// after 5 s: a request is counted just after its answer was sent.
+pub async fn metrics_with(admin: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let m = get(&format!("{admin}/metrics")).await.text();
+        if m.contains(needle) || Instant::now() > deadline {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// A streamed answer: status, headers and the data frames as they came.
 pub struct Streamed {
     pub status: u16,

@@ -145,6 +145,99 @@ pub(super) fn top_level_value<'a>(text: &'a [u8], key: &str) -> Option<&'a [u8]>
     }
 }
 
+/// [`top_level_value`] searching from the last member back. An answer's
+/// `usage` is its last member, so only that member is skimmed instead of the
+/// whole answer. Skimming backwards is sound because outside strings JSON has
+/// no backslash: a quote preceded by an even run of backslashes is a string's
+/// delimiter.
+pub(super) fn last_top_level_value<'a>(text: &'a [u8], key: &str) -> Option<&'a [u8]> {
+    let open = skip_ws(text, 0);
+    if text.get(open) != Some(&b'{') {
+        return None;
+    }
+    let close = rskip_ws(text, text.len()).checked_sub(1)?;
+    if close <= open || text[close] != b'}' {
+        return None;
+    }
+    // `end` is just past the member's value.
+    let mut end = rskip_ws(text, close);
+    loop {
+        if end <= open + 1 {
+            return None;
+        }
+        let start = rskip_value(text, end)?;
+        let colon = rskip_ws(text, start).checked_sub(1)?;
+        if text[colon] != b':' {
+            return None;
+        }
+        let name_end = rskip_ws(text, colon);
+        if name_end <= open + 1 || text[name_end - 1] != b'"' {
+            return None;
+        }
+        let name_start = rskip_string(text, name_end)?;
+        if &text[name_start + 1..name_end - 1] == key.as_bytes() {
+            return Some(&text[start..end]);
+        }
+        let sep = rskip_ws(text, name_start).checked_sub(1)?;
+        match text[sep] {
+            b',' => end = rskip_ws(text, sep),
+            _ => return None,
+        }
+    }
+}
+
+/// The index just past the last non-whitespace byte before `i`.
+fn rskip_ws(text: &[u8], mut i: usize) -> usize {
+    while i > 0 && text[i - 1].is_ascii_whitespace() {
+        i -= 1;
+    }
+    i
+}
+
+/// `end` is just past a closing quote; returns the index of the opening one.
+fn rskip_string(text: &[u8], end: usize) -> Option<usize> {
+    let mut i = end.checked_sub(1)?;
+    loop {
+        i = memchr::memrchr(b'"', text.get(..i)?)?;
+        let backslashes = text[..i].iter().rev().take_while(|b| **b == b'\\').count();
+        if backslashes % 2 == 0 {
+            return Some(i);
+        }
+    }
+}
+
+/// `end` is just past a value; returns the index where it starts.
+fn rskip_value(text: &[u8], end: usize) -> Option<usize> {
+    let mut i = end.checked_sub(1)?;
+    match text[i] {
+        b'"' => rskip_string(text, end),
+        b'}' | b']' => {
+            let mut depth = 0usize;
+            loop {
+                match text[i] {
+                    b'"' => i = rskip_string(text, i + 1)?,
+                    b'}' | b']' => depth += 1,
+                    b'{' | b'[' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return Some(i);
+                        }
+                    }
+                    _ => {}
+                }
+                i = i.checked_sub(1)?;
+            }
+        }
+        _ => {
+            // A number, `true`, `false` or `null`: back to the previous delimiter.
+            while i > 0 && !matches!(text[i - 1], b':' | b',' | b'[' | b'{') && !text[i - 1].is_ascii_whitespace() {
+                i -= 1;
+            }
+            Some(i)
+        }
+    }
+}
+
 fn skip_ws(text: &[u8], mut i: usize) -> usize {
     while text.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
         i += 1;
@@ -201,7 +294,7 @@ fn skip_value(text: &[u8], mut i: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod skim_tests {
-    use super::top_level_value;
+    use super::{last_top_level_value, top_level_value};
     use proptest::prelude::*;
 
     #[test]
@@ -215,6 +308,15 @@ mod skim_tests {
         assert_eq!(top_level_value(b"[1]", "usage"), None);
         assert_eq!(top_level_value(br#"{"usage": "#, "usage"), None);
         assert_eq!(top_level_value(br#"{"a":"unterminated"#, "usage"), None);
+        for key in ["usage", "n", "id", "choices"] {
+            assert_eq!(last_top_level_value(body, key), top_level_value(body, key), "{key}");
+        }
+        assert_eq!(last_top_level_value(body, "message"), None);
+        assert_eq!(last_top_level_value(br#"{"a":"x\\\"\\","usage":1}"#, "a"), Some(&br#""x\\\"\\""#[..]));
+        assert_eq!(last_top_level_value(b"[1]", "usage"), None);
+        assert_eq!(last_top_level_value(b"{}", "usage"), None);
+        assert_eq!(last_top_level_value(br#"{"usage": }"#, "usage"), None);
+        assert_eq!(last_top_level_value(br#""usage":1}"#, "usage"), None);
     }
 
     proptest! {
@@ -224,12 +326,28 @@ mod skim_tests {
             let text = serde_json::to_vec(&v).unwrap();
             let expect = v.as_object().and_then(|o| o.get(&key)).cloned();
             let got = top_level_value(&text, &key).map(|raw| serde_json::from_slice::<serde_json::Value>(raw).unwrap());
-            prop_assert_eq!(got, expect);
+            prop_assert_eq!(got, expect.clone());
+            // Backwards, in compact and in pretty text.
+            let pretty = serde_json::to_vec_pretty(&v).unwrap();
+            for text in [&text, &pretty] {
+                let got = last_top_level_value(text, &key).map(|raw| serde_json::from_slice::<serde_json::Value>(raw).unwrap());
+                prop_assert_eq!(&got, &expect);
+            }
         }
 
         #[test]
         fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = top_level_value(&bytes, "usage");
+            let _ = last_top_level_value(&bytes, "usage");
+        }
+
+        /// Bytes that look like JSON objects, to reach the backward skimmer's branches.
+        #[test]
+        fn never_panics_on_near_json(bytes in proptest::collection::vec(prop::sample::select(b"{}[]\":,\\ a1".to_vec()), 0..60)) {
+            let mut text = b"{".to_vec();
+            text.extend(bytes);
+            text.push(b'}');
+            let _ = last_top_level_value(&text, "a");
         }
     }
 

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::fast_json::top_level_value;
+use super::fast_json::{last_top_level_value, top_level_value};
 use crate::wire::serde_util::Extra;
 use crate::wire::{anthropic, openai};
 
@@ -124,9 +124,10 @@ impl Usage {
     }
 }
 
-/// The top-level `usage` object of an answer.
+/// The top-level `usage` object of an answer, searched for from the end,
+/// where answers put it.
 fn usage_object(body: &[u8]) -> Option<&[u8]> {
-    top_level_value(body, "usage").filter(|u| u.first() == Some(&b'{'))
+    last_top_level_value(body, "usage").filter(|u| u.first() == Some(&b'{'))
 }
 
 /// A whole number under `key` in a JSON object; 0 when absent or not a whole number.
