@@ -37,7 +37,8 @@ pub struct Record {
 }
 
 /// Finishes a record when dropped; see [`crate::body::Body::finish_after`].
-pub struct Finish(Record);
+/// Boxed: it travels in the response's body, which is moved several times.
+pub struct Finish(Box<Record>);
 
 impl Drop for Finish {
     fn drop(&mut self) {
@@ -79,7 +80,7 @@ impl Record {
     /// Finishes the record once the answer was sent (a record handed off to
     /// a stream, or already finished, has nothing left to do).
     pub fn after_sending(self) -> Option<Finish> {
-        self.live.then_some(Finish(self))
+        self.live.then(|| Finish(Box::new(self)))
     }
 
     pub fn fail(&mut self, err: &GatewayError) {
@@ -190,7 +191,9 @@ impl Drop for Record {
 }
 
 /// The request id: the client's `x-request-id` when it is reasonable, else a
-/// fresh random one.
+/// fresh one: 32 hex digits, random per thread and counting up from there
+/// (unique, unpredictable across processes, and cheaper than asking the
+/// random generator for 128 bits per request).
 pub fn request_id(headers: &http::HeaderMap) -> HeaderValue {
     if let Some(v) = headers.get("x-request-id") {
         let b = v.as_bytes();
@@ -198,11 +201,40 @@ pub fn request_id(headers: &http::HeaderMap) -> HeaderValue {
             return v.clone();
         }
     }
-    let n: u128 = rand::random();
+    thread_local! {
+        static NEXT: std::cell::Cell<u128> = std::cell::Cell::new(rand::random());
+    }
+    let n = NEXT.with(|c| {
+        let n = c.get();
+        c.set(n.wrapping_add(1));
+        n
+    });
     let mut hex = [0u8; 32];
-    for (i, b) in hex.iter_mut().enumerate() {
-        *b = b"0123456789abcdef"[((n >> (124 - 4 * i)) & 0xf) as usize];
+    for (pair, byte) in hex.chunks_exact_mut(2).zip(n.to_be_bytes()) {
+        pair[0] = b"0123456789abcdef"[usize::from(byte >> 4)];
+        pair[1] = b"0123456789abcdef"[usize::from(byte & 0xf)];
     }
     // 32 lowercase hex digits are always a valid header value.
     HeaderValue::from_bytes(&hex).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_id;
+
+    #[test]
+    fn request_ids_are_the_clients_or_fresh_hex() {
+        let none = http::HeaderMap::new();
+        let (a, b) = (request_id(&none), request_id(&none));
+        for id in [&a, &b] {
+            assert_eq!(id.len(), 32);
+            assert!(id.as_bytes().iter().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        }
+        assert_ne!(a, b);
+        let mut theirs = http::HeaderMap::new();
+        theirs.insert("x-request-id", http::HeaderValue::from_static("abc-123"));
+        assert_eq!(request_id(&theirs), "abc-123");
+        theirs.insert("x-request-id", http::HeaderValue::from_static("has space"));
+        assert_eq!(request_id(&theirs).len(), 32);
+    }
 }

@@ -73,7 +73,9 @@ pub enum ReqBody {
     /// Our HTTP/1.1 server could not read it.
     Failed(BodyFailure),
     /// Still to be read from an HTTP/2 stream.
-    Incoming(hyper::body::Incoming),
+    /// Boxed: it is much larger than the others, and the request is moved
+    /// several times.
+    Incoming(Box<hyper::body::Incoming>),
 }
 
 /// Why a request body could not be read.

@@ -390,7 +390,7 @@ pub async fn read_body(
         }
         // Boxed: the HTTP/2 path's future is large and would weigh on
         // every request's.
-        ReqBody::Incoming(b) => Box::pin(read_incoming(b, headers, limit, deadline)).await,
+        ReqBody::Incoming(b) => Box::pin(read_incoming(*b, headers, limit, deadline)).await,
     }
 }
 

@@ -162,7 +162,7 @@ async fn serve_h2<IO, S>(
     let io = TokioIo::new(Watched { read, inner: io, activity: activity.clone() });
     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
         let service = service.clone();
-        async move { Ok::<_, Infallible>(service.call(req.map(ReqBody::Incoming)).await) }
+        async move { Ok::<_, Infallible>(service.call(req.map(|b| ReqBody::Incoming(Box::new(b)))).await) }
     });
     let conn = builder.serve_connection(io, svc);
     tokio::pin!(conn);

@@ -134,14 +134,11 @@ fn forwardable(name: &HeaderName) -> bool {
     )
 }
 
-/// Answer headers read from the provider (names in any case): the content
-/// type, and those passed back to the client (rate limit information).
+/// Answer headers read from the provider (names in any case) to pass back
+/// to the client: rate limit information.
 fn kept(name: &str) -> bool {
     let starts = |p: &str| name.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
-    name.eq_ignore_ascii_case("content-type")
-        || name.eq_ignore_ascii_case("retry-after")
-        || starts("x-ratelimit-")
-        || starts("anthropic-ratelimit-")
+    name.eq_ignore_ascii_case("retry-after") || starts("x-ratelimit-") || starts("anthropic-ratelimit-")
 }
 
 /// Sends one attempt. `model` is what the provider is asked for; `rewrite`
@@ -180,12 +177,8 @@ pub async fn call(
     };
     let attempt = async {
         let resp = up.send(Method::POST, uri, h, body, kept, deadline).await?;
-        let mut headers = resp.headers;
-        let is_sse = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
-        headers.remove(header::CONTENT_TYPE);
+        let headers = resp.headers;
+        let is_sse = resp.event_stream;
         if !resp.status.is_success() {
             let bytes = resp.body.collect(1024 * 1024).await.unwrap_or_default();
             let retry_after = headers.get(header::RETRY_AFTER).cloned();

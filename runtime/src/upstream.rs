@@ -360,7 +360,12 @@ impl Transport {
                     h1::Error::TimedOut => SendError::Timeout,
                     e => SendError::Other(e.to_string()),
                 })?;
-                Ok(UpResponse { status: r.status, headers: r.headers, body: UpBody::H1(r.body) })
+                Ok(UpResponse {
+                    status: r.status,
+                    headers: r.headers,
+                    event_stream: r.event_stream,
+                    body: UpBody::H1(r.body),
+                })
             }
             Transport::Hyper(clients) => {
                 let client = clients
@@ -386,7 +391,12 @@ impl Transport {
                         kept.append(n.clone(), v.clone());
                     }
                 }
-                Ok(UpResponse { status: parts.status, headers: kept, body: UpBody::Hyper(body) })
+                let event_stream = parts
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with("text/event-stream"));
+                Ok(UpResponse { status: parts.status, headers: kept, event_stream, body: UpBody::Hyper(body) })
             }
         }
     }
@@ -417,6 +427,8 @@ fn tls_config(http2: bool) -> Result<Arc<rustls::ClientConfig>, String> {
 pub struct UpResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
+    /// `content-type: text/event-stream`.
+    pub event_stream: bool,
     pub body: UpBody,
 }
 

@@ -13,12 +13,12 @@
 //!
 //! Providers with `pool { http2 on }` use hyper's client instead.
 
-use super::codec::{concat, decode_chunked, Chunk, Invalid};
+use super::codec::{concat, decode_chunked, put_decimal, Chunk, Invalid};
 use super::timer::Timer;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri};
-use std::io::{self, IoSlice, Write as _};
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -145,7 +145,7 @@ impl Client {
                 None => (Box::pin(self.shared.connect(deadline)).await?, false),
             };
             match conn.exchange(&head, &body, method, keep, deadline).await {
-                Ok((status, headers, framing, reusable)) => {
+                Ok(Head { status, headers, framing, reusable, event_stream }) => {
                     let body = Body {
                         conn: Some(conn),
                         framing,
@@ -153,7 +153,7 @@ impl Client {
                         shared: self.shared.clone(),
                         deadline: Some(deadline),
                     };
-                    return Ok(Response { status, headers, body });
+                    return Ok(Response { status, headers, event_stream, body });
                 }
                 Err(Exchange { error, answered: false }) if reused && !retried => {
                     tracing::debug!(target: "hapax::upstream", error = %error, "stale pooled connection; retrying on a new one");
@@ -213,6 +213,8 @@ pub struct Response {
     pub status: StatusCode,
     /// The headers `keep` chose.
     pub headers: HeaderMap,
+    /// `content-type: text/event-stream`.
+    pub event_stream: bool,
     pub body: Body,
 }
 
@@ -260,7 +262,7 @@ impl Conn {
         method: &Method,
         keep: fn(&str) -> bool,
         deadline: Instant,
-    ) -> Result<(StatusCode, HeaderMap, Framing, bool), Exchange> {
+    ) -> Result<Head, Exchange> {
         // A late provider is not a stale connection: no second try.
         let failed =
             |error: Error, answered: bool| Exchange { answered: answered || matches!(error, Error::TimedOut), error };
@@ -341,7 +343,7 @@ fn encode_head(
     out.extend_from_slice(host.as_bytes());
     if len > 0 || *method == Method::POST {
         out.extend_from_slice(b"\r\ncontent-length: ");
-        let _ = write!(out, "{len}");
+        put_decimal(&mut out, len as u64);
     }
     out.extend_from_slice(b"\r\n");
     for (name, value) in headers {
@@ -364,13 +366,21 @@ enum Framing {
     Done,
 }
 
+/// A response head, as the client uses it.
+struct Head {
+    status: StatusCode,
+    /// The headers `keep` chose.
+    headers: HeaderMap,
+    framing: Framing,
+    /// Whether the connection can serve another request after this one.
+    reusable: bool,
+    /// `content-type: text/event-stream`.
+    event_stream: bool,
+}
+
 /// Parses a complete response head off the front of `buf`, skipping
 /// interim (`1xx`) answers; `None` until the head is complete.
-fn parse_head(
-    buf: &mut BytesMut,
-    method: &Method,
-    keep: fn(&str) -> bool,
-) -> Result<Option<(StatusCode, HeaderMap, Framing, bool)>, Error> {
+fn parse_head(buf: &mut BytesMut, method: &Method, keep: fn(&str) -> bool) -> Result<Option<Head>, Error> {
     loop {
         // Uninitialised: zeroing a hundred slots costs more than parsing.
         let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -396,6 +406,7 @@ fn parse_head(
         let mut length: Option<u64> = None;
         let mut chunked = false;
         let mut encoded = false;
+        let mut event_stream = false;
         let mut headers = HeaderMap::new();
         for h in resp.headers.iter() {
             let name = h.name.as_bytes();
@@ -416,6 +427,9 @@ fn parse_head(
                     .rsplit(|b| *b == b',')
                     .next()
                     .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            } else if name.eq_ignore_ascii_case(b"content-type") {
+                const SSE: &[u8] = b"text/event-stream";
+                event_stream = h.value.get(..SSE.len()).is_some_and(|v| v.eq_ignore_ascii_case(SSE));
             } else if name.eq_ignore_ascii_case(b"connection") {
                 for token in h.value.split(|b| *b == b',') {
                     let token = token.trim_ascii();
@@ -449,7 +463,7 @@ fn parse_head(
             }
         };
         let reusable = keep_alive && framing != Framing::Close;
-        return Ok(Some((status, headers, framing, reusable)));
+        return Ok(Some(Head { status, headers, framing, reusable, event_stream }));
     }
 }
 
@@ -622,7 +636,7 @@ mod tests {
 
     fn head(text: &str) -> Result<Option<(StatusCode, HeaderMap, Framing, bool)>, Error> {
         let mut buf = BytesMut::from(text);
-        parse_head(&mut buf, &Method::POST, keep_all)
+        parse_head(&mut buf, &Method::POST, keep_all).map(|h| h.map(|h| (h.status, h.headers, h.framing, h.reusable)))
     }
 
     #[test]
@@ -835,6 +849,7 @@ mod tests {
         let c = client(addr, "http", plain());
         let r = c.send(&Method::POST, "/", &[], Bytes::new(), keep_all, soon()).await.unwrap();
         assert_eq!(r.headers.get("content-type").unwrap(), "text/event-stream");
+        assert!(r.event_stream);
         let mut body = r.body;
         let first = std::future::poll_fn(|cx| body.poll_data(cx)).await.unwrap().unwrap();
         // Both events that arrived together come as one piece.

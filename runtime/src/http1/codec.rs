@@ -95,6 +95,22 @@ pub fn concat(mut parts: Vec<Bytes>, total: usize) -> Bytes {
     }
 }
 
+/// Appends `n` in decimal.
+pub fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        // `n % 10` is below 10, so the cast cannot truncate.
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 /// Appends the current `date` header line; the text is made at most once
 /// a second per thread.
 pub fn put_date(out: &mut Vec<u8>) {

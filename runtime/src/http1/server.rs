@@ -520,7 +520,7 @@ fn put_head(
     }
     if let Some(n) = len {
         out.extend_from_slice(b"content-length: ");
-        put_decimal(out, n as u64);
+        codec::put_decimal(out, n as u64);
         out.extend_from_slice(b"\r\n");
     }
     if chunked {
@@ -555,20 +555,6 @@ fn put_chunk(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
     } else {
         out.extend_from_slice(data);
     }
-}
-
-fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
 }
 
 type Refusal = (StatusCode, &'static str);
@@ -738,8 +724,8 @@ mod tests {
         assert!(out.starts_with(b"12c\r\nxxx"));
         assert!(out.ends_with(b"x\r\n"));
         let mut out = Vec::new();
-        put_decimal(&mut out, 0);
-        put_decimal(&mut out, 18446744073709551615);
+        codec::put_decimal(&mut out, 0);
+        codec::put_decimal(&mut out, 18446744073709551615);
         assert_eq!(out, b"018446744073709551615");
     }
 

@@ -56,20 +56,7 @@ pub(super) fn push_json_str(buf: &mut Vec<u8>, text: &str) {
 }
 
 /// Appends `n` in decimal.
-pub(super) fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        // `n % 10` is below 10, so the cast cannot truncate.
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&digits[at..]);
-}
+pub(super) use crate::http1::codec::put_decimal as push_u64;
 
 #[cfg(test)]
 mod tests {
