@@ -176,7 +176,7 @@ pub async fn call(
         BodyError::Broken => GatewayError::reset(name),
     };
     let attempt = async {
-        let resp = up.send(Method::POST, uri, h, body, kept, deadline).await?;
+        let resp = up.send(&Method::POST, &uri, &h, body, kept, deadline).await?;
         let headers = resp.headers;
         let is_sse = resp.event_stream;
         if !resp.status.is_success() {

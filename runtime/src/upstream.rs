@@ -9,6 +9,7 @@ use crate::http1::client as h1;
 use crate::ingress::Endpoint;
 use crate::metrics::Metrics;
 use bytes::Bytes;
+use futures_util::future::{Either, FutureExt};
 use hapax_lang::graph::{MockMode, Provider, ProviderKind};
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Uri};
@@ -19,6 +20,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use prometheus::IntGauge;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -172,25 +174,30 @@ impl Upstream {
     /// Sends a request to the provider and reads the head of its answer;
     /// `keep` chooses the answer headers to return. Whether `deadline` is
     /// watched here, see [`Upstream::keeps_deadline`].
-    pub async fn send(
-        &self,
-        method: Method,
-        uri: Uri,
-        headers: Headers,
+    ///
+    /// Not an `async fn`: the future is the client's own, with the error
+    /// mapped, so that no extra layer of state is built and moved per request.
+    pub fn send<'a>(
+        &'a self,
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a [(HeaderName, HeaderValue)],
         body: Bytes,
         keep: fn(&str) -> bool,
         deadline: Instant,
-    ) -> Result<UpResponse, GatewayError> {
-        self.transport.send(method, uri, headers, body, keep, deadline).await.map_err(|e| match e {
-            SendError::Timeout => GatewayError::timeout(&self.name),
-            SendError::Connect(why) => {
-                tracing::debug!(target: "hapax::upstream", provider = %self.name, error = %why, "cannot connect");
-                GatewayError::connect(&self.name)
-            }
-            SendError::Other(why) => {
-                tracing::debug!(target: "hapax::upstream", provider = %self.name, error = %why, "upstream request failed");
-                GatewayError::reset(&self.name)
-            }
+    ) -> impl Future<Output = Result<UpResponse, GatewayError>> + Send + 'a {
+        self.transport.send(method, uri, headers, body, keep, deadline).map(move |r| {
+            r.map_err(|e| match e {
+                SendError::Timeout => GatewayError::timeout(&self.name),
+                SendError::Connect(why) => {
+                    tracing::debug!(target: "hapax::upstream", provider = %self.name, error = %why, "cannot connect");
+                    GatewayError::connect(&self.name)
+                }
+                SendError::Other(why) => {
+                    tracing::debug!(target: "hapax::upstream", provider = %self.name, error = %why, "upstream request failed");
+                    GatewayError::reset(&self.name)
+                }
+            })
         })
     }
 
@@ -342,64 +349,85 @@ impl Transport {
         Ok(Transport::Hyper(Arc::new(clients)))
     }
 
-    async fn send(
-        &self,
-        method: Method,
-        uri: Uri,
-        headers: Headers,
+    /// The H1 client's future as it is; hyper's, boxed (only `http2 on`
+    /// providers take that path).
+    fn send<'a>(
+        &'a self,
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a [(HeaderName, HeaderValue)],
         body: Bytes,
         keep: fn(&str) -> bool,
         deadline: Instant,
-    ) -> Result<UpResponse, SendError> {
+    ) -> impl Future<Output = Result<UpResponse, SendError>> + Send + 'a {
+        type Boxed<'a> = Pin<Box<dyn Future<Output = Result<UpResponse, SendError>> + Send + 'a>>;
         match self {
-            Transport::Local => Err(SendError::Other("the mock provider has no network client".into())),
             Transport::H1(client) => {
                 let target = uri.path_and_query().map_or("/", |p| p.as_str());
-                let r = client.send(&method, target, &headers, body, keep, deadline).await.map_err(|e| match e {
-                    h1::Error::Connect(e) => SendError::Connect(e.to_string()),
-                    h1::Error::TimedOut => SendError::Timeout,
-                    e => SendError::Other(e.to_string()),
-                })?;
-                Ok(UpResponse {
-                    status: r.status,
-                    headers: r.headers,
-                    event_stream: r.event_stream,
-                    body: UpBody::H1(r.body),
-                })
+                Either::Left(client.send(method, target, headers, body, keep, deadline).map(|r| {
+                    let r = r.map_err(|e| match e {
+                        h1::Error::Connect(e) => SendError::Connect(e.to_string()),
+                        h1::Error::TimedOut => SendError::Timeout,
+                        e => SendError::Other(e.to_string()),
+                    })?;
+                    Ok(UpResponse {
+                        status: r.status,
+                        headers: r.headers,
+                        event_stream: r.event_stream,
+                        body: UpBody::H1(r.body),
+                    })
+                }))
             }
             Transport::Hyper(clients) => {
-                let client = clients
-                    .get(crate::workers::index())
-                    .or(clients.last())
-                    .ok_or_else(|| SendError::Other("no client".into()))?;
-                let mut req = http::Request::new(Full::new(body));
-                *req.method_mut() = method;
-                *req.uri_mut() = uri;
-                req.headers_mut().extend(headers);
-                // Boxed: only `http2 on` providers take this path.
-                let resp = Box::pin(client.request(req)).await.map_err(|e| {
-                    if e.is_connect() {
-                        SendError::Connect(e.to_string())
-                    } else {
-                        SendError::Other(e.to_string())
-                    }
-                })?;
-                let (parts, body) = resp.into_parts();
-                let mut kept = HeaderMap::new();
-                for (n, v) in &parts.headers {
-                    if keep(n.as_str()) {
-                        kept.append(n.clone(), v.clone());
-                    }
-                }
-                let event_stream = parts
-                    .headers
-                    .get(http::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|v| v.starts_with("text/event-stream"));
-                Ok(UpResponse { status: parts.status, headers: kept, event_stream, body: UpBody::Hyper(body) })
+                let boxed: Boxed<'a> =
+                    Box::pin(hyper_send(clients, method.clone(), uri.clone(), headers.to_vec(), body, keep));
+                Either::Right(boxed)
+            }
+            Transport::Local => {
+                let boxed: Boxed<'a> = Box::pin(std::future::ready(Err(SendError::Other(
+                    "the mock provider has no network client".into(),
+                ))));
+                Either::Right(boxed)
             }
         }
     }
+}
+
+/// One exchange on a hyper client (HTTP/2 providers).
+async fn hyper_send(
+    clients: &[HttpClient],
+    method: Method,
+    uri: Uri,
+    headers: Headers,
+    body: Bytes,
+    keep: fn(&str) -> bool,
+) -> Result<UpResponse, SendError> {
+    let client =
+        clients.get(crate::workers::index()).or(clients.last()).ok_or_else(|| SendError::Other("no client".into()))?;
+    let mut req = http::Request::new(Full::new(body));
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    req.headers_mut().extend(headers);
+    let resp = client.request(req).await.map_err(|e| {
+        if e.is_connect() {
+            SendError::Connect(e.to_string())
+        } else {
+            SendError::Other(e.to_string())
+        }
+    })?;
+    let (parts, body) = resp.into_parts();
+    let mut kept = HeaderMap::new();
+    for (n, v) in &parts.headers {
+        if keep(n.as_str()) {
+            kept.append(n.clone(), v.clone());
+        }
+    }
+    let event_stream = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    Ok(UpResponse { status: parts.status, headers: kept, event_stream, body: UpBody::Hyper(body) })
 }
 
 /// rustls set up for providers: the ring provider, the Mozilla root set,
@@ -464,8 +492,9 @@ impl UpBody {
     pub async fn collect(self, limit: usize) -> Result<Bytes, BodyError> {
         match self {
             UpBody::H1(b) => b.collect(limit).await.map_err(BodyError::from),
+            // Boxed: only `http2 on` providers take this path.
             UpBody::Hyper(body) => {
-                Limited::new(body, limit).collect().await.map(|c| c.to_bytes()).map_err(|_| BodyError::Broken)
+                Box::pin(Limited::new(body, limit).collect()).await.map(|c| c.to_bytes()).map_err(|_| BodyError::Broken)
             }
         }
     }
@@ -539,12 +568,11 @@ impl HealthCheck {
     }
 
     async fn probe(&self) -> bool {
-        let headers = self.headers.clone();
         let call = async {
             let deadline = Instant::now() + self.timeout;
             let resp = self
                 .transport
-                .send(Method::GET, self.uri.clone(), headers, Bytes::new(), |_| false, deadline)
+                .send(&Method::GET, &self.uri, &self.headers, Bytes::new(), |_| false, deadline)
                 .await
                 .ok()?;
             let ok = resp.status.is_success() || resp.status.is_redirection();
