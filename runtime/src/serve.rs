@@ -106,8 +106,8 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph, lo
                 }
             },
         };
-        match bind(&l.addr) {
-            Ok(listener) => bound.push((listener, tls)),
+        match bind(&l.addr, crate::workers::count()) {
+            Ok(listeners) => bound.push((listeners, tls)),
             Err(e) => {
                 eprintln!("error: cannot listen on {}: {e}", l.addr);
                 return FAILED;
@@ -132,30 +132,20 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph, lo
     let _ = ready_rx.await;
 
     let mut out = std::io::stdout().lock();
-    for (listener, tls) in &bound {
+    for (listeners, tls) in &bound {
         let scheme = if tls.is_some() { "https" } else { "http" };
-        if let Ok(addr) = listener.local_addr() {
+        if let Some(Ok(addr)) = listeners.first().map(|l| l.local_addr()) {
             let _ = writeln!(out, "listening on {scheme}://{addr}");
             tracing::info!(target: "hapax::listen", %addr, scheme, "listening");
         }
     }
-    // Each worker gets its own handle on every listening socket; the sockets
-    // close when the last worker stops accepting.
-    let mut each = Vec::new();
-    for _ in 0..crate::workers::count() {
-        let mut mine = Vec::new();
-        for (listener, tls) in &bound {
-            match listener.try_clone() {
-                Ok(l) => mine.push((l, tls.clone())),
-                Err(e) => {
-                    eprintln!("error: cannot share a listening socket: {e}");
-                    return FAILED;
-                }
-            }
+    // Each worker gets its own socket of every listener.
+    let mut each: Vec<Vec<_>> = (0..crate::workers::count()).map(|_| Vec::new()).collect();
+    for (listeners, tls) in bound {
+        for (mine, listener) in each.iter_mut().zip(listeners) {
+            mine.push((listener, tls.clone()));
         }
-        each.push(mine);
     }
-    drop(bound);
     let workers = {
         let (ctx, stop_rx, tracker) = (ctx.clone(), stop_rx.clone(), tracker.clone());
         Workers::start(each, move |worker, mine| {
@@ -231,11 +221,30 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph, lo
     0
 }
 
-/// A listening socket the workers share; each registers its own copy.
-fn bind(addr: &str) -> std::io::Result<std::net::TcpListener> {
-    let listener = std::net::TcpListener::bind(addr)?;
-    listener.set_nonblocking(true)?;
-    Ok(listener)
+/// One listening socket per worker on `addr`, all bound with `SO_REUSEPORT`
+/// (as nginx's `reuseport`): the kernel spreads new connections evenly over
+/// the workers. With one socket shared by all, whichever worker woke first
+/// took a whole burst of connections, and one core did most of the work.
+/// Another program can still not take the port; only a process of the same
+/// user that also asks for `SO_REUSEPORT` could share it.
+fn bind(addr: &str, count: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    use std::net::ToSocketAddrs;
+    let mut at = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the address resolves to nothing"))?;
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count.max(1) {
+        let socket = if at.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(at)?;
+        let listener = socket.listen(1024)?.into_std()?;
+        // Port 0 picks a port once; the others take the same one.
+        at = listener.local_addr()?;
+        out.push(listener);
+    }
+    Ok(out)
 }
 
 /// SIGTERM and SIGINT.
