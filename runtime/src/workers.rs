@@ -1,6 +1,7 @@
 //! Thread per core: the data plane runs on `N` single-threaded tokio
 //! runtimes, one per core, the way nginx runs one worker process per core.
-//! Every worker accepts from the same listening sockets; a connection, its
+//! Every worker accepts on its own socket of each listening address
+//! (`SO_REUSEPORT`, see `serve::bind`); a connection, its
 //! requests and the upstream connections they use all live on the worker that
 //! accepted it, so the request path never hands work to another thread (no
 //! cross-thread wake-ups, no contended queues).
