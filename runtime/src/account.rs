@@ -130,10 +130,7 @@ impl Record {
         let model = self.model.as_deref().unwrap_or("");
         let upstream = self.upstream_start.map(|t| now.saturating_duration_since(t));
         if let Some((api, answer)) = self.usage_in.take() {
-            self.usage = match api {
-                ClientApi::OpenAi => Usage::from_openai_body(&answer),
-                ClientApi::Anthropic => Usage::from_anthropic_body(&answer),
-            };
+            self.usage = crate::translate::answer_usage(api, &answer);
         }
         let (tokens_in, tokens_out) = match &self.usage {
             Some(u) => (u.input_tokens, u.output_tokens),

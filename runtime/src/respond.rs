@@ -19,15 +19,12 @@ pub fn answer(s: Success, ingress: &Ingress, rec: &mut Record) -> Result<Respons
         ReplyBody::Full(bytes) => {
             // Without usage from the provider, the estimate stands in.
             rec.prompt_estimate = ingress.tokens();
-            let body = if translate::same_api(api, s.reply.wire) {
+            let (body, usage) = translate::response_body(api, s.reply.wire, &s.upstream.name, bytes, &s.model)?;
+            rec.usage = usage;
+            if translate::same_api(api, s.reply.wire) {
                 // Passed on as it came; its usage is read once it was sent.
-                rec.usage_later(api, bytes.clone());
-                bytes
-            } else {
-                let (body, usage) = translate::response_body(api, s.reply.wire, &s.upstream.name, bytes, &s.model)?;
-                rec.usage = usage;
-                body
-            };
+                rec.usage_later(api, body.clone());
+            }
             let mut r = Response::new(Body::full(body));
             // Room for ours, the provider's kept ones and the pipeline's.
             r.headers_mut().reserve(8);

@@ -234,7 +234,7 @@ fn bind(addr: &str, count: usize) -> std::io::Result<Vec<std::net::TcpListener>>
         .next()
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the address resolves to nothing"))?;
     let mut out = Vec::with_capacity(count);
-    for _ in 0..count.max(1) {
+    for _ in 0..count {
         let socket = if at.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
         socket.set_reuseaddr(true)?;
         socket.set_reuseport(true)?;

@@ -62,7 +62,17 @@ fn translate_error(e: wire::TranslateError) -> GatewayError {
     }
 }
 
+/// The usage of a whole answer in `api`'s format, skimmed off it.
+pub fn answer_usage(api: ClientApi, body: &[u8]) -> Option<Usage> {
+    match api {
+        ClientApi::OpenAi => Usage::from_openai_body(body),
+        ClientApi::Anthropic => Usage::from_anthropic_body(body),
+    }
+}
+
 /// A whole answer from the provider, in the client's format, and its usage.
+/// An answer already in that format ([`same_api`]) is passed on as it is,
+/// with no usage: the caller reads it later ([`answer_usage`]).
 pub fn response_body(
     api: ClientApi,
     wire: Wire,
@@ -71,11 +81,7 @@ pub fn response_body(
     model: &str,
 ) -> Result<(Bytes, Option<Usage>), GatewayError> {
     if same_api(api, wire) {
-        let usage = match api {
-            ClientApi::OpenAi => Usage::from_openai_body(&body),
-            ClientApi::Anthropic => Usage::from_anthropic_body(&body),
-        };
-        return Ok((body, usage));
+        return Ok((body, None));
     }
     let out = match api {
         ClientApi::OpenAi => {

@@ -425,8 +425,7 @@ async fn hyper_send(
     let event_stream = parts
         .headers
         .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
+        .is_some_and(|v| crate::http1::codec::is_event_stream(v.as_bytes()));
     Ok(UpResponse { status: parts.status, headers: kept, event_stream, body: UpBody::Hyper(body) })
 }
 

@@ -81,3 +81,34 @@ async fn a_client_that_leaves_mid_stream_cancels_the_request() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Each worker listens on a socket of its own (`SO_REUSEPORT`), so that the
+/// kernel spreads connections over the workers: the port has as many
+/// listening sockets as there are workers, and every connection is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_worker_has_its_own_listening_socket() {
+    let dir = TempDir::new("gw");
+    let policy = dir.path().join("policy.hapax");
+    std::fs::write(
+        &policy,
+        format!("{GATEWAY}\nprovider m {{ type mock }}\nroute chat {{ match POST \"/v1/chat/completions\"; to m }}\n"),
+    )
+    .unwrap();
+    let gw = Gateway::start_in(dir, policy, &[("HAPAX_WORKERS", "3")]);
+    let port: u16 = gw.url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap();
+    // /proc/net/tcp: local address as HEX_IP:HEX_PORT, state 0A is LISTEN.
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let listening = table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.get(3) == Some(&"0A") && cols.get(1).is_some_and(|a| a.ends_with(&format!(":{port:04X}")))
+        })
+        .count();
+    assert_eq!(listening, 3, "{table}");
+    for _ in 0..12 {
+        let r = post(&format!("{}/v1/chat/completions", gw.url), &chat("m", false)).await;
+        assert_eq!(r.status, 200);
+    }
+}

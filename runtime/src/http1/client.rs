@@ -13,7 +13,7 @@
 //!
 //! Providers with `pool { http2 on }` use hyper's client instead.
 
-use super::codec::{concat, decode_chunked, put_decimal, Chunk, Invalid};
+use super::codec::{concat, decode_chunked, is_event_stream, put_decimal, Chunk, Invalid};
 use super::timer::Timer;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -428,8 +428,7 @@ fn parse_head(buf: &mut BytesMut, method: &Method, keep: fn(&str) -> bool) -> Re
                     .next()
                     .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
             } else if name.eq_ignore_ascii_case(b"content-type") {
-                const SSE: &[u8] = b"text/event-stream";
-                event_stream = h.value.get(..SSE.len()).is_some_and(|v| v.eq_ignore_ascii_case(SSE));
+                event_stream = is_event_stream(h.value);
             } else if name.eq_ignore_ascii_case(b"connection") {
                 for token in h.value.split(|b| *b == b',') {
                     let token = token.trim_ascii();

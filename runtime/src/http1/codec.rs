@@ -95,6 +95,13 @@ pub fn concat(mut parts: Vec<Bytes>, total: usize) -> Bytes {
     }
 }
 
+/// Whether a `content-type` value says `text/event-stream` (in any case,
+/// parameters allowed).
+pub fn is_event_stream(content_type: &[u8]) -> bool {
+    const SSE: &[u8] = b"text/event-stream";
+    content_type.get(..SSE.len()).is_some_and(|v| v.eq_ignore_ascii_case(SSE))
+}
+
 /// Appends `n` in decimal.
 pub fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
@@ -131,4 +138,26 @@ pub fn put_date(out: &mut Vec<u8>) {
         out.extend_from_slice(&d.1);
         out.extend_from_slice(b"\r\n");
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_in_decimal() {
+        for n in [0, 7, 10, 1234567890, u64::MAX] {
+            let mut buf = Vec::new();
+            put_decimal(&mut buf, n);
+            assert_eq!(String::from_utf8_lossy(&buf), n.to_string());
+        }
+    }
+
+    #[test]
+    fn event_streams_are_recognised_in_any_case() {
+        assert!(is_event_stream(b"text/event-stream"));
+        assert!(is_event_stream(b"Text/Event-Stream; charset=utf-8"));
+        assert!(!is_event_stream(b"application/json"));
+        assert!(!is_event_stream(b"text/event"));
+    }
 }

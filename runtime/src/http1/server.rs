@@ -576,16 +576,15 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refusal> {
         Err(_) => return Err((BAD, "the request head is malformed")),
     };
     let base = buf.as_ptr() as usize;
-    let at = |s: &[u8]| (s.as_ptr() as usize - base, s.len());
-    let at32 = |s: &[u8]| ((s.as_ptr() as usize - base) as u32, s.len() as u32);
+    // Offsets into the read buffer, which stays far below 4 GiB.
+    let at = |s: &[u8]| ((s.as_ptr() as usize - base) as u32, s.len() as u32);
     let method = Method::from_bytes(req.method.unwrap_or("").as_bytes()).map_err(|_| (BAD, "invalid method"))?;
     let version = match req.version {
         Some(1) => Version::HTTP_11,
         _ => Version::HTTP_10,
     };
     let target = at(req.path.unwrap_or("").as_bytes());
-    // Where each name and value lies in the head, for after it is split off
-    // (offsets into the read buffer, which stays far below 4 GiB).
+    // Where each name and value lies in the head, for after it is split off.
     let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
     let count = req.headers.len();
     let mut keep_alive = version == Version::HTTP_11;
@@ -594,8 +593,8 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refusal> {
     let mut expect_continue = false;
     for (i, h) in req.headers.iter().enumerate() {
         let name = h.name.as_bytes();
-        let (n, nl) = at32(name);
-        let (v, vl) = at32(h.value);
+        let (n, nl) = at(name);
+        let (v, vl) = at(h.value);
         spans[i] = (n, nl, v, vl);
         if name.eq_ignore_ascii_case(b"content-length") {
             let value = h.value.trim_ascii();
@@ -631,7 +630,8 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refusal> {
         (None, Some(n)) => Framing::Length(n),
     };
     let head = buf.split_to(len).freeze();
-    let uri = Uri::from_maybe_shared(head.slice(target.0..target.0 + target.1)).map_err(|_| (BAD, "invalid target"))?;
+    let (t, tl) = (target.0 as usize, target.1 as usize);
+    let uri = Uri::from_maybe_shared(head.slice(t..t + tl)).map_err(|_| (BAD, "invalid target"))?;
     let mut headers = HeaderMap::with_capacity(count);
     for &(n, nl, v, vl) in &spans[..count] {
         let (n, nl, v, vl) = (n as usize, nl as usize, v as usize, vl as usize);
@@ -723,10 +723,6 @@ mod tests {
         put_chunk(&mut out, &[b'x'; 300], true);
         assert!(out.starts_with(b"12c\r\nxxx"));
         assert!(out.ends_with(b"x\r\n"));
-        let mut out = Vec::new();
-        codec::put_decimal(&mut out, 0);
-        codec::put_decimal(&mut out, 18446744073709551615);
-        assert_eq!(out, b"018446744073709551615");
     }
 
     proptest! {

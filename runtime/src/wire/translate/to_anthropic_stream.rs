@@ -4,10 +4,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::error_map::anthropic_type_for;
-use super::fast_json::{push_json_str, push_u64, str_or_empty, CowStr};
+use super::fast_json::{push_json_str, str_or_empty, CowStr};
 use super::response::stop_reason_for_finish_reason;
 use super::usage::Usage;
 use super::{Api, TranslateError};
+use crate::http1::codec::put_decimal;
 use crate::wire::{anthropic, openai};
 
 /// Translates an OpenAI chat completion stream into an Anthropic Messages stream, one `data:`
@@ -208,13 +209,13 @@ impl OpenAiToAnthropicStream {
             buf.extend_from_slice(br#","stop_sequence":null},"usage":{"#);
             if let Some(usage) = usage {
                 buf.extend_from_slice(br#""input_tokens":"#);
-                push_u64(buf, usage.uncached_input_tokens());
+                put_decimal(buf, usage.uncached_input_tokens());
                 buf.extend_from_slice(br#","cache_read_input_tokens":"#);
-                push_u64(buf, usage.cached_input_tokens);
+                put_decimal(buf, usage.cached_input_tokens);
                 buf.push(b',');
             }
             buf.extend_from_slice(br#""output_tokens":"#);
-            push_u64(buf, usage.map_or(0, |usage| usage.output_tokens));
+            put_decimal(buf, usage.map_or(0, |usage| usage.output_tokens));
             buf.extend_from_slice(b"}}");
         }));
         out.push(Bytes::from_static(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
@@ -242,7 +243,7 @@ impl OpenAiToAnthropicStream {
         if let Some(open) = self.open.take() {
             out.push(event_frame("content_block_stop", 16, |buf| {
                 buf.extend_from_slice(br#"{"type":"content_block_stop","index":"#);
-                push_u64(buf, u64::from(open.index));
+                put_decimal(buf, u64::from(open.index));
                 buf.push(b'}');
             }));
         }
@@ -263,7 +264,7 @@ impl OpenAiToAnthropicStream {
                 let index = self.start_block(false, out);
                 out.push(event_frame("content_block_start", 32, |buf| {
                     buf.extend_from_slice(br#"{"type":"content_block_start","index":"#);
-                    push_u64(buf, u64::from(index));
+                    put_decimal(buf, u64::from(index));
                     buf.extend_from_slice(br#","content_block":{"type":"text","text":""}}"#);
                 }));
                 index
@@ -271,7 +272,7 @@ impl OpenAiToAnthropicStream {
         };
         out.push(event_frame("content_block_delta", text.len() + 32, |buf| {
             buf.extend_from_slice(br#"{"type":"content_block_delta","index":"#);
-            push_u64(buf, u64::from(index));
+            put_decimal(buf, u64::from(index));
             buf.extend_from_slice(br#","delta":{"type":"text_delta","text":"#);
             push_json_str(buf, text);
             buf.extend_from_slice(b"}}");
@@ -295,7 +296,7 @@ impl OpenAiToAnthropicStream {
                 let id = id.map_or_else(|| format!("toolu_{block}"), str::to_owned);
                 out.push(event_frame("content_block_start", id.len() + name.len() + 96, |buf| {
                     buf.extend_from_slice(br#"{"type":"content_block_start","index":"#);
-                    push_u64(buf, u64::from(block));
+                    put_decimal(buf, u64::from(block));
                     buf.extend_from_slice(br#","content_block":{"type":"tool_use","id":"#);
                     push_json_str(buf, &id);
                     buf.extend_from_slice(br#","name":"#);
@@ -312,7 +313,7 @@ impl OpenAiToAnthropicStream {
         }
         out.push(event_frame("content_block_delta", arguments.len() + 48, |buf| {
             buf.extend_from_slice(br#"{"type":"content_block_delta","index":"#);
-            push_u64(buf, u64::from(block));
+            put_decimal(buf, u64::from(block));
             buf.extend_from_slice(br#","delta":{"type":"input_json_delta","partial_json":"#);
             push_json_str(buf, arguments);
             buf.extend_from_slice(b"}}");

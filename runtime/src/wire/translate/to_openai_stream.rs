@@ -3,10 +3,11 @@
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::fast_json::{push_json_str, push_u64, str_or_empty, CowStr};
+use super::fast_json::{push_json_str, str_or_empty, CowStr};
 use super::response::{finish_reason_for_stop_reason, unix_now};
 use super::usage::{AnthropicUsageTap, RawUsage, Usage};
 use super::{Api, TranslateError};
+use crate::http1::codec::put_decimal;
 use crate::wire::{anthropic, openai};
 
 /// Translates an Anthropic Messages stream into an OpenAI chat completion stream, one upstream
@@ -120,7 +121,7 @@ impl AnthropicToOpenAiStream {
         prefix.extend_from_slice(b"data: {\"id\":");
         push_json_str(&mut prefix, &self.id);
         prefix.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
-        push_u64(&mut prefix, created);
+        put_decimal(&mut prefix, created);
         prefix.extend_from_slice(b",\"model\":");
         push_json_str(&mut prefix, &self.model);
         prefix.extend_from_slice(b",\"choices\":[");
@@ -290,7 +291,7 @@ impl AnthropicToOpenAiStream {
     fn tool_start_chunk(&self, call: u32, id: &str, name: &str) -> Bytes {
         self.chunk(id.len() + name.len() + 96, None, |buf| {
             buf.extend_from_slice(br#"{"tool_calls":[{"index":"#);
-            push_u64(buf, u64::from(call));
+            put_decimal(buf, u64::from(call));
             buf.extend_from_slice(br#","id":"#);
             push_json_str(buf, id);
             buf.extend_from_slice(br#","type":"function","function":{"name":"#);
@@ -302,7 +303,7 @@ impl AnthropicToOpenAiStream {
     fn tool_arguments_chunk(&self, call: u32, fragment: &str) -> Bytes {
         self.chunk(fragment.len() + 64, None, |buf| {
             buf.extend_from_slice(br#"{"tool_calls":[{"index":"#);
-            push_u64(buf, u64::from(call));
+            put_decimal(buf, u64::from(call));
             buf.extend_from_slice(br#","function":{"arguments":"#);
             push_json_str(buf, fragment);
             buf.extend_from_slice(b"}}]}");
@@ -315,13 +316,13 @@ impl AnthropicToOpenAiStream {
         let mut buf = Vec::with_capacity(self.prefix.len() + 160);
         buf.extend_from_slice(&self.prefix);
         buf.extend_from_slice(br#"],"usage":{"prompt_tokens":"#);
-        push_u64(&mut buf, usage.input_tokens);
+        put_decimal(&mut buf, usage.input_tokens);
         buf.extend_from_slice(br#","completion_tokens":"#);
-        push_u64(&mut buf, usage.output_tokens);
+        put_decimal(&mut buf, usage.output_tokens);
         buf.extend_from_slice(br#","total_tokens":"#);
-        push_u64(&mut buf, usage.total_tokens());
+        put_decimal(&mut buf, usage.total_tokens());
         buf.extend_from_slice(br#","prompt_tokens_details":{"cached_tokens":"#);
-        push_u64(&mut buf, usage.cached_input_tokens);
+        put_decimal(&mut buf, usage.cached_input_tokens);
         buf.extend_from_slice(b"}}}\n\n");
         Bytes::from(buf)
     }
