@@ -20,9 +20,9 @@ perf record -q -e "$EVENTS" -p "$PIDS" -o "$DATA" -- sleep 2 >/dev/null 2>&1 &
 sleep 0.5
 "$BIN/hapax-load" --url "http://127.0.0.1:$PORT/v1/chat/completions" --concurrency 1 --requests "$N" --body-json "$BODY" >/dev/null
 wait
-perf script -i "$DATA" 2>/dev/null | python3 -c '
+perf script --ns -i "$DATA" 2>/dev/null | python3 -c '
 import re, statistics as st, sys
-hops = {"hop 1 (request read -> sent upstream)": [], "hop 2 (answer read -> sent to client)": [], "wake-up (epoll_wait -> first read)": []}
+hops = {"hop 1 (request read -> sent upstream)": [], "hop 2 (answer read -> sent to client)": [], "wake-up (epoll_wait -> first read)": [], "tail after hop 1 (sent -> epoll_wait)": [], "tail after hop 2 (sent -> epoll_wait)": []}
 keys = list(hops)
 state = {}
 for line in sys.stdin:
@@ -40,6 +40,10 @@ for line in sys.stdin:
     elif name == "sys_enter_writev" and "read" in s:
         hops[keys[s["n"] % 2]].append(t - s.pop("read"))
         s["n"] += 1
+    elif name == "sys_exit_writev":
+        s["sent"] = t
+    elif name == "sys_enter_epoll_wait" and "sent" in s:
+        hops[keys[3 + (s["n"] + 1) % 2]].append(t - s.pop("sent"))
 for k, v in hops.items():
     if v:
         print(f"{k}: p50 {st.median(v):.1f} us, mean {st.mean(v):.1f} us ({len(v)} samples)")

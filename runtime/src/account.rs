@@ -7,6 +7,7 @@
 
 use crate::error::{ClientApi, GatewayError};
 use crate::metrics::Metrics;
+use crate::request::Headers;
 use crate::wire::Usage;
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, Uri};
@@ -191,11 +192,13 @@ impl Drop for Record {
 /// fresh one: 32 hex digits, random per thread and counting up from there
 /// (unique, unpredictable across processes, and cheaper than asking the
 /// random generator for 128 bits per request).
-pub fn request_id(headers: &http::HeaderMap) -> HeaderValue {
-    if let Some(v) = headers.get("x-request-id") {
-        let b = v.as_bytes();
+pub fn request_id(headers: &Headers) -> HeaderValue {
+    if let Some(b) = headers.get("x-request-id") {
         if !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic()) {
-            return v.clone();
+            // Printable ASCII is always a valid header value.
+            if let Ok(v) = HeaderValue::from_bytes(b) {
+                return v;
+            }
         }
     }
     thread_local! {
@@ -218,10 +221,11 @@ pub fn request_id(headers: &http::HeaderMap) -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::request_id;
+    use crate::request::Headers;
 
     #[test]
     fn request_ids_are_the_clients_or_fresh_hex() {
-        let none = http::HeaderMap::new();
+        let none = Headers::default();
         let (a, b) = (request_id(&none), request_id(&none));
         for id in [&a, &b] {
             assert_eq!(id.len(), 32);
@@ -230,8 +234,8 @@ mod tests {
         assert_ne!(a, b);
         let mut theirs = http::HeaderMap::new();
         theirs.insert("x-request-id", http::HeaderValue::from_static("abc-123"));
-        assert_eq!(request_id(&theirs), "abc-123");
+        assert_eq!(request_id(&Headers::from_map(&theirs)), "abc-123");
         theirs.insert("x-request-id", http::HeaderValue::from_static("has space"));
-        assert_eq!(request_id(&theirs).len(), 32);
+        assert_eq!(request_id(&Headers::from_map(&theirs)).len(), 32);
     }
 }

@@ -2,13 +2,13 @@
 //! `/readyz`.
 
 use crate::body::Body;
-use crate::body::ReqBody;
 use crate::builtin;
 use crate::error::{error_body, ClientApi};
 use crate::listen::Service;
 use crate::pipeline::{self, Ctx};
+use crate::request::Request;
 use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode};
+use http::{Response, StatusCode};
 use std::sync::Arc;
 
 /// The admin endpoints.
@@ -21,8 +21,8 @@ impl Service for Admin {
         64 * 1024
     }
 
-    async fn call(&self, req: Request<ReqBody>) -> Response<Body> {
-        match req.uri().path() {
+    async fn call(&self, req: Request) -> Response<Body> {
+        match req.uri.path() {
             "/metrics" => {
                 let mut r = Response::new(Body::full(self.0.state.metrics.render()));
                 r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
@@ -52,7 +52,7 @@ impl Service for Main {
         self.0.current.load().graph.gateway.max_body
     }
 
-    fn call(&self, req: Request<ReqBody>) -> impl std::future::Future<Output = Response<Body>> + Send {
+    fn call(&self, req: Request) -> impl std::future::Future<Output = Response<Body>> + Send {
         pipeline::handle(self.0.clone(), req)
     }
 }

@@ -4,9 +4,10 @@
 
 use crate::body::{BodyFailure, ReqBody};
 use crate::error::{ClientApi, GatewayError};
+use crate::request::Headers;
 use bytes::Bytes;
 use hapax_lang::expr::{ClientInfo, RequestView};
-use http::{HeaderMap, Method, Uri};
+use http::{Method, Uri};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -79,7 +80,7 @@ pub struct Ingress {
     pub endpoint: Endpoint,
     pub method: Method,
     pub uri: Uri,
-    pub headers: HeaderMap,
+    pub headers: Headers,
     /// The body as received, forwarded untouched when nothing changes.
     pub raw: Bytes,
     model: Option<String>,
@@ -100,7 +101,7 @@ impl Ingress {
         endpoint: Endpoint,
         method: Method,
         uri: Uri,
-        headers: HeaderMap,
+        headers: Headers,
         raw: Bytes,
     ) -> Result<Self, GatewayError> {
         let first = raw.iter().find(|b| !b.is_ascii_whitespace());
@@ -376,7 +377,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
 /// HTTP/1.1 server has read it already; an HTTP/2 body is read here.
 pub async fn read_body(
     body: ReqBody,
-    headers: &HeaderMap,
+    headers: &Headers,
     limit: u64,
     deadline: Duration,
 ) -> Result<Bytes, GatewayError> {
@@ -396,12 +397,11 @@ pub async fn read_body(
 
 async fn read_incoming(
     body: Incoming,
-    headers: &HeaderMap,
+    headers: &Headers,
     limit: u64,
     deadline: Duration,
 ) -> Result<Bytes, GatewayError> {
-    let declared =
-        headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = headers.get_str("content-length").and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(GatewayError::too_large(limit));
     }
@@ -436,7 +436,7 @@ impl RequestView for Ingress {
         Ingress::tokens(self)
     }
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
+        self.headers.get_str(name)
     }
     fn body(&self) -> Option<&Value> {
         self.json()
@@ -456,7 +456,7 @@ mod tests {
             endpoint,
             Method::POST,
             Uri::from_static("/v1/chat/completions"),
-            HeaderMap::new(),
+            Headers::default(),
             Bytes::from(body.to_string()),
         )
     }

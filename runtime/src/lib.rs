@@ -29,6 +29,7 @@ mod outbound;
 pub mod pipeline;
 mod policy;
 mod reload;
+mod request;
 mod respond;
 mod serve;
 mod snapshot;

@@ -6,8 +6,9 @@
 
 use crate::body::{Body, ReqBody};
 use crate::http1::server::{self, Outcome};
+use crate::request::Request;
 use bytes::{Buf, Bytes};
-use http::{Request, Response};
+use http::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -26,7 +27,7 @@ use tokio_rustls::TlsAcceptor;
 
 /// Answers requests; implemented by the main and the admin services.
 pub trait Service: Clone + Send + Sync + 'static {
-    fn call(&self, req: Request<ReqBody>) -> impl Future<Output = Response<Body>> + Send;
+    fn call(&self, req: Request) -> impl Future<Output = Response<Body>> + Send;
     /// The largest request body it takes.
     fn body_limit(&self) -> u64;
 }
@@ -160,9 +161,10 @@ async fn serve_h2<IO, S>(
 {
     let activity = Arc::new(AtomicU64::new(0));
     let io = TokioIo::new(Watched { read, inner: io, activity: activity.clone() });
-    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+    let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
         let service = service.clone();
-        async move { Ok::<_, Infallible>(service.call(req.map(|b| ReqBody::Incoming(Box::new(b)))).await) }
+        let req = Request::from_http(req.map(|b| ReqBody::Incoming(Box::new(b))));
+        async move { Ok::<_, Infallible>(service.call(req).await) }
     });
     let conn = builder.serve_connection(io, svc);
     tokio::pin!(conn);

@@ -5,10 +5,10 @@
 
 use crate::error::GatewayError;
 use crate::ingress::Ingress;
-use crate::upstream::{BodyError, UpBody, Upstream, Wire};
+use crate::upstream::{BodyError, Header, UpBody, Upstream, Wire};
 use bytes::Bytes;
 use futures_util::Stream;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::Method;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -108,30 +108,31 @@ impl std::future::Future for YieldOnce {
 /// Request headers that are not passed to providers: hop-by-hop headers,
 /// the client's credentials (the provider gets the gateway's), and headers
 /// the gateway sets itself.
-fn forwardable(name: &HeaderName) -> bool {
-    !matches!(
-        name.as_str(),
-        "host"
-            | "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authorization"
-            | "proxy-authenticate"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "expect"
-            | "content-length"
-            | "content-type"
-            | "authorization"
-            | "x-api-key"
-            | "api-key"
-            | "cookie"
-            | "accept-encoding"
-            | "anthropic-version"
-            | "x-request-id"
-    )
+fn forwardable(name: &str) -> bool {
+    const DROPPED: [&str; 20] = [
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+        "content-length",
+        "content-type",
+        "authorization",
+        "x-api-key",
+        "api-key",
+        "cookie",
+        "accept-encoding",
+        "anthropic-version",
+        "x-request-id",
+    ];
+    // Names come as the client sent them, in any case.
+    !DROPPED.iter().any(|d| d.eq_ignore_ascii_case(name))
 }
 
 /// Answer headers read from the provider (names in any case) to pass back
@@ -159,15 +160,11 @@ pub async fn call(
     }
     let uri = up.uri(ingress.endpoint, model)?;
     let body = crate::translate::request_body(ingress, up.wire, model, rewrite)?;
-    let mut h = Vec::with_capacity(ingress.headers.len() + 4);
-    for (name, value) in &ingress.headers {
-        if forwardable(name) {
-            h.push((name.clone(), value.clone()));
-        }
-    }
-    h.push((header::CONTENT_TYPE, HeaderValue::from_static("application/json")));
-    h.push((HeaderName::from_static("x-request-id"), request_id.clone()));
-    h.extend(up.fixed_headers());
+    let mut h: Vec<Header> = Vec::with_capacity(ingress.headers.len() + 4);
+    h.extend(ingress.headers.iter().filter(|(name, _)| forwardable(name)));
+    h.push(("content-type", b"application/json"));
+    h.push(("x-request-id", request_id.as_bytes()));
+    h.extend(up.fixed_headers().map(|(n, v)| (n.as_str(), v.as_bytes())));
     let stream = ingress.stream;
     let name = &up.name;
     let deadline = Instant::now() + timeout;

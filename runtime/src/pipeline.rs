@@ -19,15 +19,15 @@
 
 use crate::account::{self, Record};
 use crate::body::Body;
-use crate::body::ReqBody;
 use crate::error::{self, ClientApi, GatewayError};
 use crate::ingress::{self, Endpoint, Ingress};
+use crate::request::Request;
 use crate::snapshot::{Current, Snapshot};
 use crate::state::State;
 use crate::{builtin, execute, respond};
 use hapax_lang::expr::RequestView;
 use http::header::{HeaderName, HeaderValue};
-use http::{Request, Response};
+use http::Response;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,16 +45,16 @@ static ROUTE: HeaderName = HeaderName::from_static("x-hapax-route");
 static TARGET: HeaderName = HeaderName::from_static("x-hapax-target");
 
 /// Answers one request on the main listener.
-pub async fn handle(ctx: Arc<Ctx>, req: Request<ReqBody>) -> Response<Body> {
+pub async fn handle(ctx: Arc<Ctx>, req: Request) -> Response<Body> {
     // Stage 1.
-    let request_id = account::request_id(req.headers());
+    let request_id = account::request_id(&req.headers);
     let snap = ctx.current.load_full();
     // Stage 2.
-    if let Some(mut resp) = builtin::answer(req.method(), req.uri().path(), &snap) {
+    if let Some(mut resp) = builtin::answer(&req.method, req.uri.path(), &snap) {
         resp.headers_mut().insert(REQUEST_ID.clone(), request_id);
         return resp;
     }
-    let mut rec = Record::start(ctx.state.metrics.clone(), request_id.clone(), req.method().clone(), req.uri().clone());
+    let mut rec = Record::start(ctx.state.metrics.clone(), request_id.clone(), req.method.clone(), req.uri.clone());
     let mut tags = Tags::default();
     let mut resp = match stages(&ctx, &snap, req, &mut rec, &mut tags).await {
         Ok(resp) => resp,
@@ -100,27 +100,27 @@ fn target_header(provider: Option<&str>, model: Option<&str>) -> Option<HeaderVa
 async fn stages(
     ctx: &Ctx,
     snap: &Snapshot,
-    req: Request<ReqBody>,
+    req: Request,
     rec: &mut Record,
     tags: &mut Tags,
 ) -> Result<Response<Body>, (GatewayError, ClientApi)> {
     // Stage 3.
-    let path = req.uri().path();
+    let path = req.uri.path();
     let Some(endpoint) = Endpoint::classify(path) else {
         let api = if path.starts_with("/v1/messages") { ClientApi::Anthropic } else { ClientApi::OpenAi };
-        return Err((GatewayError::not_found(format!("unknown endpoint `{} {path}`", req.method())), api));
+        return Err((GatewayError::not_found(format!("unknown endpoint `{} {path}`", req.method)), api));
     };
     let api = endpoint.client_api();
-    if req.method() != endpoint.method() {
+    if req.method != endpoint.method() {
         let e =
-            GatewayError::method_not_allowed(format!("`{path}` takes `{}`, not `{}`", endpoint.method(), req.method()));
+            GatewayError::method_not_allowed(format!("`{path}` takes `{}`, not `{}`", endpoint.method(), req.method));
         return Err((e, api));
     }
-    let (parts, body) = req.into_parts();
-    let raw = ingress::read_body(body, &parts.headers, snap.graph.gateway.max_body, ctx.body_timeout)
+    let Request { method, uri, headers, body } = req;
+    let raw = ingress::read_body(body, &headers, snap.graph.gateway.max_body, ctx.body_timeout)
         .await
         .map_err(|e| (e, api))?;
-    let ingress = Ingress::parse(endpoint, parts.method, parts.uri, parts.headers, raw).map_err(|e| (e, api))?;
+    let ingress = Ingress::parse(endpoint, method, uri, headers, raw).map_err(|e| (e, api))?;
     rec.stream = ingress.stream;
     // Stage 4.
     let Some(route_id) = snap.graph.match_route(&ingress) else {

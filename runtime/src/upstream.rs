@@ -26,9 +26,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-/// The headers of a request to a provider, in order (no map to build:
-/// they are only written out).
-pub type Headers = Vec<(HeaderName, HeaderValue)>;
+pub use crate::http1::client::Header;
+
+static VERSION_HEADER: HeaderName = HeaderName::from_static("anthropic-version");
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -160,7 +160,7 @@ impl Upstream {
                 name: up.name.clone(),
                 transport: up.transport.clone(),
                 uri,
-                headers: up.fixed_headers().collect(),
+                headers: up.fixed_headers().map(|(n, v)| (n.clone(), v.clone())).collect(),
                 every: h.every,
                 timeout: h.timeout,
                 flag: up.healthy.clone(),
@@ -181,7 +181,7 @@ impl Upstream {
         &'a self,
         method: &'a Method,
         uri: &'a Uri,
-        headers: &'a [(HeaderName, HeaderValue)],
+        headers: &'a [Header<'a>],
         body: Bytes,
         keep: fn(&str) -> bool,
         deadline: Instant,
@@ -222,10 +222,9 @@ impl Upstream {
 
     /// Headers every request to this provider carries: authentication and,
     /// for Anthropic, the API version.
-    pub fn fixed_headers(&self) -> impl Iterator<Item = (HeaderName, HeaderValue)> + '_ {
-        let version = (self.kind == ProviderKind::Anthropic)
-            .then(|| (HeaderName::from_static("anthropic-version"), self.anthropic_version.clone()));
-        self.auth.iter().cloned().chain(version)
+    pub fn fixed_headers(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> + '_ {
+        let version = (self.kind == ProviderKind::Anthropic).then_some((&VERSION_HEADER, &self.anthropic_version));
+        self.auth.iter().map(|(n, v)| (n, v)).chain(version)
     }
 
     /// The URI of an endpoint in the provider's own format (`Messages` for
@@ -355,7 +354,7 @@ impl Transport {
         &'a self,
         method: &'a Method,
         uri: &'a Uri,
-        headers: &'a [(HeaderName, HeaderValue)],
+        headers: &'a [Header<'a>],
         body: Bytes,
         keep: fn(&str) -> bool,
         deadline: Instant,
@@ -379,8 +378,12 @@ impl Transport {
                 }))
             }
             Transport::Hyper(clients) => {
-                let boxed: Boxed<'a> =
-                    Box::pin(hyper_send(clients, method.clone(), uri.clone(), headers.to_vec(), body, keep));
+                // Both were checked where they came from (a parsed head, the policy).
+                let owned = headers
+                    .iter()
+                    .filter_map(|(n, v)| Some((HeaderName::from_bytes(n.as_bytes()).ok()?, HeaderValue::from_bytes(v).ok()?)))
+                    .collect();
+                let boxed: Boxed<'a> = Box::pin(hyper_send(clients, method.clone(), uri.clone(), owned, body, keep));
                 Either::Right(boxed)
             }
             Transport::Local => {
@@ -398,7 +401,7 @@ async fn hyper_send(
     clients: &[HttpClient],
     method: Method,
     uri: Uri,
-    headers: Headers,
+    headers: Vec<(HeaderName, HeaderValue)>,
     body: Bytes,
     keep: fn(&str) -> bool,
 ) -> Result<UpResponse, SendError> {
@@ -569,9 +572,10 @@ impl HealthCheck {
     async fn probe(&self) -> bool {
         let call = async {
             let deadline = Instant::now() + self.timeout;
+            let headers: Vec<Header> = self.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
             let resp = self
                 .transport
-                .send(&Method::GET, &self.uri, &self.headers, Bytes::new(), |_| false, deadline)
+                .send(&Method::GET, &self.uri, &headers, Bytes::new(), |_| false, deadline)
                 .await
                 .ok()?;
             let ok = resp.status.is_success() || resp.status.is_redirection();

@@ -22,6 +22,11 @@ provider up {{
   api_key env("HAPAX_TEST_KEY")
   models ["gpt-4o-mini"]
 }}
+route research {{
+  match POST "/v1/chat/completions"
+  when request.header["x-team"] == "research"
+  to up
+}}
 route rewritten {{
   match POST "/v1/chat/completions"
   when request.model == "alias"
@@ -81,6 +86,34 @@ async fn chat_completion_whole() {
     )
     .await;
     assert_eq!(r.header("x-request-id"), "abc-123");
+}
+
+/// Over a raw socket, so the names keep the client's case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_are_read_in_any_case_and_client_credentials_stay_behind() {
+    use std::io::{Read, Write};
+    let (up, gw) = setup("").await;
+    let addr = gw.url.trim_start_matches("http://").to_string();
+    let body = chat("gpt-4o-mini", false);
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        // The mock provider wants the gateway's key: had the client's
+        // credentials been passed on, it would have read them first.
+        write!(
+            s,
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nX-TEAM: research\r\nAUTHORIZATION: Bearer sk-client\r\nX-Api-Key: sk-client\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.contains("\r\nx-hapax-route: research\r\n"), "{answer}");
+    assert_eq!(up.stats().by_path.get("/v1/chat/completions"), Some(&1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,10 @@ use super::codec::{concat, decode_chunked, is_event_stream, put_decimal, Chunk, 
 use super::timer::Timer;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+/// A header of a request to a provider, borrowed from wherever it lives
+/// (no map to build: headers are only written out).
+pub type Header<'a> = (&'a str, &'a [u8]);
 use http::{Method, StatusCode, Uri};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -131,7 +135,7 @@ impl Client {
         &self,
         method: &Method,
         target: &str,
-        headers: &[(HeaderName, HeaderValue)],
+        headers: &[Header<'_>],
         body: Bytes,
         keep: fn(&str) -> bool,
         deadline: Instant,
@@ -332,7 +336,7 @@ fn encode_head(
     method: &Method,
     target: &str,
     host: &HeaderValue,
-    headers: &[(HeaderName, HeaderValue)],
+    headers: &[Header<'_>],
     len: usize,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + headers.len() * 48);
@@ -347,9 +351,9 @@ fn encode_head(
     }
     out.extend_from_slice(b"\r\n");
     for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
