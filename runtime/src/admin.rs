@@ -7,8 +7,9 @@ use crate::error::{error_body, ClientApi};
 use crate::listen::Service;
 use crate::pipeline::{self, Ctx};
 use crate::request::Request;
+use crate::response::Response;
 use http::header::{self, HeaderValue};
-use http::{Response, StatusCode};
+use http::StatusCode;
 use std::sync::Arc;
 
 /// The admin endpoints.
@@ -21,16 +22,16 @@ impl Service for Admin {
         64 * 1024
     }
 
-    async fn call(&self, req: Request) -> Response<Body> {
+    async fn call(&self, req: Request) -> Response {
         match req.uri.path() {
             "/metrics" => {
-                let mut r = Response::new(Body::full(self.0.state.metrics.render()));
-                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+                let mut r = Response::new(StatusCode::OK, Body::full(self.0.state.metrics.render()));
+                r.add(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
                 r
             }
             "/healthz" => builtin::healthz(),
             "/readyz" => builtin::readyz(&self.0.current.load()),
-            path => builtin::json(
+            path => Response::json(
                 StatusCode::NOT_FOUND,
                 error_body(
                     ClientApi::OpenAi,
@@ -52,7 +53,7 @@ impl Service for Main {
         self.0.current.load().graph.gateway.max_body
     }
 
-    fn call(&self, req: Request) -> impl std::future::Future<Output = Response<Body>> + Send {
+    fn call(&self, req: Request) -> impl std::future::Future<Output = Response> + Send {
         pipeline::handle(self.0.clone(), req)
     }
 }

@@ -7,9 +7,9 @@
 //! "code"}}`) except on the Anthropic endpoint, where they take Anthropic's
 //! shape (`{"type":"error","error":{"type","message"}}`).
 
-use crate::body::Body;
+use crate::response::Response;
 use bytes::Bytes;
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{header, HeaderValue, StatusCode};
 use std::fmt;
 
 /// The wire format a client speaks, which decides the shape of answers.
@@ -294,17 +294,14 @@ pub fn error_body(api: ClientApi, status: StatusCode, message: &str, code: &str)
 /// Turns an error into the client's response. The upstream's own error body
 /// is kept (reshaped into the client's format) when there is one, since it
 /// says more than we can.
-pub fn to_response(err: &GatewayError, api: ClientApi) -> Response<Body> {
+pub fn to_response(err: &GatewayError, api: ClientApi) -> Response {
     let body = match &err.upstream_body {
         Some(raw) => crate::translate::upstream_error_body(api, err.status, raw),
         None => error_body(api, err.status, &err.message, err.code()),
     };
-    let mut resp = Response::new(Body::full(body));
-    *resp.status_mut() = err.status;
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut resp = Response::json(err.status, body);
     if let Some(ra) = &err.retry_after {
-        h.insert(header::RETRY_AFTER, ra.clone());
+        resp.add(header::RETRY_AFTER, ra.clone());
     }
     resp
 }
@@ -317,7 +314,7 @@ mod tests {
     fn openai_shape() {
         let e = GatewayError::too_large(10);
         let r = to_response(&e, ClientApi::OpenAi);
-        assert_eq!(r.status(), 413);
+        assert_eq!(r.status, 413);
         let b = error_body(ClientApi::OpenAi, e.status, &e.message, e.code());
         let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
         assert_eq!(v["error"]["type"], "invalid_request_error");

@@ -31,6 +31,7 @@ mod policy;
 mod reload;
 mod request;
 mod respond;
+mod response;
 mod serve;
 mod snapshot;
 mod state;

@@ -4,11 +4,11 @@
 //! keep-alive pings, an idle timeout (nothing read or written for that
 //! long) and graceful shutdown.
 
-use crate::body::{Body, ReqBody};
+use crate::body::ReqBody;
 use crate::http1::server::{self, Outcome};
 use crate::request::Request;
+use crate::response::Response;
 use bytes::{Buf, Bytes};
-use http::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -27,7 +27,7 @@ use tokio_rustls::TlsAcceptor;
 
 /// Answers requests; implemented by the main and the admin services.
 pub trait Service: Clone + Send + Sync + 'static {
-    fn call(&self, req: Request) -> impl Future<Output = Response<Body>> + Send;
+    fn call(&self, req: Request) -> impl Future<Output = Response> + Send;
     /// The largest request body it takes.
     fn body_limit(&self) -> u64;
 }
@@ -164,7 +164,7 @@ async fn serve_h2<IO, S>(
     let svc = hyper::service::service_fn(move |req: http::Request<Incoming>| {
         let service = service.clone();
         let req = Request::from_http(req.map(|b| ReqBody::Incoming(Box::new(b))));
-        async move { Ok::<_, Infallible>(service.call(req).await) }
+        async move { Ok::<_, Infallible>(service.call(req).await.into_http()) }
     });
     let conn = builder.serve_connection(io, svc);
     tokio::pin!(conn);

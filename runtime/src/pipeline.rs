@@ -18,16 +18,15 @@
 //! one place that turns it into the client's answer.
 
 use crate::account::{self, Record};
-use crate::body::Body;
 use crate::error::{self, ClientApi, GatewayError};
 use crate::ingress::{self, Endpoint, Ingress};
 use crate::request::Request;
+use crate::response::Response;
 use crate::snapshot::{Current, Snapshot};
 use crate::state::State;
 use crate::{builtin, execute, respond};
 use hapax_lang::expr::RequestView;
 use http::header::{HeaderName, HeaderValue};
-use http::Response;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,13 +44,13 @@ static ROUTE: HeaderName = HeaderName::from_static("x-hapax-route");
 static TARGET: HeaderName = HeaderName::from_static("x-hapax-target");
 
 /// Answers one request on the main listener.
-pub async fn handle(ctx: Arc<Ctx>, req: Request) -> Response<Body> {
+pub async fn handle(ctx: Arc<Ctx>, req: Request) -> Response {
     // Stage 1.
     let request_id = account::request_id(&req.headers);
     let snap = ctx.current.load_full();
     // Stage 2.
     if let Some(mut resp) = builtin::answer(&req.method, req.uri.path(), &snap) {
-        resp.headers_mut().insert(REQUEST_ID.clone(), request_id);
+        resp.add(REQUEST_ID.clone(), request_id);
         return resp;
     }
     let mut rec = Record::start(ctx.state.metrics.clone(), request_id.clone(), req.method.clone(), req.uri.clone());
@@ -66,18 +65,17 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request) -> Response<Body> {
             error::to_response(&e, api)
         }
     };
-    let h = resp.headers_mut();
-    h.insert(REQUEST_ID.clone(), request_id);
+    resp.add(REQUEST_ID.clone(), request_id);
     if let Some(r) = tags.route {
-        h.insert(ROUTE.clone(), r);
+        resp.add(ROUTE.clone(), r);
     }
     if let Some(t) = tags.target {
-        h.insert(TARGET.clone(), t);
+        resp.add(TARGET.clone(), t);
     }
     // Stage 7, once the answer is sent (a stream finishes its own record
     // when it ends).
     if let Some(f) = rec.after_sending() {
-        resp.body_mut().finish_after(f);
+        resp.body.finish_after(f);
     }
     resp
 }
@@ -103,7 +101,7 @@ async fn stages(
     req: Request,
     rec: &mut Record,
     tags: &mut Tags,
-) -> Result<Response<Body>, (GatewayError, ClientApi)> {
+) -> Result<Response, (GatewayError, ClientApi)> {
     // Stage 3.
     let path = req.uri.path();
     let Some(endpoint) = Endpoint::classify(path) else {

@@ -8,12 +8,13 @@ use crate::error::GatewayError;
 use crate::execute::Success;
 use crate::ingress::Ingress;
 use crate::outbound::ReplyBody;
+use crate::response::Response;
 use crate::stream::SseBody;
 use crate::translate::{self, StreamConv};
-use http::header::{self, HeaderValue};
-use http::Response;
+use http::header::{self, HeaderName, HeaderValue};
+use http::StatusCode;
 
-pub fn answer(s: Success, ingress: &Ingress, rec: &mut Record) -> Result<Response<Body>, GatewayError> {
+pub fn answer(s: Success, ingress: &Ingress, rec: &mut Record) -> Result<Response, GatewayError> {
     let api = ingress.api();
     let mut resp = match s.reply.body {
         ReplyBody::Full(bytes) => {
@@ -25,11 +26,7 @@ pub fn answer(s: Success, ingress: &Ingress, rec: &mut Record) -> Result<Respons
                 // Passed on as it came; its usage is read once it was sent.
                 rec.usage_later(api, body.clone());
             }
-            let mut r = Response::new(Body::full(body));
-            // Room for ours, the provider's kept ones and the pipeline's.
-            r.headers_mut().reserve(8);
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            r
+            Response::json(StatusCode::OK, body)
         }
         ReplyBody::Stream(up) => {
             let include_usage = ingress.include_usage;
@@ -40,18 +37,16 @@ pub fn answer(s: Success, ingress: &Ingress, rec: &mut Record) -> Result<Respons
             let id = rec.request_id.to_str().unwrap_or("0").to_string();
             let conv = StreamConv::new(api, s.reply.wire, &s.model, &id, include_usage);
             let body = SseBody::new(up, conv, api, s.timeout, rec.hand_off());
-            let mut r = Response::new(Body::stream(body));
-            let h = r.headers_mut();
-            h.reserve(8);
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            let mut r = Response::new(StatusCode::OK, Body::stream(body));
+            r.add(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            r.add(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             // Tells buffering proxies in front of the gateway to pass events on.
-            h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+            r.add(HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
             r
         }
     };
     for (n, v) in &s.reply.headers {
-        resp.headers_mut().append(n.clone(), v.clone());
+        resp.add(n.clone(), v.clone());
     }
     Ok(resp)
 }

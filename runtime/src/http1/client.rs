@@ -332,13 +332,7 @@ impl Conn {
     }
 }
 
-fn encode_head(
-    method: &Method,
-    target: &str,
-    host: &HeaderValue,
-    headers: &[Header<'_>],
-    len: usize,
-) -> Vec<u8> {
+fn encode_head(method: &Method, target: &str, host: &HeaderValue, headers: &[Header<'_>], len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + headers.len() * 48);
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');

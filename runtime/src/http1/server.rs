@@ -31,9 +31,10 @@ use crate::body::{BodyFailure, DynBody, ReqBody};
 use crate::error::{error_body, ClientApi};
 use crate::listen::{ConnConfig, Service};
 use crate::request::{Headers, Request, Span};
+use crate::response::Response;
 use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Response, StatusCode, Uri, Version};
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Uri, Version};
 use std::future::{poll_fn, Future};
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -383,23 +384,23 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
 
     /// Writes the answer. `Ok(true)` when the connection can serve another
     /// request.
-    async fn respond(&mut self, resp: Response<crate::body::Body>, info: Info) -> Result<bool, Gone> {
-        let (parts, body) = resp.into_parts();
-        let keep = info.keep_alive && !*self.stopping.borrow() && !wants_close(&parts.headers);
+    async fn respond(&mut self, resp: Response, info: Info) -> Result<bool, Gone> {
+        let Response { status, headers, body } = resp;
+        let keep = info.keep_alive && !*self.stopping.borrow() && !wants_close(&headers);
         // These statuses never carry a body; a HEAD answer only says its length.
-        let no_body = parts.status.is_informational() || matches!(parts.status.as_u16(), 204 | 304);
+        let no_body = status.is_informational() || matches!(status.as_u16(), 204 | 304);
         let bodiless = info.head_only || no_body;
         match body.into_full() {
             // `_sent` is dropped after the write.
             Ok((full, _sent)) => {
                 let full = full.unwrap_or_default();
                 let len = (!no_body).then_some(full.len());
-                put_head(&mut self.wbuf, &parts, len, false, keep, info.http11);
+                put_head(&mut self.wbuf, status, &headers, len, false, keep, info.http11);
                 self.write(if bodiless { &[] } else { &full }).await?;
                 Ok(keep)
             }
             Err(_) if bodiless => {
-                put_head(&mut self.wbuf, &parts, None, false, keep, info.http11);
+                put_head(&mut self.wbuf, status, &headers, None, false, keep, info.http11);
                 self.write(&[]).await?;
                 Ok(keep)
             }
@@ -407,7 +408,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 // HTTP/1.0 has no chunks: the end of the connection ends it.
                 let chunked = info.http11;
                 let keep = keep && chunked;
-                put_head(&mut self.wbuf, &parts, None, chunked, keep, info.http11);
+                put_head(&mut self.wbuf, status, &headers, None, chunked, keep, info.http11);
                 loop {
                     match poll_fn(|cx| self.poll_stream(cx, &mut stream, chunked)).await {
                         Sent::Flush => self.write(&[]).await?,
@@ -451,12 +452,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
 
     /// Answers a request that cannot be read, then closes.
     async fn refuse(&mut self, status: StatusCode, why: &str) {
-        let mut resp = Response::new(());
-        *resp.status_mut() = status;
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let (parts, ()) = resp.into_parts();
+        let headers = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
         let body = error_body(ClientApi::OpenAi, status, why, "invalid_request");
-        put_head(&mut self.wbuf, &parts, Some(body.len()), false, false, true);
+        put_head(&mut self.wbuf, status, &headers, Some(body.len()), false, false, true);
         if self.write(&body).await.is_ok() {
             self.close().await;
         }
@@ -480,8 +478,8 @@ enum Sent {
 }
 
 /// Whether the answer asks to close the connection.
-fn wants_close(headers: &HeaderMap) -> bool {
-    headers.get(header::CONNECTION).is_some_and(|v| has_token(v.as_bytes(), b"close"))
+fn wants_close(headers: &[(HeaderName, HeaderValue)]) -> bool {
+    headers.iter().any(|(n, v)| *n == header::CONNECTION && has_token(v.as_bytes(), b"close"))
 }
 
 fn has_token(value: &[u8], token: &[u8]) -> bool {
@@ -491,27 +489,30 @@ fn has_token(value: &[u8], token: &[u8]) -> bool {
 /// Writes the status line and the headers: ours, then the framing ones.
 fn put_head(
     out: &mut Vec<u8>,
-    parts: &http::response::Parts,
+    status: StatusCode,
+    headers: &[(HeaderName, HeaderValue)],
     len: Option<usize>,
     chunked: bool,
     keep: bool,
     http11: bool,
 ) {
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(parts.status.as_str().as_bytes());
+    out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(parts.status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     out.extend_from_slice(b"\r\n");
-    for (name, value) in &parts.headers {
+    let mut dated = false;
+    for (name, value) in headers {
         if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING || name == header::CONNECTION {
             continue;
         }
+        dated |= name == header::DATE;
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !parts.headers.contains_key(header::DATE) {
+    if !dated {
         codec::put_date(out);
     }
     if let Some(n) = len {
@@ -653,7 +654,8 @@ mod tests {
         assert_eq!(h.uri.query(), Some("x=1"));
         assert_eq!(h.framing, Framing::Length(7));
         assert!(h.keep_alive);
-        let teams: Vec<_> = h.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("x-team")).map(|(_, v)| v).collect();
+        let teams: Vec<_> =
+            h.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("x-team")).map(|(_, v)| v).collect();
         assert_eq!(teams, [&b"a"[..], &b"b"[..]]);
         // The body and what follows stay in the buffer.
         assert_eq!(&buf[..], b"{\"a\":1}GET");
@@ -698,17 +700,17 @@ mod tests {
 
     #[test]
     fn answers_carry_their_framing() {
-        let mut resp = Response::new(());
-        resp.headers_mut().insert("x-a", HeaderValue::from_static("1"));
-        resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("999"));
-        let (parts, ()) = resp.into_parts();
+        let headers = [
+            (HeaderName::from_static("x-a"), HeaderValue::from_static("1")),
+            (header::CONTENT_LENGTH, HeaderValue::from_static("999")),
+        ];
         let mut out = Vec::new();
-        put_head(&mut out, &parts, Some(12345), false, true, true);
+        put_head(&mut out, StatusCode::OK, &headers, Some(12345), false, true, true);
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK\r\nx-a: 1\r\ndate: "), "{text}");
         assert!(text.ends_with(" GMT\r\ncontent-length: 12345\r\n\r\n"), "{text}");
         let mut out = Vec::new();
-        put_head(&mut out, &parts, None, true, false, true);
+        put_head(&mut out, StatusCode::OK, &headers, None, true, false, true);
         let text = String::from_utf8(out).unwrap();
         assert!(text.ends_with("transfer-encoding: chunked\r\nconnection: close\r\n\r\n"), "{text}");
         let mut out = Vec::new();
