@@ -10,11 +10,10 @@ use hapax_lang::expr::{ClientInfo, RequestView};
 use http::{Method, Uri};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 use serde_json::Value;
-use std::borrow::Cow;
 use std::sync::OnceLock;
+
+mod scan;
 use std::time::Duration;
 
 /// The API endpoints the gateway serves.
@@ -116,27 +115,27 @@ impl Ingress {
                 });
             }
         }
-        let head: Head = serde_json::from_slice(&raw).map_err(|e| {
-            if e.is_data() {
-                GatewayError::bad_request(format!("the request body is not a valid request: {e}"))
-            } else {
+        let fields = scan::scan(&raw).map_err(|e| match e {
+            scan::Invalid::Syntax { .. } => {
                 GatewayError::bad_request(format!("the request body is not valid JSON: {e}"))
             }
+            scan::Invalid::Duplicate(_) => {
+                GatewayError::bad_request(format!("the request body is not a valid request: {e}"))
+            }
         })?;
-        let model = match head.model {
-            None | Some(Field::Null) => None,
-            Some(Field::Str(m)) => Some(m.into_owned()),
-            Some(_) => return Err(GatewayError::bad_request("`model` must be a string")),
+        let model = match fields.model {
+            scan::Model::None => None,
+            scan::Model::Str(m) => Some(m.into_owned()),
+            scan::Model::NotAString => return Err(GatewayError::bad_request("`model` must be a string")),
         };
-        let stream = matches!(head.stream, Some(Field::Bool(true)));
+        let c = fields.chars;
         let chars = match endpoint {
-            Endpoint::Chat | Endpoint::Messages => head.messages.0 + head.system.0,
-            Endpoint::Completions => head.prompt.0,
-            Endpoint::Embeddings => head.input.0,
+            Endpoint::Chat | Endpoint::Messages => c.messages + c.system,
+            Endpoint::Completions => c.prompt,
+            Endpoint::Embeddings => c.input,
             Endpoint::Models => 0,
         };
-        let include_usage =
-            head.stream_options.as_ref().and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
+        let (stream, include_usage) = (fields.stream, fields.include_usage);
         Ok(Ingress {
             endpoint,
             method,
@@ -160,215 +159,6 @@ impl Ingress {
     /// reads (counted while the body was read).
     pub fn tokens(&self) -> u64 {
         self.tokens
-    }
-}
-
-/// The body fields read on every request, in one pass; any other field is
-/// skipped (but still checked to be valid JSON).
-#[derive(Deserialize)]
-struct Head<'a> {
-    #[serde(default, borrow)]
-    model: Option<Field<'a>>,
-    #[serde(default, borrow)]
-    stream: Option<Field<'a>>,
-    #[serde(default)]
-    stream_options: Option<Value>,
-    /// Characters of text in the prompt fields, counted as they are read.
-    #[serde(default)]
-    messages: Messages,
-    #[serde(default)]
-    system: Chars,
-    #[serde(default)]
-    prompt: Chars,
-    #[serde(default)]
-    input: Chars,
-}
-
-/// Characters of text in a content value: a string, a list of strings, or a
-/// list of parts with `text` fields; token ids (embeddings input) count four
-/// each. Anything else counts nothing.
-#[derive(Default)]
-struct Chars(usize);
-
-impl<'de> Deserialize<'de> for Chars {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(Count::Content).map(Chars)
-    }
-}
-
-/// The characters of every message's `content`.
-#[derive(Default)]
-struct Messages(usize);
-
-impl<'de> Deserialize<'de> for Messages {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(Count::Messages).map(Messages)
-    }
-}
-
-/// What is being counted, by where the value sits; values of any other
-/// shape count nothing (and are skipped, never allocated).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Count {
-    /// A `content`, `system`, `prompt` or `input` value.
-    Content,
-    /// One item of a content list.
-    Item,
-    /// A part's `text`.
-    Text,
-    /// The `messages` list.
-    Messages,
-    /// One message.
-    Message,
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for Count {
-    type Value = usize;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Count {
-    type Value = usize;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_str<E>(self, v: &str) -> Result<usize, E> {
-        Ok(if matches!(self, Count::Content | Count::Item | Count::Text) { v.chars().count() } else { 0 })
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<usize, E> {
-        Ok(0)
-    }
-    fn visit_unit<E>(self) -> Result<usize, E> {
-        Ok(0)
-    }
-    fn visit_none<E>(self) -> Result<usize, E> {
-        Ok(0)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<usize, E> {
-        Ok(if self == Count::Item { 4 } else { 0 })
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<usize, E> {
-        Ok(if self == Count::Item { 4 } else { 0 })
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<usize, E> {
-        Ok(if self == Count::Item { 4 } else { 0 })
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
-        let mut n = 0;
-        match self {
-            Count::Content => {
-                while let Some(c) = seq.next_element_seed(Count::Item)? {
-                    n += c;
-                }
-            }
-            Count::Messages => {
-                while let Some(c) = seq.next_element_seed(Count::Message)? {
-                    n += c;
-                }
-            }
-            // A list of token ids inside a list: four each.
-            Count::Item => {
-                while seq.next_element::<IgnoredAny>()?.is_some() {
-                    n += 4;
-                }
-            }
-            Count::Text | Count::Message => while seq.next_element::<IgnoredAny>()?.is_some() {},
-        }
-        Ok(n)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
-        let (key, inner) = match self {
-            Count::Item => ("text", Count::Text),
-            Count::Message => ("content", Count::Content),
-            _ => ("", Count::Content),
-        };
-        let mut n = 0;
-        while let Some(found) = map.next_key_seed(KeyIs(key))? {
-            if found && !key.is_empty() {
-                n += map.next_value_seed(inner)?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(n)
-    }
-}
-
-/// Whether an object key is the given one, without allocating it.
-struct KeyIs(&'static str);
-
-impl<'de> serde::de::DeserializeSeed<'de> for KeyIs {
-    type Value = bool;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        struct V(&'static str);
-        impl Visitor<'_> for V {
-            type Value = bool;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object key")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<bool, E> {
-                Ok(v == self.0)
-            }
-        }
-        d.deserialize_str(V(self.0))
-    }
-}
-
-/// A field's value when only strings and booleans matter.
-enum Field<'a> {
-    Str(Cow<'a, str>),
-    Bool(bool),
-    Null,
-    Other,
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Field<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Field<'de>, E> {
-                Ok(Field::Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Field<'de>, E> {
-                Ok(Field::Str(Cow::Owned(v.to_string())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Field<'de>, E> {
-                Ok(Field::Str(Cow::Owned(v)))
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Field<'de>, E> {
-                Ok(Field::Bool(v))
-            }
-            fn visit_unit<E>(self) -> Result<Field<'de>, E> {
-                Ok(Field::Null)
-            }
-            fn visit_none<E>(self) -> Result<Field<'de>, E> {
-                Ok(Field::Null)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Field<'de>, E> {
-                Ok(Field::Other)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Field<'de>, E> {
-                Ok(Field::Other)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Field<'de>, E> {
-                Ok(Field::Other)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'de>, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Field::Other)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field<'de>, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Field::Other)
-            }
-        }
-        d.deserialize_any(V)
     }
 }
 
