@@ -5,6 +5,7 @@
 use crate::body::{BodyFailure, ReqBody};
 use crate::error::{ClientApi, GatewayError};
 use crate::request::Headers;
+use crate::wire::scan;
 use bytes::Bytes;
 use hapax_lang::expr::{ClientInfo, RequestView};
 use http::{Method, Uri};
@@ -12,8 +13,6 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::Value;
 use std::sync::OnceLock;
-
-mod scan;
 use std::time::Duration;
 
 /// The API endpoints the gateway serves.

@@ -4,11 +4,13 @@
 //! [`openai`] and [`anthropic`] hold serde types that round-trip unknown fields, so a body
 //! forwarded to an upstream of its own format loses nothing. [`translate`] converts requests,
 //! responses, streams, usage and errors between the two; [`sse`] parses upstream event streams
-//! incrementally. Everything here is pure and synchronous: no tokio, no I/O, so the data plane
+//! incrementally; [`scan`] checks a request body and reads the fields the gateway routes on, in
+//! one pass. Everything here is pure and synchronous: no tokio, no I/O, so the data plane
 //! can call it from any task and tests run without a runtime.
 
 pub mod anthropic;
 pub mod openai;
+pub mod scan;
 mod serde_util;
 pub mod sse;
 pub mod translate;

@@ -1,6 +1,7 @@
 //! One pass over a request body: checks that it is JSON (RFC 8259: UTF-8,
-//! the grammar, nesting at most [`MAX_DEPTH`] deep, no duplicate fields the
-//! gateway reads) and reads what the request path needs of it on the way:
+//! the grammar, nesting at most [`MAX_DEPTH`] deep, numbers an `f64` holds,
+//! no duplicate fields the gateway reads) and reads what the request path
+//! needs of it on the way:
 //! `model`, `stream`, `stream_options.include_usage`, and the characters of
 //! the prompt for the token estimate. Nothing is allocated unless `model`
 //! holds escapes.
@@ -68,9 +69,6 @@ impl std::fmt::Display for Invalid {
 
 /// Scans a body that must be one JSON object.
 pub fn scan(body: &[u8]) -> Result<Fields<'_>, Invalid> {
-    if let Err(e) = std::str::from_utf8(body) {
-        return Err(Scanner::new(body).error_at(e.valid_up_to(), "invalid UTF-8"));
-    }
     let mut s = Scanner::new(body);
     s.ws();
     if s.peek() != Some(b'{') {
@@ -408,45 +406,84 @@ impl<'a> Scanner<'a> {
     }
 
     /// The string at `i` (an opening quote); counts its characters, an
-    /// escape as one.
+    /// escape as one. Runs between escapes are found with `memchr` and
+    /// looked at eight bytes at a time ([`Run`]).
     fn string(&mut self) -> Result<Str<'a>, Invalid> {
         self.i += 1;
         let start = self.i;
-        let (mut escaped, mut escapes_len) = (false, 0usize);
+        let (mut escaped, mut chars) = (false, 0usize);
         loop {
             let rest = &self.b[self.i..];
-            let Some(at) = rest.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20) else {
+            let Some(at) = memchr::memchr2(b'"', b'\\', rest) else {
                 self.i = self.b.len();
                 return Err(self.error("unterminated string"));
             };
-            self.i += at;
-            match self.b[self.i] {
-                b'"' => break,
-                b'\\' => {
-                    escaped = true;
-                    let len = match self.b.get(self.i + 1) {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => 2,
-                        Some(b'u')
-                            if self
-                                .b
-                                .get(self.i + 2..self.i + 6)
-                                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
-                        {
-                            6
-                        }
-                        _ => return Err(self.error("invalid escape")),
-                    };
-                    self.i += len;
-                    // The escape counts as one character.
-                    escapes_len += len - 1;
-                }
-                _ => return Err(self.error("control character in a string")),
+            let run = &rest[..at];
+            let look = Run::of(run);
+            if look.control {
+                self.i += run.iter().position(|&c| c < 0x20).unwrap_or(0);
+                return Err(self.error("control character in a string"));
             }
+            // Runs end at ASCII quotes and backslashes, so a character
+            // never spans two of them.
+            if look.non_ascii {
+                if let Err(e) = std::str::from_utf8(run) {
+                    return Err(self.error_at(self.i + e.valid_up_to(), "invalid UTF-8"));
+                }
+            }
+            chars += look.chars;
+            self.i += at;
+            if self.b[self.i] == b'"' {
+                break;
+            }
+            escaped = true;
+            let len = match self.b.get(self.i + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => 2,
+                Some(b'u')
+                    if self.b.get(self.i + 2..self.i + 6).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+                {
+                    6
+                }
+                _ => return Err(self.error("invalid escape")),
+            };
+            self.i += len;
+            chars += 1;
         }
         let raw = &self.b[start..self.i];
         self.i += 1;
-        let chars = raw.iter().filter(|&&c| c & 0xC0 != 0x80).count() - escapes_len;
         Ok(Str { raw, escaped, chars })
+    }
+}
+
+/// What a run of string bytes (between escapes) holds.
+struct Run {
+    chars: usize,
+    control: bool,
+    non_ascii: bool,
+}
+
+impl Run {
+    /// Eight bytes at a time: a byte below 0x20 is a control character; a
+    /// byte `10xxxxxx` continues a character, any other starts one.
+    fn of(run: &[u8]) -> Run {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let (mut control, mut high, mut continuing) = (0u64, 0u64, 0u32);
+        let mut words = run.chunks_exact(8);
+        for w in &mut words {
+            let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            control |= w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+            high |= w & HIGH;
+            continuing += (w & HIGH & !(w << 1)).count_ones();
+        }
+        let mut r = Run { chars: 0, control: control != 0, non_ascii: high != 0 };
+        for &c in words.remainder() {
+            r.control |= c < 0x20;
+            r.non_ascii |= c >= 0x80;
+            continuing += u32::from(c & 0xC0 == 0x80);
+        }
+        r.chars = run.len() - continuing as usize;
+        r
     }
 }
 
@@ -548,6 +585,15 @@ mod tests {
     }
 
     proptest! {
+        /// The eight-bytes-at-a-time look at a run agrees with one byte at a time.
+        #[test]
+        fn runs_are_read_as_bytes_are(run in prop::collection::vec(any::<u8>(), 0..40)) {
+            let r = Run::of(&run);
+            prop_assert_eq!(r.control, run.iter().any(|&c| c < 0x20));
+            prop_assert_eq!(r.non_ascii, run.iter().any(|&c| c >= 0x80));
+            prop_assert_eq!(r.chars, run.iter().filter(|&&c| c & 0xC0 != 0x80).count());
+        }
+
         /// Bytes that are not quite JSON: the scan agrees with serde_json
         /// on what is valid, and never panics.
         #[test]
