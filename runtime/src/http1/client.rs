@@ -549,16 +549,27 @@ impl Body {
 
     /// Reads the whole body, refusing more than `limit` bytes.
     pub async fn collect(mut self, limit: usize) -> Result<Bytes, Error> {
-        let mut parts: Vec<Bytes> = Vec::new();
+        // Most answers arrive in one piece: a list only for the rest.
+        let (mut first, mut rest) = (None::<Bytes>, Vec::new());
         let mut total = 0usize;
         while let Some(data) = std::future::poll_fn(|cx| self.poll_data(cx)).await.transpose()? {
             total += data.len();
             if total > limit {
                 return Err(Error::Protocol("the answer is too large"));
             }
-            parts.push(data);
+            match first {
+                None => first = Some(data),
+                Some(_) => rest.push(data),
+            }
         }
-        Ok(concat(parts, total))
+        Ok(match first {
+            None => Bytes::new(),
+            Some(only) if rest.is_empty() => only,
+            Some(head) => {
+                rest.insert(0, head);
+                concat(rest, total)
+            }
+        })
     }
 
     /// The body is complete: the connection can serve another request if
