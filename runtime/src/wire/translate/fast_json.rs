@@ -85,42 +85,47 @@ mod tests {
     }
 }
 
-/// The raw value of a top-level key of a JSON object, found by skimming: strings are skipped
-/// with their escapes, nested values by bracket depth, nothing is decoded or validated. `None`
-/// when the text is not an object or has no such key. Used to read `usage` off a whole answer
-/// without walking the rest of it.
-pub(super) fn top_level_value<'a>(text: &'a [u8], key: &str) -> Option<&'a [u8]> {
-    let mut i = skip_ws(text, 0);
-    if text.get(i) != Some(&b'{') {
-        return None;
-    }
-    i += 1;
-    loop {
-        i = skip_ws(text, i);
-        match text.get(i)? {
-            b'"' => {}
-            _ => return None,
+/// The members of a JSON object, in order, as raw key (without its quotes) and raw value,
+/// found by skimming: strings are skipped with their escapes, nested values by bracket depth,
+/// nothing is decoded or validated. Ends at the first thing that is not a member (nothing at
+/// all when the text is not an object). Used to read `usage`'s numbers in one pass.
+pub(super) fn members(text: &[u8]) -> Members<'_> {
+    let i = skip_ws(text, 0);
+    Members { text, at: (text.get(i) == Some(&b'{')).then_some(i + 1) }
+}
+
+pub(super) struct Members<'a> {
+    text: &'a [u8],
+    /// Where the next member starts; `None` once done.
+    at: Option<usize>,
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let text = self.text;
+        let i = skip_ws(text, self.at.take()?);
+        if text.get(i) != Some(&b'"') {
+            return None;
         }
         let end = skip_string(text, i)?;
         let name = &text[i + 1..end - 1];
-        i = skip_ws(text, end);
-        if text.get(i) != Some(&b':') {
+        let colon = skip_ws(text, end);
+        if text.get(colon) != Some(&b':') {
             return None;
         }
-        let start = skip_ws(text, i + 1);
+        let start = skip_ws(text, colon + 1);
         let stop = skip_value(text, start)?;
-        if name == key.as_bytes() {
-            return Some(&text[start..stop]);
+        let after = skip_ws(text, stop);
+        if text.get(after) == Some(&b',') {
+            self.at = Some(after + 1);
         }
-        i = skip_ws(text, stop);
-        match text.get(i)? {
-            b',' => i += 1,
-            _ => return None,
-        }
+        Some((name, &text[start..stop]))
     }
 }
 
-/// [`top_level_value`] searching from the last member back. An answer's
+/// The value of a top-level `key`, searched for from the last member back. An answer's
 /// `usage` is its last member, so only that member is skimmed instead of the
 /// whole answer. Skimming backwards is sound because outside strings JSON has
 /// no backslash: a quote preceded by an even run of backslashes is a string's
@@ -269,8 +274,13 @@ fn skip_value(text: &[u8], mut i: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod skim_tests {
-    use super::{last_top_level_value, top_level_value};
+    use super::{last_top_level_value, members};
     use proptest::prelude::*;
+
+    /// A top-level key's raw value, searched for from the first member.
+    fn top_level_value<'a>(text: &'a [u8], key: &str) -> Option<&'a [u8]> {
+        members(text).find(|(name, _)| *name == key.as_bytes()).map(|(_, value)| value)
+    }
 
     #[test]
     fn finds_top_level_keys_only() {

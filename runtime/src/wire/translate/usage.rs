@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::fast_json::{last_top_level_value, top_level_value};
+use super::fast_json::{last_top_level_value, members};
 use crate::wire::serde_util::Extra;
 use crate::wire::{anthropic, openai};
 
@@ -102,25 +102,22 @@ impl Usage {
     /// top-level `usage`; `None` when it has none or is not JSON. Nothing is decoded but the
     /// few numbers read: the answer is skimmed for them.
     pub fn from_openai_body(body: &[u8]) -> Option<Self> {
-        let usage = usage_object(body)?;
-        let cached = top_level_value(usage, "prompt_tokens_details").map_or(0, |d| count(d, "cached_tokens"));
+        let [input, output, details] =
+            read(usage_object(body)?, ["prompt_tokens", "completion_tokens", "prompt_tokens_details"]);
+        let [cached] = details.map_or([None], |d| read(d, ["cached_tokens"]));
         Some(Self {
-            input_tokens: count(usage, "prompt_tokens"),
-            output_tokens: count(usage, "completion_tokens"),
-            cached_input_tokens: cached,
+            input_tokens: count(input),
+            output_tokens: count(output),
+            cached_input_tokens: count(cached),
             cache_creation_input_tokens: 0,
         })
     }
 
     /// From a whole Anthropic response body; `None` when it has no `usage` or is not JSON.
     pub fn from_anthropic_body(body: &[u8]) -> Option<Self> {
-        let usage = usage_object(body)?;
-        Some(Self::from_anthropic_parts(
-            count(usage, "input_tokens"),
-            count(usage, "output_tokens"),
-            count(usage, "cache_read_input_tokens"),
-            count(usage, "cache_creation_input_tokens"),
-        ))
+        let keys = ["input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"];
+        let [input, output, read_tokens, created] = read(usage_object(body)?, keys);
+        Some(Self::from_anthropic_parts(count(input), count(output), count(read_tokens), count(created)))
     }
 }
 
@@ -130,9 +127,20 @@ fn usage_object(body: &[u8]) -> Option<&[u8]> {
     last_top_level_value(body, "usage").filter(|u| u.first() == Some(&b'{'))
 }
 
-/// A whole number under `key` in a JSON object; 0 when absent or not a whole number.
-fn count(object: &[u8], key: &str) -> u64 {
-    top_level_value(object, key).and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()).unwrap_or(0)
+/// The raw values of `keys` in a JSON object, in one pass (the first of a repeated key).
+fn read<'a, const N: usize>(object: &'a [u8], keys: [&str; N]) -> [Option<&'a [u8]>; N] {
+    let mut found = [None; N];
+    for (name, value) in members(object) {
+        if let Some(k) = keys.iter().position(|k| k.as_bytes() == name) {
+            found[k].get_or_insert(value);
+        }
+    }
+    found
+}
+
+/// A whole number; 0 when absent or not a whole number.
+fn count(value: Option<&[u8]>) -> u64 {
+    value.and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()).unwrap_or(0)
 }
 
 /// Watches the `data:` payloads of an OpenAI stream for the final `usage` object. Payloads that
