@@ -69,7 +69,7 @@ impl Endpoint {
 
 /// A request after ingress: its head and what the gateway needs of its body.
 ///
-/// The body is read in one pass into the few fields the request path needs
+/// The body is checked and read in one pass ([`scan`]) into the few fields the request path needs
 /// (`model`, `stream`, `stream_options`, the characters of the prompt for
 /// the token estimate), without building a JSON tree; the tree is only made
 /// when something asks for it (a `when` reading `request.body`, a model
