@@ -113,22 +113,22 @@ struct Str<'a> {
 
 impl<'a> Str<'a> {
     /// The string's text; decoded (allocated) only when it holds escapes.
-    fn text(&self) -> Cow<'a, str> {
+    /// `None` for an escape that is not a character (a lone surrogate).
+    fn text(&self) -> Option<Cow<'a, str>> {
         if !self.escaped {
-            // The whole body was checked to be UTF-8, and a string ends at
-            // an ASCII quote, so this cannot fail.
-            return Cow::Borrowed(std::str::from_utf8(self.raw).unwrap_or(""));
+            // The string was checked to be UTF-8.
+            return std::str::from_utf8(self.raw).ok().map(Cow::Borrowed);
         }
         let mut quoted = Vec::with_capacity(self.raw.len() + 2);
         quoted.push(b'"');
         quoted.extend_from_slice(self.raw);
         quoted.push(b'"');
-        Cow::Owned(serde_json::from_slice::<String>(&quoted).unwrap_or_default())
+        serde_json::from_slice::<String>(&quoted).ok().map(Cow::Owned)
     }
 
     fn is(&self, key: &str) -> bool {
         if self.escaped {
-            self.text() == key
+            self.text().is_some_and(|t| t == key)
         } else {
             self.raw == key.as_bytes()
         }
@@ -267,7 +267,11 @@ impl<'a> Scanner<'a> {
     fn model(&mut self) -> Result<Model<'a>, Invalid> {
         self.ws();
         match self.peek() {
-            Some(b'"') => Ok(Model::Str(self.string()?.text())),
+            Some(b'"') => {
+                let at = self.i;
+                let text = self.string()?.text();
+                text.map(Model::Str).ok_or_else(|| self.error_at(at, "invalid unicode escape"))
+            }
             Some(b'n') => self.value(Count::Nothing).map(|_| Model::None),
             _ => self.value(Count::Nothing).map(|_| Model::NotAString),
         }
@@ -558,6 +562,10 @@ mod tests {
         assert_eq!(scan(b"{\n  \"a\": nope}"), Err(Invalid::Syntax { what: "expected a value", line: 2, column: 8 }));
         assert!(matches!(scan(b"{\"a\":\"\xff\"}"), Err(Invalid::Syntax { what: "invalid UTF-8", .. })));
         assert_eq!(scan(br#"{"model":"a","model":"b"}"#), Err(Invalid::Duplicate("model")));
+        // A model must be text; elsewhere a lone surrogate escape passes (as
+        // serde_json lets it through a value it skips).
+        assert!(matches!(scan(br#"{"model":"\ud800"}"#), Err(Invalid::Syntax { what: "invalid unicode escape", .. })));
+        assert!(scan(br#"{"x":"\ud800"}"#).is_ok());
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
         assert!(matches!(scan(deep.as_bytes()), Err(Invalid::Syntax { what: "nesting too deep", .. })));
     }
