@@ -14,6 +14,7 @@ pub mod wire;
 
 mod account;
 mod admin;
+mod ascii;
 mod body;
 mod breaker;
 mod builtin;

@@ -108,31 +108,27 @@ impl std::future::Future for YieldOnce {
 /// Request headers that are not passed to providers: hop-by-hop headers,
 /// the client's credentials (the provider gets the gateway's), and headers
 /// the gateway sets itself.
-fn forwardable(name: &str) -> bool {
-    const DROPPED: [&str; 20] = [
-        "host",
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authorization",
-        "proxy-authenticate",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "expect",
-        "content-length",
-        "content-type",
-        "authorization",
-        "x-api-key",
-        "api-key",
-        "cookie",
-        "accept-encoding",
-        "anthropic-version",
-        "x-request-id",
-    ];
-    // Names come as the client sent them, in any case.
-    !DROPPED.iter().any(|d| d.eq_ignore_ascii_case(name))
+fn forwardable(name: &[u8]) -> bool {
+    // Names come as the client sent them, in any case; the length picks the
+    // few names worth comparing.
+    let dropped: &[&[u8]] = match name.len() {
+        2 => &[b"te"],
+        4 => &[b"host"],
+        6 => &[b"expect", b"cookie"],
+        7 => &[b"trailer", b"upgrade", b"api-key"],
+        9 => &[b"x-api-key"],
+        10 => &[b"connection", b"keep-alive"],
+        12 => &[b"content-type", b"x-request-id"],
+        13 => &[b"authorization"],
+        14 => &[b"content-length"],
+        15 => &[b"accept-encoding"],
+        16 => &[b"proxy-connection"],
+        17 => &[b"transfer-encoding", b"anthropic-version"],
+        18 => &[b"proxy-authenticate"],
+        19 => &[b"proxy-authorization"],
+        _ => &[],
+    };
+    !dropped.iter().any(|d| crate::ascii::eq_ignore_case(d, name))
 }
 
 /// Answer headers read from the provider (names in any case) to pass back
@@ -161,10 +157,10 @@ pub async fn call(
     let uri = up.uri(ingress.endpoint, model)?;
     let body = crate::translate::request_body(ingress, up.wire, model, rewrite)?;
     let mut h: Vec<Header> = Vec::with_capacity(ingress.headers.len() + 4);
-    h.extend(ingress.headers.iter().filter(|(name, _)| forwardable(name)));
-    h.push(("content-type", b"application/json"));
-    h.push(("x-request-id", request_id.as_bytes()));
-    h.extend(up.fixed_headers().map(|(n, v)| (n.as_str(), v.as_bytes())));
+    h.extend(ingress.headers.raw().filter(|(name, _)| forwardable(name)));
+    h.push((b"content-type", b"application/json"));
+    h.push((b"x-request-id", request_id.as_bytes()));
+    h.extend(up.fixed_headers().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())));
     let stream = ingress.stream;
     let name = &up.name;
     let deadline = Instant::now() + timeout;
@@ -204,5 +200,43 @@ pub async fn call(
     match tokio::time::timeout_at(deadline, attempt).await {
         Ok(r) => r,
         Err(_) => Err(GatewayError::timeout(name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwardable;
+
+    #[test]
+    fn hop_by_hop_credentials_and_our_own_headers_stay_behind_in_any_case() {
+        let dropped = [
+            "host",
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "proxy-authorization",
+            "proxy-authenticate",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+            "expect",
+            "content-length",
+            "content-type",
+            "authorization",
+            "x-api-key",
+            "api-key",
+            "cookie",
+            "accept-encoding",
+            "anthropic-version",
+            "x-request-id",
+        ];
+        for name in dropped {
+            assert!(!forwardable(name.as_bytes()), "{name}");
+            assert!(!forwardable(name.to_ascii_uppercase().as_bytes()), "{name}");
+        }
+        for name in ["x-team", "accept", "user-agent", "openai-organization", "x-ratelimit-x", "tee", ""] {
+            assert!(forwardable(name.as_bytes()), "{name}");
+        }
     }
 }

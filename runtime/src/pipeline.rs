@@ -86,13 +86,37 @@ struct Tags {
     target: Option<HeaderValue>,
 }
 
+/// `provider/model`. The values last made on this thread are kept: a worker
+/// sees the same few pairs over and over, and a clone costs less than
+/// making and checking the text again.
 fn target_header(provider: Option<&str>, model: Option<&str>) -> Option<HeaderValue> {
-    let (p, m) = (provider?, model.unwrap_or(""));
-    let mut v = Vec::with_capacity(p.len() + 1 + m.len());
-    v.extend_from_slice(p.as_bytes());
-    v.push(b'/');
-    v.extend_from_slice(m.as_bytes());
-    HeaderValue::from_maybe_shared(bytes::Bytes::from(v)).ok()
+    const KEPT: usize = 8;
+    thread_local! {
+        /// The values, and how many were ever made (which slot goes next).
+        static MADE: std::cell::RefCell<(Vec<HeaderValue>, usize)> = const { std::cell::RefCell::new((Vec::new(), 0)) };
+    }
+    let (p, m) = (provider?.as_bytes(), model.unwrap_or("").as_bytes());
+    let is = |v: &&HeaderValue| {
+        let b = v.as_bytes();
+        b.len() == p.len() + 1 + m.len() && b.starts_with(p) && b[p.len()] == b'/' && b.ends_with(m)
+    };
+    MADE.with_borrow_mut(|(made, count)| {
+        if let Some(v) = made.iter().find(is) {
+            return Some(v.clone());
+        }
+        let mut text = Vec::with_capacity(p.len() + 1 + m.len());
+        text.extend_from_slice(p);
+        text.push(b'/');
+        text.extend_from_slice(m);
+        let v = HeaderValue::from_maybe_shared(bytes::Bytes::from(text)).ok()?;
+        if made.len() < KEPT {
+            made.push(v.clone());
+        } else {
+            made[*count % KEPT] = v.clone();
+        }
+        *count += 1;
+        Some(v)
+    })
 }
 
 async fn stages(
@@ -141,4 +165,27 @@ async fn stages(
     tags.target = target_header(Some(&success.upstream.name), Some(&success.model));
     // Stage 6.
     respond::answer(success, &ingress, rec).map_err(|e| (e, api))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::target_header;
+
+    #[test]
+    fn target_values_name_provider_and_model_even_when_kept() {
+        let t = |p: &str, m: &str| target_header(Some(p), Some(m)).map(|v| v.to_str().unwrap_or("").to_string());
+        // More pairs than are kept, twice over, and pairs that read alike.
+        for _ in 0..2 {
+            for n in 0..12 {
+                assert_eq!(t("p", &format!("m{n}")).as_deref(), Some(format!("p/m{n}").as_str()));
+            }
+            assert_eq!(t("ab", "c").as_deref(), Some("ab/c"));
+            assert_eq!(t("a", "/c").as_deref(), Some("a//c"));
+            assert_eq!(t("a", "b/c").as_deref(), Some("a/b/c"));
+            assert_eq!(t("a/b", "c").as_deref(), Some("a/b/c"));
+        }
+        assert_eq!(target_header(None, Some("m")), None);
+        assert_eq!(target_header(Some("p"), None).as_ref().map(|v| v.as_bytes()), Some(&b"p/"[..]));
+        assert_eq!(target_header(Some("p"), Some("bad\nmodel")), None);
+    }
 }

@@ -73,7 +73,8 @@ impl Headers {
 
     /// The first value of `name`, in any case.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        let name = name.as_bytes();
+        self.raw().find(|(n, _)| crate::ascii::eq_ignore_case(n, name)).map(|(_, v)| v)
     }
 
     /// The first value of `name` as text, when it is UTF-8.
@@ -83,11 +84,16 @@ impl Headers {
 
     /// Every name and value, in order; names as they were sent.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> + '_ {
+        // Names were checked to be tokens, hence ASCII.
+        self.raw().map(|(n, v)| (std::str::from_utf8(n).unwrap_or(""), v))
+    }
+
+    /// Every name and value as bytes, in order.
+    pub fn raw(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         self.spans.iter().map(|s| {
-            let name = &self.buf[s.name as usize..(s.name + s.name_len) as usize];
-            let value = &self.buf[s.value as usize..(s.value + s.value_len) as usize];
-            // Names were checked to be tokens, hence ASCII.
-            (std::str::from_utf8(name).unwrap_or(""), value)
+            let name = self.buf.get(s.name as usize..(s.name + s.name_len) as usize).unwrap_or_default();
+            let value = self.buf.get(s.value as usize..(s.value + s.value_len) as usize).unwrap_or_default();
+            (name, value)
         })
     }
 

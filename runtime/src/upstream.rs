@@ -381,9 +381,7 @@ impl Transport {
                 // Both were checked where they came from (a parsed head, the policy).
                 let owned = headers
                     .iter()
-                    .filter_map(|(n, v)| {
-                        Some((HeaderName::from_bytes(n.as_bytes()).ok()?, HeaderValue::from_bytes(v).ok()?))
-                    })
+                    .filter_map(|(n, v)| Some((HeaderName::from_bytes(n).ok()?, HeaderValue::from_bytes(v).ok()?)))
                     .collect();
                 let boxed: Boxed<'a> = Box::pin(hyper_send(clients, method.clone(), uri.clone(), owned, body, keep));
                 Either::Right(boxed)
@@ -574,7 +572,8 @@ impl HealthCheck {
     async fn probe(&self) -> bool {
         let call = async {
             let deadline = Instant::now() + self.timeout;
-            let headers: Vec<Header> = self.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
+            let headers: Vec<Header> =
+                self.headers.iter().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())).collect();
             let resp =
                 self.transport.send(&Method::GET, &self.uri, &headers, Bytes::new(), |_| false, deadline).await.ok()?;
             let ok = resp.status.is_success() || resp.status.is_redirection();

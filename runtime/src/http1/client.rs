@@ -15,12 +15,13 @@
 
 use super::codec::{concat, decode_chunked, is_event_stream, put_decimal, Chunk, Invalid};
 use super::timer::Timer;
+use crate::ascii::eq_ignore_case;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// A header of a request to a provider, borrowed from wherever it lives
 /// (no map to build: headers are only written out).
-pub type Header<'a> = (&'a str, &'a [u8]);
+pub type Header<'a> = (&'a [u8], &'a [u8]);
 use http::{Method, StatusCode, Uri};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -345,7 +346,7 @@ fn encode_head(method: &Method, target: &str, host: &HeaderValue, headers: &[Hea
     }
     out.extend_from_slice(b"\r\n");
     for (name, value) in headers {
-        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(name);
         out.extend_from_slice(b": ");
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
@@ -408,7 +409,7 @@ fn parse_head(buf: &mut BytesMut, method: &Method, keep: fn(&str) -> bool) -> Re
         let mut headers = HeaderMap::new();
         for h in resp.headers.iter() {
             let name = h.name.as_bytes();
-            if name.eq_ignore_ascii_case(b"content-length") {
+            if eq_ignore_case(name, b"content-length") {
                 let n = std::str::from_utf8(h.value)
                     .ok()
                     .and_then(|v| v.trim().parse::<u64>().ok())
@@ -417,7 +418,7 @@ fn parse_head(buf: &mut BytesMut, method: &Method, keep: fn(&str) -> bool) -> Re
                     return Err(Error::Protocol("conflicting content-length headers"));
                 }
                 length = Some(n);
-            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            } else if eq_ignore_case(name, b"transfer-encoding") {
                 encoded = true;
                 // Only the last coding decides whether the body is chunked.
                 chunked = h
@@ -425,9 +426,9 @@ fn parse_head(buf: &mut BytesMut, method: &Method, keep: fn(&str) -> bool) -> Re
                     .rsplit(|b| *b == b',')
                     .next()
                     .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-            } else if name.eq_ignore_ascii_case(b"content-type") {
+            } else if eq_ignore_case(name, b"content-type") {
                 event_stream = is_event_stream(h.value);
-            } else if name.eq_ignore_ascii_case(b"connection") {
+            } else if eq_ignore_case(name, b"connection") {
                 for token in h.value.split(|b| *b == b',') {
                     let token = token.trim_ascii();
                     if token.eq_ignore_ascii_case(b"close") {

@@ -27,6 +27,7 @@
 
 use super::codec::{self, concat, decode_chunked, Chunk};
 use super::timer::{Deadline, Timer};
+use crate::ascii::eq_ignore_case;
 use crate::body::{BodyFailure, DynBody, ReqBody};
 use crate::error::{error_body, ClientApi};
 use crate::listen::{ConnConfig, Service};
@@ -594,7 +595,7 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refusal> {
         let (name_at, name_len) = at(name);
         let (value, value_len) = at(h.value);
         spans.push(Span { name: name_at, name_len, value, value_len });
-        if name.eq_ignore_ascii_case(b"content-length") {
+        if eq_ignore_case(name, b"content-length") {
             let value = h.value.trim_ascii();
             if value.is_empty() || value.len() > 18 || !value.iter().all(u8::is_ascii_digit) {
                 return Err((BAD, "invalid content-length"));
@@ -604,17 +605,17 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refusal> {
                 return Err((BAD, "conflicting content-length headers"));
             }
             length = Some(n);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+        } else if eq_ignore_case(name, b"transfer-encoding") {
             // Only the last coding says whether the body is chunked.
             let last = h.value.rsplit(|b| *b == b',').next().unwrap_or(&[]);
             encoded = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if name.eq_ignore_ascii_case(b"connection") {
+        } else if eq_ignore_case(name, b"connection") {
             if has_token(h.value, b"close") {
                 keep_alive = false;
             } else if has_token(h.value, b"keep-alive") {
                 keep_alive = true;
             }
-        } else if name.eq_ignore_ascii_case(b"expect") {
+        } else if eq_ignore_case(name, b"expect") {
             expect_continue = h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
         }
     }

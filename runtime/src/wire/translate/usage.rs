@@ -140,7 +140,10 @@ fn read<'a, const N: usize>(object: &'a [u8], keys: [&str; N]) -> [Option<&'a [u
 
 /// A whole number; 0 when absent or not a whole number.
 fn count(value: Option<&[u8]>) -> u64 {
-    value.and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()).unwrap_or(0)
+    let Some(digits) = value.filter(|v| !v.is_empty() && v.len() <= 19 && v.iter().all(u8::is_ascii_digit)) else {
+        return 0;
+    };
+    digits.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'))
 }
 
 /// Watches the `data:` payloads of an OpenAI stream for the final `usage` object. Payloads that
