@@ -188,6 +188,18 @@ impl Drop for Record {
     }
 }
 
+/// Each byte's two lowercase hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let digits = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = [digits[b >> 4], digits[b & 0xf]];
+        b += 1;
+    }
+    t
+};
+
 /// The request id: the client's `x-request-id` when it is reasonable, else a
 /// fresh one: 32 hex digits, random per thread and counting up from there
 /// (unique, unpredictable across processes, and cheaper than asking the
@@ -211,8 +223,7 @@ pub fn request_id(headers: &Headers) -> HeaderValue {
     });
     let mut hex = [0u8; 32];
     for (pair, byte) in hex.chunks_exact_mut(2).zip(n.to_be_bytes()) {
-        pair[0] = b"0123456789abcdef"[usize::from(byte >> 4)];
-        pair[1] = b"0123456789abcdef"[usize::from(byte & 0xf)];
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
     }
     // 32 lowercase hex digits are always a valid header value.
     HeaderValue::from_bytes(&hex).unwrap_or_else(|_| HeaderValue::from_static("0"))

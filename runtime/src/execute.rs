@@ -69,10 +69,12 @@ pub async fn run(
                 break;
             }
             rec.attempts += 1;
-            rec.upstream_start = Some(Instant::now());
+            let started = Instant::now();
+            rec.upstream_start = Some(started);
+            let deadline = tokio::time::Instant::from_std(started) + timeout;
             // Boxed: the attempt's future is large, and moving it through
             // every enclosing future costs more than one allocation.
-            match Box::pin(outbound::call(up, ingress, model, rewrite, &rec.request_id, timeout)).await {
+            match Box::pin(outbound::call(up, ingress, model, rewrite, &rec.request_id, deadline)).await {
                 Ok(reply) => {
                     if let Some(b) = &up.breaker {
                         b.record_success();

@@ -12,7 +12,6 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::Method;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 use tokio::time::Instant;
 
 /// The largest upstream answer read whole (non-streamed answers and error
@@ -138,18 +137,18 @@ fn kept(name: &str) -> bool {
     name.eq_ignore_ascii_case("retry-after") || starts("x-ratelimit-") || starts("anthropic-ratelimit-")
 }
 
-/// Sends one attempt. `model` is what the provider is asked for; `rewrite`
-/// says it differs from the client's.
+/// Sends one attempt, to be answered by `deadline`. `model` is what the
+/// provider is asked for; `rewrite` says it differs from the client's.
 pub async fn call(
     up: &Upstream,
     ingress: &Ingress,
     model: &str,
     rewrite: bool,
     request_id: &HeaderValue,
-    timeout: Duration,
+    deadline: Instant,
 ) -> Result<Reply, GatewayError> {
     if up.wire == Wire::Mock {
-        return match tokio::time::timeout(timeout, crate::mock::answer(up, ingress, model)).await {
+        return match tokio::time::timeout_at(deadline, crate::mock::answer(up, ingress, model)).await {
             Ok(r) => r,
             Err(_) => Err(GatewayError::timeout(&up.name)),
         };
@@ -163,7 +162,6 @@ pub async fn call(
     h.extend(up.fixed_headers().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())));
     let stream = ingress.stream;
     let name = &up.name;
-    let deadline = Instant::now() + timeout;
     let late = |e: BodyError| match e {
         BodyError::TimedOut => GatewayError::timeout(name),
         BodyError::Broken => GatewayError::reset(name),

@@ -415,7 +415,19 @@ impl<'a> Scanner<'a> {
     fn string(&mut self) -> Result<Str<'a>, Invalid> {
         self.i += 1;
         let start = self.i;
-        let (mut escaped, mut chars) = (false, 0usize);
+        // Keys, roles and model names are short and plain: a byte at a time
+        // they end before a call to `memchr` would pay off.
+        let short = self.b.len().min(start + 16);
+        let mut j = start;
+        while j < short && PLAIN[usize::from(self.b[j])] {
+            j += 1;
+        }
+        if j < short && self.b[j] == b'"' {
+            self.i = j + 1;
+            return Ok(Str { raw: &self.b[start..j], escaped: false, chars: j - start });
+        }
+        self.i = j;
+        let (mut escaped, mut chars) = (false, j - start);
         loop {
             let rest = &self.b[self.i..];
             let Some(at) = memchr::memchr2(b'"', b'\\', rest) else {
@@ -458,6 +470,18 @@ impl<'a> Scanner<'a> {
         Ok(Str { raw, escaped, chars })
     }
 }
+
+/// Bytes that stand for themselves in a string: printable ASCII other than
+/// the quote and the backslash.
+const PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0x20;
+    while c < 0x80 {
+        t[c] = c != b'"' as usize && c != b'\\' as usize;
+        c += 1;
+    }
+    t
+};
 
 /// What a run of string bytes (between escapes) holds.
 struct Run {
