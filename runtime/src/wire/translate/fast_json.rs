@@ -139,35 +139,75 @@ pub(super) fn last_top_level_value<'a>(text: &'a [u8], key: &str) -> Option<&'a 
     if close <= open || text[close] != b'}' {
         return None;
     }
-    // `end` is just past the member's value.
-    let mut end = rskip_ws(text, close);
-    loop {
-        if end <= open + 1 {
+    let mut members = RMembers { text, end: rskip_ws(text, close), floor: open + 1, open: None };
+    members.find(|(name, _)| *name == key.as_bytes()).map(|(_, value)| value)
+}
+
+/// The members of the object whose closing brace is at `close`, from the last to the first,
+/// as raw key (without its quotes) and raw value, skimmed backwards as
+/// [`last_top_level_value`] does. Ends at the object's opening brace ([`RMembers::open`]
+/// then says where it is), or at the first thing that is not a member.
+pub(super) fn rmembers(text: &[u8], close: usize) -> RMembers<'_> {
+    let end = rskip_ws(text, close);
+    if end > 0 && text[end - 1] == b'{' {
+        // An empty object.
+        return RMembers { text, end: 0, floor: 0, open: Some(end - 1) };
+    }
+    RMembers { text, end, floor: 0, open: None }
+}
+
+pub(super) struct RMembers<'a> {
+    text: &'a [u8],
+    /// Just past the next member's value; `floor` once done.
+    end: usize,
+    /// Nothing at or before it is read (past the opening brace, when known).
+    floor: usize,
+    open: Option<usize>,
+}
+
+impl RMembers<'_> {
+    /// Where the object opens, once every member was read.
+    pub(super) fn open(&self) -> Option<usize> {
+        self.open
+    }
+
+    fn stop(&mut self) -> Option<(&'static [u8], &'static [u8])> {
+        self.end = self.floor;
+        None
+    }
+}
+
+impl<'a> Iterator for RMembers<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (text, end) = (self.text, self.end);
+        if end <= self.floor {
             return None;
         }
-        let start = rskip_value(text, end)?;
-        let colon = rskip_ws(text, start).checked_sub(1)?;
-        if text[colon] != b':' {
-            return None;
-        }
+        let Some(start) = rskip_value(text, end) else { return self.stop() };
+        let Some(colon) = rskip_ws(text, start).checked_sub(1).filter(|c| text[*c] == b':') else {
+            return self.stop();
+        };
         let name_end = rskip_ws(text, colon);
-        if name_end <= open + 1 || text[name_end - 1] != b'"' {
-            return None;
+        if name_end <= self.floor + 1 || text[name_end - 1] != b'"' {
+            return self.stop();
         }
-        let name_start = rskip_string(text, name_end)?;
-        if &text[name_start + 1..name_end - 1] == key.as_bytes() {
-            return Some(&text[start..end]);
+        let Some(name_start) = rskip_string(text, name_end) else { return self.stop() };
+        match rskip_ws(text, name_start).checked_sub(1).map(|sep| (sep, text[sep])) {
+            Some((sep, b',')) => self.end = rskip_ws(text, sep),
+            Some((sep, b'{')) => {
+                self.open = Some(sep);
+                self.end = self.floor;
+            }
+            _ => self.end = self.floor,
         }
-        let sep = rskip_ws(text, name_start).checked_sub(1)?;
-        match text[sep] {
-            b',' => end = rskip_ws(text, sep),
-            _ => return None,
-        }
+        Some((&text[name_start + 1..name_end - 1], &text[start..end]))
     }
 }
 
 /// The index just past the last non-whitespace byte before `i`.
-fn rskip_ws(text: &[u8], mut i: usize) -> usize {
+pub(super) fn rskip_ws(text: &[u8], mut i: usize) -> usize {
     while i > 0 && text[i - 1].is_ascii_whitespace() {
         i -= 1;
     }
@@ -175,7 +215,7 @@ fn rskip_ws(text: &[u8], mut i: usize) -> usize {
 }
 
 /// `end` is just past a closing quote; returns the index of the opening one.
-fn rskip_string(text: &[u8], end: usize) -> Option<usize> {
+pub(super) fn rskip_string(text: &[u8], end: usize) -> Option<usize> {
     let mut i = end.checked_sub(1)?;
     loop {
         i = memchr::memrchr(b'"', text.get(..i)?)?;

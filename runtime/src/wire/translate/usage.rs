@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::fast_json::{last_top_level_value, members};
+use super::fast_json::{last_top_level_value, members, rmembers, rskip_string, rskip_ws};
 use crate::wire::serde_util::Extra;
 use crate::wire::{anthropic, openai};
 
@@ -103,7 +103,7 @@ impl Usage {
     /// few numbers read: the answer is skimmed for them.
     pub fn from_openai_body(body: &[u8]) -> Option<Self> {
         let [input, output, details] =
-            read(usage_object(body)?, ["prompt_tokens", "completion_tokens", "prompt_tokens_details"]);
+            read_usage(body, ["prompt_tokens", "completion_tokens", "prompt_tokens_details"])?;
         let [cached] = details.map_or([None], |d| read(d, ["cached_tokens"]));
         Some(Self {
             input_tokens: count(input),
@@ -116,7 +116,7 @@ impl Usage {
     /// From a whole Anthropic response body; `None` when it has no `usage` or is not JSON.
     pub fn from_anthropic_body(body: &[u8]) -> Option<Self> {
         let keys = ["input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"];
-        let [input, output, read_tokens, created] = read(usage_object(body)?, keys);
+        let [input, output, read_tokens, created] = read_usage(body, keys)?;
         Some(Self::from_anthropic_parts(count(input), count(output), count(read_tokens), count(created)))
     }
 }
@@ -125,6 +125,33 @@ impl Usage {
 /// where answers put it.
 fn usage_object(body: &[u8]) -> Option<&[u8]> {
     last_top_level_value(body, "usage").filter(|u| u.first() == Some(&b'{'))
+}
+
+/// The raw values of `keys` in the answer's top-level `usage` object: read backwards in one
+/// pass when `usage` is the answer's last member, as answers have it; else found first.
+fn read_usage<'a, const N: usize>(body: &'a [u8], keys: [&str; N]) -> Option<[Option<&'a [u8]>; N]> {
+    last_usage(body, keys).or_else(|| Some(read(usage_object(body)?, keys)))
+}
+
+fn last_usage<'a, const N: usize>(body: &'a [u8], keys: [&str; N]) -> Option<[Option<&'a [u8]>; N]> {
+    // The answer's closing brace, and the last member's value's, just before it.
+    let close = rskip_ws(body, body.len()).checked_sub(1).filter(|c| body[*c] == b'}')?;
+    let inner = rskip_ws(body, close).checked_sub(1).filter(|c| body[*c] == b'}')?;
+    let mut found = [None; N];
+    let mut members = rmembers(body, inner);
+    for (name, value) in &mut members {
+        if let Some(k) = keys.iter().position(|k| k.as_bytes() == name) {
+            // Read backwards, the first of a repeated key comes last.
+            found[k] = Some(value);
+        }
+    }
+    // The object is the value of a key `usage`, after a `,` or the answer's `{`. It
+    // ends where the answer does, so it is a member of the answer itself.
+    let colon = rskip_ws(body, members.open()?).checked_sub(1).filter(|c| body[*c] == b':')?;
+    let name_end = rskip_ws(body, colon);
+    let name_start = name_end.checked_sub(1).filter(|q| body[*q] == b'"').and_then(|_| rskip_string(body, name_end))?;
+    let before = rskip_ws(body, name_start).checked_sub(1)?;
+    (&body[name_start + 1..name_end - 1] == b"usage" && matches!(body[before], b',' | b'{')).then_some(found)
 }
 
 /// The raw values of `keys` in a JSON object, in one pass (the first of a repeated key).
@@ -266,6 +293,61 @@ impl AnthropicUsageTap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn leaf() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            any::<u32>().prop_map(|n| serde_json::json!(n)),
+            Just(serde_json::Value::Null),
+            "[a-z\"\\\\{}:, ]{0,8}".prop_map(serde_json::Value::String),
+            proptest::collection::btree_map("[a-z_]{1,6}", any::<u8>(), 0..3).prop_map(|m| serde_json::json!(m)),
+        ]
+    }
+
+    proptest! {
+        /// Read backwards in one pass, `usage` gives what the general skim gives; and
+        /// it is found that way whenever it is the answer's last member.
+        #[test]
+        fn the_one_pass_read_agrees_with_the_skim(
+            before in proptest::collection::btree_map("[a-c]", leaf(), 0..3),
+            usage in proptest::collection::btree_map(
+                prop::sample::select(vec!["prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details", "x"]),
+                leaf(),
+                0..5,
+            ),
+            after in proptest::option::of(leaf()),
+            pretty in any::<bool>(),
+        ) {
+            let mut answer = serde_json::Map::new();
+            for (k, v) in before {
+                answer.insert(k, v);
+            }
+            answer.insert("usage".into(), serde_json::json!(usage));
+            if let Some(v) = &after {
+                answer.insert("zz".into(), v.clone());
+            }
+            let answer = serde_json::Value::Object(answer);
+            let text = if pretty { serde_json::to_vec_pretty(&answer) } else { serde_json::to_vec(&answer) }.unwrap();
+            let keys = ["prompt_tokens", "completion_tokens", "prompt_tokens_details"];
+            let skimmed = usage_object(&text).map(|u| read(u, keys));
+            prop_assert!(skimmed.is_some());
+            let one_pass = last_usage(&text, keys);
+            if after.is_none() {
+                prop_assert_eq!(one_pass, skimmed);
+            } else {
+                prop_assert_eq!(one_pass, None);
+            }
+            prop_assert_eq!(read_usage(&text, keys), skimmed);
+        }
+
+        #[test]
+        fn the_one_pass_read_never_panics(bytes in proptest::collection::vec(prop::sample::select(b"{}[]\":,\\ u1".to_vec()), 0..60)) {
+            let mut text = b"{\"usage\":{".to_vec();
+            text.extend(bytes);
+            text.extend_from_slice(b"}}");
+            let _ = read_usage(&text, ["u", "1"]);
+        }
+    }
 
     #[test]
     fn openai_usage_counts_cached_tokens() {
