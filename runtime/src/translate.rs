@@ -154,34 +154,33 @@ impl StreamConv {
     /// Takes one upstream chunk; pushes the frames to send. An error means
     /// the upstream sent garbage: the stream must end.
     pub fn on_chunk(&mut self, parser: &mut SseParser, chunk: Bytes, out: &mut VecDeque<Bytes>) -> Result<(), String> {
-        let events = parser.feed(&chunk);
+        let mut failed: Option<String> = None;
         match self {
-            StreamConv::PassOpenAi(tap) => {
-                out.push_back(chunk);
-                for e in &events {
-                    tap.on_data(&e.data);
-                }
-            }
+            StreamConv::PassOpenAi(tap) => parser.feed_each(&chunk, |_, data| tap.on_data(data)),
             StreamConv::PassAnthropic(tap) => {
-                out.push_back(chunk);
-                for e in &events {
-                    tap.on_event(e.event.as_deref().unwrap_or(""), &e.data);
-                }
+                parser.feed_each(&chunk, |event, data| tap.on_event(event.unwrap_or(""), data))
             }
-            StreamConv::ToOpenAi(t) => {
-                for e in &events {
-                    let frames = t.on_event(e.event.as_deref().unwrap_or(""), &e.data).map_err(|e| e.to_string())?;
-                    out.extend(frames);
+            StreamConv::ToOpenAi(t) => parser.feed_each(&chunk, |event, data| {
+                if failed.is_none() {
+                    match t.on_event(event.unwrap_or(""), data) {
+                        Ok(frames) => out.extend(frames),
+                        Err(e) => failed = Some(e.to_string()),
+                    }
                 }
-            }
-            StreamConv::ToAnthropic(t) => {
-                for e in &events {
-                    let frames = t.on_data(&e.data).map_err(|e| e.to_string())?;
-                    out.extend(frames);
+            }),
+            StreamConv::ToAnthropic(t) => parser.feed_each(&chunk, |_, data| {
+                if failed.is_none() {
+                    match t.on_data(data) {
+                        Ok(frames) => out.extend(frames),
+                        Err(e) => failed = Some(e.to_string()),
+                    }
                 }
-            }
+            }),
         }
-        Ok(())
+        if matches!(self, StreamConv::PassOpenAi(_) | StreamConv::PassAnthropic(_)) {
+            out.push_back(chunk);
+        }
+        failed.map_or(Ok(()), Err)
     }
 
     /// The upstream ended cleanly: flush what the translation still owes.

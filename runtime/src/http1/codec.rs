@@ -1,7 +1,7 @@
 //! What both ends of an HTTP/1.1 connection need: the chunked body decoder
 //! and the `date` header.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -27,8 +27,8 @@ pub fn decode_chunked(buf: &mut BytesMut, state: &mut Chunk, out: &mut Vec<Bytes
     loop {
         match *state {
             Chunk::Size => {
-                let Some(line) = take_line(buf)? else { return Ok(false) };
-                let digits = line[..].split(|b| *b == b';').next().unwrap_or(&[]).trim_ascii();
+                let Some((len, used)) = line(buf)? else { return Ok(false) };
+                let digits = buf[..len].split(|b| *b == b';').next().unwrap_or(&[]).trim_ascii();
                 if digits.is_empty() || digits.len() > 16 {
                     return Err(Invalid("invalid chunk size"));
                 }
@@ -37,6 +37,7 @@ pub fn decode_chunked(buf: &mut BytesMut, state: &mut Chunk, out: &mut Vec<Bytes
                     let v = (*d as char).to_digit(16).ok_or(Invalid("invalid chunk size"))?;
                     size = size * 16 + u64::from(v);
                 }
+                buf.advance(used);
                 *state = if size == 0 { Chunk::Trailers } else { Chunk::Data(size) };
             }
             Chunk::Data(rest) => {
@@ -48,15 +49,17 @@ pub fn decode_chunked(buf: &mut BytesMut, state: &mut Chunk, out: &mut Vec<Bytes
                 *state = if rest == n as u64 { Chunk::DataEnd } else { Chunk::Data(rest - n as u64) };
             }
             Chunk::DataEnd => {
-                let Some(line) = take_line(buf)? else { return Ok(false) };
-                if !line.is_empty() {
+                let Some((len, used)) = line(buf)? else { return Ok(false) };
+                if len != 0 {
                     return Err(Invalid("chunk data is longer than its size"));
                 }
+                buf.advance(used);
                 *state = Chunk::Size;
             }
             Chunk::Trailers => {
-                let Some(line) = take_line(buf)? else { return Ok(false) };
-                if line.is_empty() {
+                let Some((len, used)) = line(buf)? else { return Ok(false) };
+                buf.advance(used);
+                if len == 0 {
                     return Ok(true);
                 }
             }
@@ -64,19 +67,13 @@ pub fn decode_chunked(buf: &mut BytesMut, state: &mut Chunk, out: &mut Vec<Bytes
     }
 }
 
-/// Takes one line (ending in LF, with an optional CR before it) off `buf`.
-fn take_line(buf: &mut BytesMut) -> Result<Option<BytesMut>, Invalid> {
-    match buf.iter().take(MAX_LINE + 2).position(|b| *b == b'\n') {
+/// The line at the start of `buf`: its length without its end (LF, with an
+/// optional CR before it), and with it; `None` until its end has arrived.
+fn line(buf: &[u8]) -> Result<Option<(usize, usize)>, Invalid> {
+    match memchr::memchr(b'\n', &buf[..buf.len().min(MAX_LINE + 2)]) {
         None if buf.len() > MAX_LINE => Err(Invalid("a chunk line is too long")),
         None => Ok(None),
-        Some(i) => {
-            let mut line = buf.split_to(i + 1);
-            line.truncate(i);
-            if line.last() == Some(&b'\r') {
-                line.truncate(i - 1);
-            }
-            Ok(Some(line))
-        }
+        Some(i) => Ok(Some((if i > 0 && buf[i - 1] == b'\r' { i - 1 } else { i }, i + 1))),
     }
 }
 

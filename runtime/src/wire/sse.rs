@@ -43,6 +43,14 @@ impl SseParser {
 
     /// Parses `chunk` and appends the events it completes to `out`.
     pub fn feed_into(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) {
+        self.feed_each(chunk, |event, data| {
+            out.push(SseEvent { event: event.map(str::to_owned), data: data.to_owned() })
+        });
+    }
+
+    /// Parses `chunk` and hands each event it completes to `each`, as its
+    /// `event:` field and its data, without copying them out.
+    pub fn feed_each(&mut self, chunk: &[u8], mut each: impl FnMut(Option<&str>, &str)) {
         let mut rest = chunk;
         if self.skip_lf {
             if let Some(tail) = rest.strip_prefix(b"\n") {
@@ -55,12 +63,12 @@ impl SseParser {
         while let Some(pos) = memchr::memchr2(b'\n', b'\r', rest) {
             let (line, tail) = rest.split_at(pos);
             if self.line.is_empty() {
-                self.process_line(line, out);
+                self.process_line(line, &mut each);
             } else {
                 // Keep the buffer's capacity across lines: take it, use it, put it back empty.
                 let mut buffered = std::mem::take(&mut self.line);
                 buffered.extend_from_slice(line);
-                self.process_line(&buffered, out);
+                self.process_line(&buffered, &mut each);
                 buffered.clear();
                 self.line = buffered;
             }
@@ -83,17 +91,20 @@ impl SseParser {
     /// built is returned. (The spec discards such an event; upstreams that omit the final blank
     /// line are common enough that keeping it is the better trade.)
     pub fn finish(&mut self) -> Option<SseEvent> {
-        let mut out = Vec::new();
+        let mut out = None;
+        let mut keep = |event: Option<&str>, data: &str| {
+            out = Some(SseEvent { event: event.map(str::to_owned), data: data.to_owned() })
+        };
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
-            self.process_line(&line, &mut out);
+            self.process_line(&line, &mut keep);
         }
-        self.process_line(b"", &mut out);
+        self.process_line(b"", &mut keep);
         self.skip_lf = false;
-        out.pop()
+        out
     }
 
-    fn process_line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
+    fn process_line(&mut self, line: &[u8], each: &mut impl FnMut(Option<&str>, &str)) {
         let mut line = line;
         if !self.bom_checked {
             self.bom_checked = true;
@@ -102,13 +113,13 @@ impl SseParser {
             }
         }
         if line.is_empty() {
-            self.dispatch(out);
+            self.dispatch(each);
             return;
         }
         if line.first() == Some(&b':') {
             return;
         }
-        let (field, value) = match line.iter().position(|&b| b == b':') {
+        let (field, value) = match memchr::memchr(b':', line) {
             Some(colon) => {
                 let value = &line[colon + 1..];
                 (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
@@ -120,11 +131,17 @@ impl SseParser {
                 if self.has_data {
                     self.data.push('\n');
                 }
-                self.data.push_str(&String::from_utf8_lossy(value));
+                push_text(&mut self.data, value);
                 self.has_data = true;
             }
             b"event" => {
-                self.event = if value.is_empty() { None } else { Some(String::from_utf8_lossy(value).into_owned()) };
+                self.event = if value.is_empty() {
+                    None
+                } else {
+                    let mut name = String::new();
+                    push_text(&mut name, value);
+                    Some(name)
+                };
             }
             // `id` and `retry` matter to browsers reconnecting, not to a proxy reading a
             // response once; other field names are ignored by the spec.
@@ -132,13 +149,24 @@ impl SseParser {
         }
     }
 
-    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+    fn dispatch(&mut self, each: &mut impl FnMut(Option<&str>, &str)) {
         let event = self.event.take();
         if !self.has_data {
             return;
         }
         self.has_data = false;
-        out.push(SseEvent { event, data: std::mem::take(&mut self.data) });
+        each(event.as_deref(), &self.data);
+        // The buffer keeps its capacity for the next event.
+        self.data.clear();
+    }
+}
+
+/// Appends `bytes` as text, invalid UTF-8 replaced by U+FFFD (checking valid
+/// text first: the lossy decoder takes it a piece at a time).
+fn push_text(out: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => out.push_str(text),
+        Err(_) => out.push_str(&String::from_utf8_lossy(bytes)),
     }
 }
 

@@ -189,16 +189,15 @@ impl OpenAiUsageTap {
 
     /// Looks at one `data:` payload.
     pub fn on_data(&mut self, data: &str) {
-        #[derive(Deserialize)]
-        struct Chunk {
-            #[serde(default)]
-            usage: Option<openai::CompletionUsage>,
-        }
-        if !data.contains("\"usage\"") {
+        static USAGE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new("\"usage\""));
+        if USAGE.find(data.as_bytes()).is_none() {
             return;
         }
-        if let Ok(Chunk { usage: Some(usage) }) = serde_json::from_str(data) {
-            self.usage = Some(Usage::from_openai(&usage));
+        // `"usage": null` (every chunk but the last, when usage was asked
+        // for) reads as no usage.
+        if let Some(usage) = Usage::from_openai_body(data.as_bytes()) {
+            self.usage = Some(usage);
         }
     }
 
