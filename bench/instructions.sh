@@ -9,6 +9,7 @@
 #   bench/instructions.sh [REQUESTS]      (default 1000, after 200 unmeasured)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/nginx-conf.sh
 N=${1:-1000}
 need() { command -v "$1" >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
 need valgrind valgrind
@@ -51,27 +52,9 @@ count() {
 
 NGINX_PORT=$(free_port)
 mkdir -p "$WORK/logs"
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes 1;
+nginx_conf "$WORK/nginx.conf" "$NGINX_PORT" "$MOCK" "worker_processes 1;
 master_process off;
-daemon off;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream llm { server $MOCK; keepalive 128; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / {
-      proxy_pass http://llm;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-    }
-  }
-}
-CONF
+daemon off;"
 
 HAPAX_PORT=$(free_port)
 ADMIN_PORT=$(free_port)

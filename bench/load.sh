@@ -12,6 +12,7 @@
 # median of the rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/nginx-conf.sh
 DUR=${1:-2s}
 ROUNDS=${2:-5}
 command -v nginx >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
@@ -33,25 +34,7 @@ MOCK=$(sed -n 's/^listening on //p' "$WORK/mock.out")
 # (b) nginx, keep-alive pool to the upstream, no buffering (SSE passes through)
 NGINX_PORT=$(free_port)
 mkdir -p "$WORK/logs"
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes auto;
-error_log logs/error.log warn;
-pid logs/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream llm { server $MOCK; keepalive 128; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / {
-      proxy_pass http://llm;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-    }
-  }
-}
-CONF
+nginx_conf "$WORK/nginx.conf" "$NGINX_PORT" "$MOCK" "worker_processes auto;"
 nginx -p "$WORK" -c nginx.conf
 
 # (c) hapax
