@@ -156,6 +156,9 @@ impl StreamConv {
     pub fn on_chunk(&mut self, parser: &mut SseParser, chunk: Bytes, out: &mut VecDeque<Bytes>) -> Result<(), String> {
         let mut failed: Option<String> = None;
         match self {
+            // Whole events with no `"usage"` in them tell the tap nothing:
+            // they are not parsed at all.
+            StreamConv::PassOpenAi(_) if !wire::mentions_usage(&chunk) && parser.pass_whole(&chunk) => {}
             StreamConv::PassOpenAi(tap) => parser.feed_each(&chunk, |_, data| tap.on_data(data)),
             StreamConv::PassAnthropic(tap) => {
                 parser.feed_each(&chunk, |event, data| tap.on_event(event.unwrap_or(""), data))
@@ -222,6 +225,62 @@ impl StreamConv {
             StreamConv::PassAnthropic(t) => t.usage(),
             StreamConv::ToOpenAi(t) => t.usage(),
             StreamConv::ToAnthropic(t) => t.usage(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// An OpenAI stream: content chunks (with `"usage": null` when `nulls`),
+    /// a usage chunk, `[DONE]`.
+    fn openai_stream(words: &[String], nulls: bool, prompt: u64, completion: u64) -> String {
+        let null = if nulls { r#","usage":null"# } else { "" };
+        let mut text = String::new();
+        for w in words {
+            text.push_str(&format!(
+                "data: {{\"id\":\"c\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{w}\"}}}}]{null}}}\n\n"
+            ));
+        }
+        text.push_str(&format!(
+            "data: {{\"id\":\"c\",\"choices\":[],\"usage\":{{\"prompt_tokens\":{prompt},\"completion_tokens\":{completion},\"total_tokens\":{}}}}}\n\n",
+            prompt + completion
+        ));
+        text.push_str("data: [DONE]\n\n");
+        text
+    }
+
+    proptest! {
+        /// However the stream is cut into chunks, it passes unchanged and its
+        /// usage is read, whether or not chunks are skipped unparsed.
+        #[test]
+        fn a_passed_stream_is_unchanged_and_its_usage_read(
+            words in proptest::collection::vec("[a-z \"]{0,6}", 0..6),
+            nulls in any::<bool>(),
+            prompt in 0u64..100_000,
+            completion in 0u64..100_000,
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..8),
+        ) {
+            let words: Vec<String> = words.iter().map(|w| w.replace('"', "\\\"")).collect();
+            let text = openai_stream(&words, nulls, prompt, completion);
+            let mut at: Vec<usize> = cuts.iter().map(|i| i.index(text.len() + 1)).collect();
+            at.push(0);
+            at.push(text.len());
+            at.sort_unstable();
+            let mut conv = StreamConv::new(ClientApi::OpenAi, Wire::OpenAi, "m", "id", true);
+            let mut parser = SseParser::new();
+            let mut out = VecDeque::new();
+            for pair in at.windows(2) {
+                let chunk = Bytes::copy_from_slice(&text.as_bytes()[pair[0]..pair[1]]);
+                prop_assert!(conv.on_chunk(&mut parser, chunk, &mut out).is_ok());
+            }
+            conv.finish(&mut parser, &mut out);
+            let passed: Vec<u8> = out.iter().flat_map(|b| b.iter().copied()).collect();
+            prop_assert_eq!(passed, text.as_bytes().to_vec());
+            let usage = conv.usage();
+            prop_assert_eq!(usage.map(|u| (u.input_tokens, u.output_tokens)), Some((prompt, completion)));
         }
     }
 }

@@ -34,6 +34,19 @@ impl SseParser {
         Self::default()
     }
 
+    /// Takes `chunk` as read without parsing it, when that is the same as
+    /// parsing it and ignoring its events: nothing is pending and the chunk
+    /// ends with a blank line, so it holds whole events only. Returns whether
+    /// it did.
+    pub fn pass_whole(&mut self, chunk: &[u8]) -> bool {
+        let idle = self.line.is_empty() && !self.skip_lf && !self.has_data && self.event.is_none();
+        if idle && chunk.ends_with(b"\n\n") {
+            self.bom_checked = true;
+            return true;
+        }
+        false
+    }
+
     /// Parses `chunk` and returns the events it completes.
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
         let mut out = Vec::new();

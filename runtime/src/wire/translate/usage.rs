@@ -173,6 +173,14 @@ fn count(value: Option<&[u8]>) -> u64 {
     digits.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'))
 }
 
+/// Whether `text` holds `"usage"` anywhere (a prebuilt searcher: this runs on every
+/// chunk of a stream).
+pub fn mentions_usage(text: &[u8]) -> bool {
+    static USAGE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new("\"usage\""));
+    USAGE.find(text).is_some()
+}
+
 /// Watches the `data:` payloads of an OpenAI stream for the final `usage` object. Payloads that
 /// do not contain `"usage"` are not parsed at all, so the tap costs one substring search per
 /// chunk.
@@ -189,9 +197,7 @@ impl OpenAiUsageTap {
 
     /// Looks at one `data:` payload.
     pub fn on_data(&mut self, data: &str) {
-        static USAGE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-            std::sync::LazyLock::new(|| memchr::memmem::Finder::new("\"usage\""));
-        if USAGE.find(data.as_bytes()).is_none() {
+        if !mentions_usage(data.as_bytes()) {
             return;
         }
         // `"usage": null` (every chunk but the last, when usage was asked
