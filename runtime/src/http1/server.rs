@@ -410,13 +410,8 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 let chunked = info.http11;
                 let keep = keep && chunked;
                 put_head(&mut self.wbuf, status, &headers, None, chunked, keep, info.http11);
-                // The head leaves with the first event, before anything else
-                // is read: the client's time to first token is ours to keep.
-                let mut first = true;
                 loop {
-                    let sent = poll_fn(|cx| self.poll_stream(cx, &mut stream, chunked, first)).await;
-                    first = false;
-                    match sent {
+                    match poll_fn(|cx| self.poll_stream(cx, &mut stream, chunked)).await {
                         Sent::Flush => self.write(&[]).await?,
                         Sent::End => {
                             if chunked {
@@ -432,16 +427,16 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
         }
     }
 
-    /// Takes what the stream has ready into `wbuf` (only its first piece
-    /// when `first`); watches for the client leaving while it waits.
-    fn poll_stream(&mut self, cx: &mut Context<'_>, stream: &mut DynBody, chunked: bool, first: bool) -> Poll<Sent> {
+    /// Takes what the stream has ready into `wbuf`; watches for the client
+    /// leaving while it waits.
+    fn poll_stream(&mut self, cx: &mut Context<'_>, stream: &mut DynBody, chunked: bool) -> Poll<Sent> {
         loop {
             match stream.as_mut().poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
                         put_chunk(&mut self.wbuf, &data, chunked);
                     }
-                    if first || self.wbuf.len() >= MAX_PENDING {
+                    if self.wbuf.len() >= MAX_PENDING {
                         return Poll::Ready(Sent::Flush);
                     }
                 }
