@@ -3,6 +3,7 @@
 //! routes are indexed so that matching a request does not scan them all.
 
 use crate::expr::{stable_hash, CExpr, RequestView};
+use crate::fxhash::FxHasher;
 use crate::span::Loc;
 use regex::Regex;
 use std::collections::HashMap;
@@ -634,39 +635,9 @@ impl Graph {
     }
 }
 
-/// A hasher for the route index. Its keys come from the policy; a request
-/// only looks them up and cannot add any, so there is nothing to flood, and
-/// hashing a path or a model name per request should cost little.
-#[derive(Debug, Clone, Copy, Default)]
-struct IndexHasher(u64);
-
-impl IndexHasher {
-    fn add(&mut self, word: u64) {
-        // FxHash's mixing step (rustc's hasher).
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl std::hash::Hasher for IndexHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            self.add(u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]));
-        }
-        let mut last = [0u8; 8];
-        let rest = words.remainder();
-        last[..rest.len()].copy_from_slice(rest);
-        self.add(u64::from_le_bytes(last) ^ ((rest.len() as u64) << 59));
-    }
-    fn write_u8(&mut self, b: u8) {
-        self.add(u64::from(b));
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type IndexMap<V> = HashMap<String, V, std::hash::BuildHasherDefault<IndexHasher>>;
+/// The route index's tables: their keys come from the policy, so a request
+/// cannot flood them, and a fast hash serves (see [`FxHasher`]).
+type IndexMap<V> = HashMap<String, V, std::hash::BuildHasherDefault<FxHasher>>;
 
 /// Route ids grouped by what they require of `request.model`.
 #[derive(Debug, Clone, Default)]

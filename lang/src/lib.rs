@@ -15,6 +15,7 @@ pub mod codes;
 pub mod diag;
 pub mod expr;
 pub mod fmt;
+pub mod fxhash;
 pub mod graph;
 pub mod loader;
 pub mod schema;

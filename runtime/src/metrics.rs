@@ -2,6 +2,7 @@
 //! admin listener's `/metrics`. Gateway overhead is the difference between
 //! `hapax_request_duration_seconds` and `hapax_upstream_duration_seconds`.
 
+use hapax_lang::fxhash::FxHasher;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -133,9 +134,9 @@ impl Metrics {
 /// label and a read lock shared by all workers.
 fn series<M: 'static>(owner: usize, labels: &[&str], make: impl FnOnce() -> M, with: impl FnOnce(&M)) {
     thread_local! {
-        static CACHE: RefCell<HashMap<u64, Vec<Cached>, BuildHasherDefault<Fx>>> = RefCell::default();
+        static CACHE: RefCell<HashMap<u64, Vec<Cached>, BuildHasherDefault<FxHasher>>> = RefCell::default();
     }
-    let mut h = Fx::default();
+    let mut h = FxHasher::default();
     h.write_usize(owner);
     for l in labels {
         h.write(l.as_bytes());
@@ -192,24 +193,6 @@ struct Cached {
     owner: usize,
     labels: Box<[Box<str>]>,
     metric: Box<dyn std::any::Any>,
-}
-
-/// The Fx hash (as in rustc): fast on short keys, fine for a cache whose
-/// entries are checked label by label.
-#[derive(Default)]
-struct Fx(u64);
-
-impl Hasher for Fx {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
 }
 
 #[cfg(test)]

@@ -171,7 +171,8 @@ impl RMembers<'_> {
         self.open
     }
 
-    fn stop(&mut self) -> Option<(&'static [u8], &'static [u8])> {
+    /// Ends the walk (at something that is not a member).
+    fn stop<T>(&mut self) -> Option<T> {
         self.end = self.floor;
         None
     }
