@@ -77,6 +77,9 @@ pub struct Gateway {
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// How long a worker keeps polling for events after work before it
+    /// sleeps; zero turns polling off.
+    pub busy_poll: Duration,
 }
 
 impl Default for Gateway {
@@ -97,6 +100,7 @@ impl Default for Gateway {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(90),
             shutdown_grace: Duration::from_secs(30),
+            busy_poll: Duration::from_micros(50),
         }
     }
 }

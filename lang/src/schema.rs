@@ -144,6 +144,7 @@ pub const BLOCKS: &[BlockSpec] = &[
             s("header_timeout"),
             s("idle_timeout"),
             s("shutdown_grace"),
+            s("busy_poll"),
         ],
     ),
     top(

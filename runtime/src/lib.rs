@@ -18,6 +18,7 @@ mod ascii;
 mod body;
 mod breaker;
 mod builtin;
+mod busy_poll;
 mod error;
 mod execute;
 mod http1;

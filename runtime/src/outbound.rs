@@ -168,6 +168,7 @@ pub async fn call(
     };
     let attempt = async {
         let resp = up.send(&Method::POST, &uri, &h, body, kept, deadline).await?;
+        crate::busy_poll::kick();
         let headers = resp.headers;
         let is_sse = resp.event_stream;
         if !resp.status.is_success() {

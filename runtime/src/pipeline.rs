@@ -45,6 +45,7 @@ static TARGET: HeaderName = HeaderName::from_static("x-hapax-target");
 
 /// Answers one request on the main listener.
 pub async fn handle(ctx: Arc<Ctx>, req: Request) -> Response {
+    crate::busy_poll::kick();
     // Stage 1.
     let request_id = account::request_id(&req.headers);
     let snap = ctx.current.load_full();

@@ -172,8 +172,9 @@ pub async fn reload(ctx: &Ctx, source: &Source) -> Option<Vec<PathBuf>> {
     let listeners = |g: &hapax_lang::Graph| -> Vec<(String, String)> {
         g.gateway.listeners.iter().map(|l| (format!("{:?}", l.proto), l.addr.clone())).collect()
     };
-    if listeners(&old.graph) != listeners(&graph) || old.graph.gateway.admin != graph.gateway.admin {
-        tracing::warn!(target: "hapax::reload", "listener changes take effect at the next restart");
+    let (was, now) = (&old.graph.gateway, &graph.gateway);
+    if listeners(&old.graph) != listeners(&graph) || was.admin != now.admin || was.busy_poll != now.busy_poll {
+        tracing::warn!(target: "hapax::reload", "changes to listeners, admin or busy_poll take effect at the next restart");
     }
     drop(old);
     match Snapshot::build(graph, &ctx.state) {

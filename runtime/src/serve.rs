@@ -148,7 +148,7 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph, lo
     }
     let workers = {
         let (ctx, stop_rx, tracker) = (ctx.clone(), stop_rx.clone(), tracker.clone());
-        Workers::start(each, move |worker, mine| {
+        Workers::start(each, gw.busy_poll, move |worker, mine| {
             let (ctx, mut stop_rx, tracker) = (ctx.clone(), stop_rx.clone(), tracker.clone());
             async move {
                 // The worker's own copy of the stop signal: its connections

@@ -15,6 +15,7 @@
 use std::cell::Cell;
 use std::sync::OnceLock;
 use std::thread::JoinHandle;
+use std::time::Duration;
 use tokio::sync::watch;
 
 thread_local! {
@@ -46,7 +47,7 @@ pub fn index() -> usize {
 /// sooner than the driver's next wake-up; with this one always near, the
 /// timeouts set per request (seconds away) never do.
 async fn heartbeat() {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
     }
@@ -61,8 +62,10 @@ pub struct Workers {
 impl Workers {
     /// Starts one worker per item of `each` (normally `count()` of them);
     /// worker `n` runs `start(n, each[n])` on its own runtime, then keeps
-    /// serving the tasks it spawned until [`Workers::stop`].
-    pub fn start<T, F, Fut>(each: Vec<T>, start: F) -> std::io::Result<Workers>
+    /// serving the tasks it spawned until [`Workers::stop`]. Each polls for
+    /// events for `busy_poll` after work before it sleeps (see
+    /// [`crate::busy_poll`]; zero: never).
+    pub fn start<T, F, Fut>(each: Vec<T>, busy_poll: Duration, start: F) -> std::io::Result<Workers>
     where
         T: Send + 'static,
         F: Fn(usize, T) -> Fut + Send + Clone + 'static,
@@ -78,6 +81,9 @@ impl Workers {
                 INDEX.with(|i| i.set(Some(n)));
                 rt.block_on(async move {
                     tokio::spawn(heartbeat());
+                    if !busy_poll.is_zero() {
+                        tokio::spawn(crate::busy_poll::run(busy_poll));
+                    }
                     start(n, item).await;
                     let _ = exit_rx.wait_for(|stop| *stop).await;
                 });

@@ -209,6 +209,13 @@ const KEYWORDS: &[KeywordDoc] = &[
         "shutdown_grace DURATION",
         "shutdown_grace 30s",
     ),
+    kw(
+        "gateway",
+        "busy_poll",
+        "Sets how long a worker keeps polling for events after work before it sleeps (default 50us, at most 1ms, `off` never), which saves the microseconds a sleeping thread takes to wake at the cost of CPU time while traffic flows.",
+        "busy_poll DURATION|off",
+        "busy_poll 50us",
+    ),
     // gateway { listen ... { ... } }
     kw(
         "gateway.listen",
@@ -1061,7 +1068,19 @@ mod tests {
                 "script", "route", "sla", "budget", "price", "audit", "cluster", "test",
             ],
         ),
-        ("gateway", &["listen", "admin", "max_body", "data_dir", "header_timeout", "idle_timeout", "shutdown_grace"]),
+        (
+            "gateway",
+            &[
+                "listen",
+                "admin",
+                "max_body",
+                "data_dir",
+                "header_timeout",
+                "idle_timeout",
+                "shutdown_grace",
+                "busy_poll",
+            ],
+        ),
         ("gateway.listen", &["cert", "key", "congestion", "zero_rtt", "max_streams"]),
         (
             "provider",

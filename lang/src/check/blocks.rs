@@ -222,6 +222,11 @@ impl Checker<'_> {
                         g.data_dir = crate::loader::normalize(&self.dir().join(p));
                     }
                 }
+                "busy_poll" => {
+                    if let Some(t) = self.one(s, "busy_poll 50us").and_then(|e| self.busy_poll(e)) {
+                        g.busy_poll = t;
+                    }
+                }
                 key => {
                     let usage = format!("{key} 30s");
                     if let Some(t) = self.one(s, &usage).and_then(|e| self.duration(e)) {

@@ -95,6 +95,23 @@ impl Checker<'_> {
         }
     }
 
+    /// `busy_poll`: `off`, or a duration of at most 1ms (a worker polls
+    /// that long on a core of its own; longer only burns it).
+    pub(super) fn busy_poll(&mut self, e: &Expr) -> Option<Duration> {
+        if e.as_ident() == Some("off") {
+            return Some(Duration::ZERO);
+        }
+        let t = self.duration(e)?;
+        if t > Duration::from_millis(1) {
+            let d = self
+                .error(Code::BadValue, e.span, format!("`busy_poll` is at most 1ms, found {}", show(e)))
+                .help("a worker keeps a core busy while it polls; 20us to 200us is enough to catch the next event");
+            self.err(d);
+            return None;
+        }
+        Some(t)
+    }
+
     pub(super) fn size(&mut self, e: &Expr) -> Option<u64> {
         match &e.kind {
             ExprKind::Number { value, unit: Unit::Size, .. } => Some(*value as u64),

@@ -797,7 +797,7 @@ impl<'t> Driver<'t> {
                     Diagnostic::new(Code::BadUnit, self.file, span, format!("unknown unit `{suffix}` in `{raw}`"));
                 d = match crate::suggest::did_you_mean(&suffix, UNITS.iter().map(|(u, _, _)| *u)) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
-                    None => d.help("durations use ms s m h d w, sizes KiB MiB GiB (or KB MB GB), counts k M G, and `%` for percentages"),
+                    None => d.help("durations use us ms s m h d w, sizes KiB MiB GiB (or KB MB GB), counts k M G, and `%` for percentages"),
                 };
                 self.diags.push(d);
                 let digits: String = raw.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
@@ -819,6 +819,7 @@ pub const UNITS: &[(&str, Unit, f64)] = &[
     ("k", Unit::Count, 1e3),
     ("M", Unit::Count, 1e6),
     ("G", Unit::Count, 1e9),
+    ("us", Unit::Duration, 1e-3),
     ("ms", Unit::Duration, 1.0),
     ("s", Unit::Duration, 1e3),
     ("m", Unit::Duration, 60e3),
