@@ -102,7 +102,11 @@ IDLE_RSS=$(rss $HAPAX_PID VmRSS:)
 BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say something short about load balancing."}]}'
 SBODY='{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say something short about load balancing."}]}'
 # CPU time, in nanoseconds, that the threads of the given processes have run.
-cpu_ns() { cat $(for p in "$@"; do echo /proc/"$p"/task/*/schedstat; done) 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
+# (None for the direct runs: `cat` with no files would read standard input.)
+cpu_ns() {
+  [ $# -gt 0 ] || { echo 0; return; }
+  cat $(for p in "$@"; do echo /proc/"$p"/task/*/schedstat; done) 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'
+}
 run() { # name "pids" url concurrency [--stream]
   local body=$BODY; [ "${5:-}" = "--stream" ] && body=$SBODY
   local before after out

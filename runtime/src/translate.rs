@@ -163,22 +163,12 @@ impl StreamConv {
             StreamConv::PassAnthropic(tap) => {
                 parser.feed_each(&chunk, |event, data| tap.on_event(event.unwrap_or(""), data))
             }
-            StreamConv::ToOpenAi(t) => parser.feed_each(&chunk, |event, data| {
-                if failed.is_none() {
-                    match t.on_event(event.unwrap_or(""), data) {
-                        Ok(frames) => out.extend(frames),
-                        Err(e) => failed = Some(e.to_string()),
-                    }
-                }
-            }),
-            StreamConv::ToAnthropic(t) => parser.feed_each(&chunk, |_, data| {
-                if failed.is_none() {
-                    match t.on_data(data) {
-                        Ok(frames) => out.extend(frames),
-                        Err(e) => failed = Some(e.to_string()),
-                    }
-                }
-            }),
+            StreamConv::ToOpenAi(t) => {
+                parser.feed_each(&chunk, |event, data| emit(&mut failed, out, || t.on_event(event.unwrap_or(""), data)))
+            }
+            StreamConv::ToAnthropic(t) => {
+                parser.feed_each(&chunk, |_, data| emit(&mut failed, out, || t.on_data(data)))
+            }
         }
         if matches!(self, StreamConv::PassOpenAi(_) | StreamConv::PassAnthropic(_)) {
             out.push_back(chunk);
@@ -225,6 +215,21 @@ impl StreamConv {
             StreamConv::PassAnthropic(t) => t.usage(),
             StreamConv::ToOpenAi(t) => t.usage(),
             StreamConv::ToAnthropic(t) => t.usage(),
+        }
+    }
+}
+
+/// Adds a translator's frames for one event to `out`; after its first error
+/// that error is kept and later events are not translated.
+fn emit(
+    failed: &mut Option<String>,
+    out: &mut VecDeque<Bytes>,
+    frames: impl FnOnce() -> Result<Vec<Bytes>, wire::TranslateError>,
+) {
+    if failed.is_none() {
+        match frames() {
+            Ok(frames) => out.extend(frames),
+            Err(e) => *failed = Some(e.to_string()),
         }
     }
 }

@@ -433,8 +433,8 @@ async fn hyper_send(
 }
 
 /// rustls set up for providers: the ring provider, the Mozilla root set,
-/// and ALPN `http/1.1` (our client) or `h2, http/1.1` (hyper's). Built once
-/// per process; every provider shares it.
+/// and ALPN `http/1.1` for our client (hyper-rustls sets `h2, http/1.1` for
+/// hyper's). Built once per process; every provider shares it.
 fn tls_config(http2: bool) -> Result<Arc<rustls::ClientConfig>, String> {
     static H1: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
     static H2: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
@@ -446,8 +446,11 @@ fn tls_config(http2: bool) -> Result<Arc<rustls::ClientConfig>, String> {
                 .map_err(|e| format!("tls setup failed: {e}"))?
                 .with_root_certificates(roots)
                 .with_no_client_auth();
-        config.alpn_protocols =
-            if http2 { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { vec![b"http/1.1".to_vec()] };
+        // hyper-rustls sets `h2, http/1.1` itself, and refuses a config
+        // that already has protocols.
+        if !http2 {
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        }
         Ok(Arc::new(config))
     };
     if http2 { H2.get_or_init(build) } else { H1.get_or_init(build) }.clone()
