@@ -221,3 +221,39 @@ async fn metrics_count_requests_tokens_and_latency() {
     assert!(m.contains("hapax_requests_in_flight 0"), "{m}");
     assert!(m.contains("hapax_provider_healthy{provider=\"up\"} 1"), "{m}");
 }
+
+/// The log is JSON lines; the access line carries the request id; neither
+/// the prompt nor a credential (the gateway's or a client's) is written,
+/// whether the request succeeds or the provider refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_json_with_the_request_id_and_no_prompt_or_secret() {
+    let (up, gw) = setup("").await;
+    let c = client();
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let prompt = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"my secret plan 7c1d"}]}"#;
+    let ok =
+        request(&c, "POST", &url, prompt, &[("x-request-id", "log-1"), ("authorization", "Bearer sk-client-9f")]).await;
+    assert_eq!(ok.status, 200);
+    // The provider fails: the failed request is logged too.
+    up.set_knobs(hapax_mock_upstream::Knobs { status: Some(500), ..Default::default() });
+    let failed = request(&c, "POST", &url, prompt, &[("x-request-id", "log-2")]).await;
+    assert_eq!(failed.status, 500, "the provider's status is passed on");
+    // The access line is written once the answer is sent.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !gw.stderr().contains("log-2") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let log = gw.stderr();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    for id in ["log-1", "log-2"] {
+        let line = lines.iter().find(|l| l["fields"]["request_id"] == id || l["request_id"] == id);
+        assert!(line.is_some(), "no log line for {id}:\n{log}");
+    }
+    for secret in ["my secret plan", "7c1d", "sk-test", "sk-client-9f"] {
+        assert!(!log.contains(secret), "`{secret}` is in the log:\n{log}");
+    }
+}
