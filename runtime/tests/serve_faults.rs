@@ -103,7 +103,9 @@ route chat {{
     let gw = Gateway::start_in(dir, path, &[]);
     let url = format!("{}/v1/chat/completions", gw.url);
     let c = client();
-    let cases: [(Headers, u16, &str); 4] = [
+    let cases: [(Headers, u16, &str); 6] = [
+        (&[("x-mock-status", "401")], 401, ""),
+        (&[("x-mock-status", "429")], 429, ""),
         (&[("x-mock-status", "500")], 500, ""),
         (&[("x-mock-status", "503")], 503, ""),
         (&[("x-mock-delay-ms", "2000")], 504, "upstream_timeout"),

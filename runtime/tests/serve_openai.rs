@@ -220,6 +220,12 @@ async fn metrics_count_requests_tokens_and_latency() {
     assert!(m.contains("hapax_upstream_duration_seconds_count{provider=\"up\"} 3"), "{m}");
     assert!(m.contains("hapax_requests_in_flight 0"), "{m}");
     assert!(m.contains("hapax_provider_healthy{provider=\"up\"} 1"), "{m}");
+    // A streamed answer records its time to first token.
+    let s = stream(&format!("{}/v1/chat/completions", gw.url), &chat("gpt-4o-mini", true), &[]).await;
+    assert_eq!(s.status, 200);
+    let first = "hapax_time_to_first_token_seconds_count{provider=\"up\"} 1";
+    let m = metrics_with(gw.admin.as_deref().unwrap(), "hapax_time_to_first_token_seconds_count").await;
+    assert!(m.contains(first), "{m}");
 }
 
 /// The log is JSON lines; the access line carries the request id; neither
