@@ -29,7 +29,8 @@ enum Command {
         /// Fail on warnings too.
         #[arg(long)]
         deny_warnings: bool,
-        /// Check as `serve` would: unset environment variables are errors.
+        /// Check as `serve` would: unset environment variables and
+        /// declarations serve does not enforce are errors.
         #[arg(long)]
         serve: bool,
     },
@@ -86,7 +87,7 @@ fn main() -> ExitCode {
         Command::Explain { topic } => cmd::explain::run(&topic),
         Command::Serve { paths } => hapax_runtime::serve(&paths),
         Command::Init { dir } => cmd::init::run(&dir),
-        Command::Lsp => hapax_lsp::run(),
+        Command::Lsp => hapax_lsp::run(hapax_runtime::enforcement::refused()),
     };
     ExitCode::from(status)
 }

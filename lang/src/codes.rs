@@ -81,10 +81,13 @@ codes! {
     BadPathPattern = "E0505", Error, "a route path pattern that cannot match a request path";
     // Tests.
     BadTest = "E0601", Error, "a test block that cannot be run";
+    // Serving.
+    NotEnforced = "E0701", Error, "a declaration `hapax serve` does not enforce yet, so it refuses the policy";
     // Warnings.
     Shadowed = "W0101", Warning, "a route that can never match because an earlier one always wins";
     ClusterScopeWithoutCluster = "W0102", Warning, "`scope cluster` without a `cluster` block";
     EnvUnsetWarning = "W0103", Warning, "an environment variable is not set here";
     Unused = "W0104", Warning, "a declaration nothing uses";
     ConstantCondition = "W0105", Warning, "a condition that is always true or always false";
+    NotEnforcedWarning = "W0106", Warning, "a declaration `hapax serve` does not enforce yet (serve refuses it)";
 }

@@ -113,6 +113,17 @@ fn cases() -> Vec<(&'static str, Vec<(&'static str, String)>)> {
         // E0601
         ("test_expects_nothing", with_p("route r { match \"/v1/*\"; to p }\ntest t { request { model \"x\" } }\n")),
         ("test_bad_body", with_p("route r { match \"/v1/*\"; to p }\ntest t {\n  request { body \"{not json\" }\n  expect { route r }\n}\n")),
+        // E0701 / W0106: what a test's list says serve refuses (the
+        // runtime's own list is tested in hapax-runtime).
+        ("not_enforced_serve", vec![
+            ("/p/main.hapax", format!("{PROVIDER}authz {{ cedar \"rbac.cedar\"; default deny }}\nlimit l {{ requests 1 per 1m }}\nroute r {{\n  match POST \"/v1/*\"\n  to p\n  use l\n}}\n")),
+            ("/p/rbac.cedar", "forbid(principal, action, resource);\n".into()),
+        ]),
+        ("not_enforced_check", vec![
+            ("/p/main.hapax", "gateway {\n  listen http \"127.0.0.1:8080\"\n  listen h3 \"127.0.0.1:8443\" { cert \"c.pem\"; key \"k.pem\" }\n}\n".into()),
+            ("/p/c.pem", "cert".into()),
+            ("/p/k.pem", "key".into()),
+        ]),
         // Warnings
         ("shadowed_route", with_p("route all {\n  match \"/v1/*\"\n  to p\n}\nroute chat {\n  match POST \"/v1/chat/completions\"\n  to p\n}\n")),
         ("cluster_scope_without_cluster", one("limit l { requests 5 per 1m; scope cluster }\n")),
@@ -122,13 +133,19 @@ fn cases() -> Vec<(&'static str, Vec<(&'static str, String)>)> {
     ]
 }
 
-fn render(files: &[(&str, String)], mode: Mode) -> (String, Vec<Code>) {
+/// What the `not_enforced_*` cases say serve refuses.
+const REFUSED: &[&str] = &["authz", "limit", "route.use", "gateway.listen h3"];
+
+fn render(name: &str, files: &[(&str, String)], mode: Mode) -> (String, Vec<Code>) {
     let mut fs = MemFs::default();
     for (path, text) in files {
         fs.files.insert(PathBuf::from(path), text.clone());
     }
     let loaded = load(&[PathBuf::from(files[0].0)], &fs).expect("root file exists");
-    let checked = check(loaded, &fs, mode);
+    let mut checked = check(loaded, &fs, mode);
+    if name.starts_with("not_enforced") {
+        hapax_lang::refuse(&mut checked, REFUSED, mode);
+    }
     let mut out = String::new();
     for d in &checked.diags.0 {
         out.push_str(&hapax_lang::diag::render(d, &checked.sources, false));
@@ -142,7 +159,7 @@ fn snapshots() {
     for (name, files) in cases() {
         assert!(seen.insert(name), "duplicate case name {name}");
         let mode = if name.ends_with("_serve") { Mode::Serve } else { Mode::Check };
-        let (out, codes) = render(&files, mode);
+        let (out, codes) = render(name, &files, mode);
         assert!(!codes.is_empty(), "case {name} reported nothing");
         insta::assert_snapshot!(name, out);
     }
@@ -153,7 +170,7 @@ fn every_code_has_a_case() {
     let mut covered = HashSet::new();
     for (name, files) in cases() {
         let mode = if name.ends_with("_serve") { Mode::Serve } else { Mode::Check };
-        covered.extend(render(&files, mode).1);
+        covered.extend(render(name, &files, mode).1);
     }
     let missing: Vec<&str> = Code::ALL.iter().filter(|c| !covered.contains(c)).map(|c| c.as_str()).collect();
     assert!(missing.is_empty(), "codes without a snapshot case: {missing:?}");

@@ -162,14 +162,7 @@ fn policies_are_formatted_and_snapshotted() {
 
 #[test]
 fn contract_example_formats() {
-    let md = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/design/LANGUAGE.md"));
-    let Ok(md) = md else {
-        assert!(std::env::var_os("CI").is_none(), "shared/design/LANGUAGE.md is missing");
-        return;
-    };
-    let start = md.find("```hapax\n").expect("an example") + 9;
-    let end = start + md[start..].find("```").expect("closed");
-    assert_format_properties(&md[start..end]);
+    assert_format_properties(include_str!("../../tests/fixtures/language_example.hapax"));
 }
 
 // ---------------------------------------------------------------- generators

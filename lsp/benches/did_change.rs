@@ -60,7 +60,7 @@ fn wait_for_publish(client: &Connection, uri: &str) -> Value {
 
 fn measure(debounce_ms: u64, pause: Duration, rounds: usize) -> Vec<Duration> {
     let (server, client) = Connection::memory();
-    let thread = std::thread::spawn(move || hapax_lsp::serve(server));
+    let thread = std::thread::spawn(move || hapax_lsp::serve(server, Vec::new()));
     let init = Request::new(
         RequestId::from(1),
         "initialize".into(),

@@ -29,7 +29,9 @@ use lsp_server::Connection;
 
 /// Serves one client over `conn` until it exits; returns the process exit
 /// status (0 after `shutdown` then `exit`, 1 otherwise, as LSP specifies).
-pub fn serve(conn: Connection) -> u8 {
+/// `refused` lists what `hapax serve` refuses, reported as warnings (the
+/// runtime owns that list; the binary hands it over).
+pub fn serve(conn: Connection, refused: Vec<hapax_lang::Refused>) -> u8 {
     let (id, params) = match conn.initialize_start() {
         Ok(x) => x,
         Err(e) => {
@@ -47,14 +49,14 @@ pub fn serve(conn: Connection) -> u8 {
         eprintln!("hapax lsp: {e}");
         return 1;
     }
-    let clean = server::Server::new(conn, config, roots).run();
+    let clean = server::Server::new(conn, config, roots, refused).run();
     u8::from(!clean)
 }
 
 /// Runs the server over stdio; returns the process exit status.
-pub fn run() -> u8 {
+pub fn run(refused: Vec<hapax_lang::Refused>) -> u8 {
     let (conn, io_threads) = Connection::stdio();
-    let status = serve(conn);
+    let status = serve(conn, refused);
     // The reader thread ends at `exit` or end of input; a broken pipe there
     // is the client's doing and does not change the status.
     if let Err(e) = io_threads.join() {

@@ -100,8 +100,8 @@ fn error(code: ErrorCode, message: impl Into<String>) -> ResponseError {
 }
 
 impl Server {
-    pub fn new(conn: Connection, config: Config, roots: Vec<PathBuf>) -> Self {
-        let world = World { roots, ..Default::default() };
+    pub fn new(conn: Connection, config: Config, roots: Vec<PathBuf>, refused: Vec<hapax_lang::Refused>) -> Self {
+        let world = World { roots, refused, ..Default::default() };
         Server {
             conn,
             world,

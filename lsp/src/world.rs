@@ -95,13 +95,17 @@ pub struct World {
     pub sets: BTreeMap<PathBuf, Arc<Checked>>,
     /// Workspace folders, for workspace symbols.
     pub roots: Vec<PathBuf>,
+    /// What `hapax serve` refuses: warned about, as `hapax check` does.
+    pub refused: Vec<hapax_lang::Refused>,
 }
 
 impl World {
     /// Loads and checks the import set of `root` as `hapax check` would.
     pub fn check_set(&self, root: &Path) -> Option<Checked> {
         let vfs = Overlay { docs: &self.docs };
-        hapax_lang::check_paths(&[root.to_path_buf()], &vfs, Mode::Check).ok()
+        let mut checked = hapax_lang::check_paths(&[root.to_path_buf()], &vfs, Mode::Check).ok()?;
+        hapax_lang::refuse(&mut checked, &self.refused, Mode::Check);
+        Some(checked)
     }
 
     /// Re-checks the sets of the open documents whose set contains any of

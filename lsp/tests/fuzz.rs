@@ -11,8 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// The policies that ship, and the big example of the language contract
-/// (read from `shared/design/LANGUAGE.md` beside the repository when it is
-/// there, else the copy in `tests/fixtures`).
+/// (the copy in `tests/fixtures`).
 fn sources() -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut policies: Vec<PathBuf> = std::fs::read_dir(workspace().join("policies"))
@@ -29,12 +28,7 @@ fn sources() -> Vec<(String, String)> {
             out.push((name, text));
         }
     }
-    let live = std::fs::read_to_string(workspace().join("../shared/design/LANGUAGE.md")).ok().and_then(|md| {
-        let start = md.find("```hapax\n")? + "```hapax\n".len();
-        let len = md[start..].find("```")?;
-        Some(md[start..start + len].to_string())
-    });
-    let example = live.unwrap_or_else(|| include_str!("fixtures/language_example.hapax").to_string());
+    let example = include_str!("../../tests/fixtures/language_example.hapax").to_string();
     out.push(("language_example.hapax".into(), example));
     assert!(out.len() >= 2, "no policies found");
     out

@@ -69,7 +69,8 @@ fn whole_session() {
     // Diagnostics on open: the same codes as `hapax check`, with help.
     c.open(&uri, BROKEN);
     let diags = c.diagnostics(&uri);
-    assert_eq!(codes(&diags), ["E0202", "E0204"], "{diags:?}");
+    // The limit and its use are valid but not enforced by serve yet: W0106.
+    assert_eq!(codes(&diags), ["E0202", "E0204", "W0106", "W0106"], "{diags:?}");
     let unknown = diags.iter().find(|d| d["code"] == "E0204").expect("E0204");
     assert_eq!(unknown["source"], "hapax");
     assert_eq!(unknown["severity"], 1);
@@ -94,9 +95,9 @@ fn whole_session() {
     assert_eq!(fix["edit"]["changes"][&uri][0]["range"], unknown["range"]);
     assert!(actions.iter().any(|a| a["title"] == "declare provider `opnai`"), "{actions:?}");
 
-    // Fixing the file clears the diagnostics.
+    // Fixing the file leaves only the warnings about what serve refuses.
     c.change_full(&uri, 2, &fixed());
-    assert_eq!(c.diagnostics(&uri), Vec::<Value>::new());
+    assert_eq!(codes(&c.diagnostics(&uri)), ["W0106", "W0106"]);
     let text = fixed();
 
     // Hover: a keyword, a reference, a model.
@@ -365,5 +366,24 @@ fn split_weight_and_declare_fixes() {
     let fixed = text.replace("20% -> b", "10% -> b") + new_text;
     c.change_full(&uri, 2, &fixed);
     assert_eq!(c.diagnostics(&uri), Vec::<Value>::new());
+    assert_eq!(c.shutdown(), 0);
+}
+
+/// What `hapax serve` refuses shows in the editor as the warning
+/// `hapax check` gives (the binary hands the runtime's list to the server).
+#[test]
+fn declarations_serve_refuses_are_warnings_in_the_editor() {
+    let dir = temp_dir("refused");
+    let main = dir.join("main.hapax");
+    let text = "provider echo { type mock }\nlimit l { requests 1 per 1m }\nroute r {\n  match POST \"/v1/*\"\n  to echo\n  use l\n}\n";
+    std::fs::write(&main, text).expect("write");
+    let muri = uri(&main);
+    let mut c = Client::start(&dir);
+    c.open(&muri, text);
+    let diags = c.diagnostics(&muri);
+    assert_eq!(codes(&diags), ["W0106", "W0106"], "{diags:?}");
+    assert_eq!(diags[0]["severity"], 2, "a warning: {diags:?}");
+    assert!(diags[0]["message"].as_str().unwrap_or("").contains("`limit` is declared but `hapax serve`"), "{diags:?}");
+    assert_eq!(diags[1]["range"]["start"]["line"], 5, "{diags:?}");
     assert_eq!(c.shutdown(), 0);
 }

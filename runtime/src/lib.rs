@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod enforcement;
 pub mod wire;
 
 mod account;

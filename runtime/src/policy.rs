@@ -40,8 +40,15 @@ impl Source {
     }
 }
 
-/// Loads and checks. `Err` is an I/O problem with a root path.
+/// Loads and checks, refusing what serve does not enforce (see
+/// [`crate::enforcement`]). `Err` is an I/O problem with a root path.
 pub fn compile(source: &Source) -> Result<Checked, String> {
+    let mut checked = load(source)?;
+    hapax_lang::refuse(&mut checked, &crate::enforcement::refused(), Mode::Serve);
+    Ok(checked)
+}
+
+fn load(source: &Source) -> Result<Checked, String> {
     match source {
         Source::Files(paths) => hapax_lang::check_paths(paths, &RealFs, Mode::Serve).map_err(|e| e.to_string()),
         Source::Embedded => {

@@ -18,12 +18,15 @@ pub const FAILED: u8 = 1;
 /// Exit status: usage or I/O error.
 pub const USAGE: u8 = 2;
 
-/// Loads and checks; prints an I/O error and returns `Err(USAGE)`.
+/// Loads and checks, with what `serve` refuses as warnings (or, in serve
+/// mode, errors); prints an I/O error and returns `Err(USAGE)`.
 pub fn load(paths: &[PathBuf], mode: Mode) -> Result<Checked, u8> {
-    hapax_lang::check_paths(paths, &RealFs, mode).map_err(|e| {
+    let mut checked = hapax_lang::check_paths(paths, &RealFs, mode).map_err(|e| {
         eprintln!("error: {e}");
         USAGE
-    })
+    })?;
+    hapax_lang::refuse(&mut checked, &hapax_runtime::enforcement::refused(), mode);
+    Ok(checked)
 }
 
 /// Prints diagnostics for people, to stderr.
