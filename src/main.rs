@@ -1,7 +1,5 @@
 //! The `hapax` command: check, format, test and serve policies.
 
-#![forbid(unsafe_code)]
-
 mod cmd;
 
 use clap::{Parser, Subcommand};

@@ -1,6 +1,8 @@
 //! End-to-end tests of the `hapax` binary's language commands: check, fmt,
 //! test, graph, explain and init, with their exit codes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -2,6 +2,8 @@
 //! `hapax` binary, which routes to the mock upstream in both wire formats.
 //! The SDKs come from the venv `scripts/test` creates (`HAPAX_TEST_PYTHON`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,13 @@
 //! Benchmarks of the language front end: checking a large policy and
 //! matching requests in a large routing graph.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark harness fails loudly, as a test does"
+)]
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use hapax_lang::expr::{ClientInfo, RequestView};
 use hapax_lang::{check, load, Graph, MemFs, Mode};

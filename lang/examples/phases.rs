@@ -1,4 +1,6 @@
 //! Times the phases of checking a generated 10k-route policy.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "an example program fails loudly")]
 use hapax_lang::{check, load, MemFs, Mode};
 use std::path::PathBuf;
 use std::time::Instant;

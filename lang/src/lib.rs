@@ -8,8 +8,6 @@
 //! language server can run the same front end on half-typed files. This
 //! crate does no I/O beyond reading files through a [`Vfs`](loader::Vfs).
 
-#![forbid(unsafe_code)]
-
 pub mod check;
 pub mod codes;
 pub mod diag;

@@ -1,6 +1,8 @@
 //! `docs/diagnostics.md` is generated from the table of codes; this test
 //! fails when it is out of date (run with `UPDATE_DOCS=1` to rewrite it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 use hapax_lang::Code;
 use std::path::Path;
 

@@ -1,6 +1,8 @@
 //! Snapshot tests of rendered diagnostics: one invalid policy per case, every
 //! code covered (see `every_code_has_a_case`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 use hapax_lang::{check, load, Code, MemFs, Mode};
 use std::collections::HashSet;
 use std::path::PathBuf;

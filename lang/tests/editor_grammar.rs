@@ -2,6 +2,8 @@
 //! setting and choice the checker knows is highlighted by the VS Code
 //! TextMate grammar and the Vim syntax file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 use hapax_lang::schema::BLOCKS;
 use std::path::Path;
 

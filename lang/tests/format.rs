@@ -2,6 +2,8 @@
 //! generated programs (`fmt(parse(x))` parses, means the same, keeps every
 //! comment and is idempotent).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 use hapax_lang::fmt::format;
 use hapax_lang::span::FileId;
 use hapax_lang::syntax::ast::{Ast, Directive, Expr, ExprKind, Head};

@@ -1,5 +1,7 @@
 //! What the `gateway` block's settings compile to.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 use hapax_lang::{check, load, MemFs, Mode};
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! How a `split` picks its arm: by weight from a random roll, or, with
 //! `split by`, the same arm for the same key every time.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 use hapax_lang::expr::{ClientInfo, RequestView};
 use hapax_lang::{check, load, Graph, MemFs, Mode};
 use std::path::PathBuf;

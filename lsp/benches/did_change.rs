@@ -8,6 +8,13 @@
 //! sent back to back (each waits for the rest of the 50 ms debounce window
 //! after the previous check). Target: under 100 ms.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark harness fails loudly, as a test does"
+)]
+
 use lsp_server::{Connection, Message, Notification, Request, RequestId};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

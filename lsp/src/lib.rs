@@ -13,8 +13,6 @@
 //! message at a time, every request answered, a panic in a handler turned
 //! into an error response.
 
-#![forbid(unsafe_code)]
-
 pub mod completion;
 pub mod diagnostics;
 pub mod hover;

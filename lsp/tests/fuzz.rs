@@ -3,6 +3,8 @@
 //! that every request is answered and that the finished file gets exactly
 //! the diagnostics of `hapax check`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod common;
 
 use common::*;

@@ -4,6 +4,8 @@
 //! Needs `nvim` (Debian: `apt-get install -y neovim`). Without it the test
 //! is skipped with a notice, except under CI (`CI=true`), where it fails.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod common;
 
 use common::*;

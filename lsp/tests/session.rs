@@ -1,5 +1,7 @@
 //! A whole editor session against the real `hapax lsp` binary over stdio.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod common;
 
 use common::*;

@@ -3,6 +3,13 @@
 //!
 //!   cargo bench -p hapax-runtime --bench hot_path
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark harness fails loudly, as a test does"
+)]
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use hapax_runtime::wire::{scan, Usage};
 

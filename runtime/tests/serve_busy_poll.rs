@@ -2,6 +2,8 @@
 //! traffic stops, the workers stop polling and the gateway goes back to
 //! sleep, so an idle gateway uses no CPU.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod support;
 
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! into, a policy that declares something it does not enforce, with one
 //! diagnostic per use. Every refused entry of the runtime's list is tried.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod support;
 
 use hapax_runtime::enforcement;

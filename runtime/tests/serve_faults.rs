@@ -1,6 +1,8 @@
 //! Faults: upstream errors, timeouts, resets and refused connections, with
 //! and without a fallback; the circuit breaker opening and half-opening.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod support;
 
 use hapax_mock_upstream::Knobs;

@@ -3,6 +3,8 @@
 //! `connection: close`, refused heads and bodies, a client that leaves
 //! while its answer is made, and an idle connection at shutdown.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod support;
 
 use std::io::{Read, Write};

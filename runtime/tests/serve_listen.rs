@@ -1,6 +1,8 @@
 //! Connections: h2c by prior knowledge, the header read timeout against
 //! slow clients, the idle timeout, and a client that goes away mid-stream.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod support;
 
 use bytes::Bytes;

@@ -2,6 +2,8 @@
 //! completions, embeddings, legacy completions, the model list, model
 //! rewriting, and the gateway's own 400/404/413 answers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod support;
 
 use std::time::Duration;

@@ -3,6 +3,8 @@
 //! reuse over HTTP/1.1 and, with `pool { http2 on }`, HTTP/2. Every provider
 //! has an upstream of its own that records what reaches it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod support;
 
 use bytes::Bytes;

@@ -1,6 +1,8 @@
 //! `hapax serve` on the quickstart policy answers chat completions with the
 //! built-in mock provider; checked with a raw HTTP/1.1 client.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod support;
 
 use std::io::{Read, Write};

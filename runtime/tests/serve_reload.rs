@@ -2,6 +2,8 @@
 //! Valid edits take effect, broken ones are ignored, no request fails, and
 //! provider state survives a reload that does not change the provider.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

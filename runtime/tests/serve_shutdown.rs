@@ -1,6 +1,8 @@
 //! Graceful shutdown: a stream in progress when SIGTERM arrives completes;
 //! new connections are refused; the process exits 0.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod support;
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! An `https` listener with a self-signed certificate negotiates TLS 1.3
 //! and HTTP/2 by ALPN, and refuses TLS 1.2.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod support;
 
 use rustls::pki_types::{CertificateDer, ServerName};

@@ -2,6 +2,8 @@
 //! Anthropic provider and an Anthropic client served by an OpenAI provider,
 //! whole and streamed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod support;
 
 use support::*;

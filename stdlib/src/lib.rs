@@ -12,8 +12,6 @@
 //! Mistral and DeepSeek). A `price "MODEL" { ... }` block in a policy overrides the built-in
 //! entry for that model, so a deployment with negotiated rates never has to edit this file.
 
-#![forbid(unsafe_code)]
-
 pub mod docs;
 pub mod functions;
 pub mod prices;

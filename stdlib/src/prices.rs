@@ -32,7 +32,9 @@ pub fn table() -> &'static [ModelPrice] {
         // The file is embedded at build time and never changes at run time, and the unit
         // test `table_parses_without_duplicates` parses it, so this cannot fail in a build
         // whose tests pass.
-        serde_json::from_str(PRICES_JSON).expect("embedded data/prices.json is valid")
+        #[expect(clippy::expect_used, reason = "embedded data, parsed by a unit test")]
+        let table = serde_json::from_str(PRICES_JSON).expect("embedded data/prices.json is valid");
+        table
     })
 }
 

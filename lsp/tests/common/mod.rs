@@ -1,6 +1,7 @@
 //! A minimal LSP client for tests: it runs the real `hapax lsp` binary and
 //! speaks JSON-RPC with Content-Length framing over its stdio.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
 #![allow(dead_code, reason = "each test file uses a different part of the client")]
 
 use serde_json::{json, Value};

@@ -16,6 +16,23 @@ pub mod sse;
 pub mod translate;
 
 pub use serde_util::Extra;
+
+/// Appends `n` in decimal.
+pub fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        // `n % 10` is below 10, so the cast cannot truncate.
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 pub use sse::{SseEvent, SseParser};
 pub use translate::{
     anthropic_error_to_openai, anthropic_request_to_openai, anthropic_response_to_openai, error_type_for_status,
@@ -24,3 +41,17 @@ pub use translate::{
     upstream_error_to_openai, AnthropicToOpenAiStream, AnthropicUsageTap, Api, OpenAiToAnthropicStream, OpenAiUsageTap,
     TranslateError, Usage,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::put_decimal;
+
+    #[test]
+    fn numbers_print_in_decimal() {
+        for n in [0, 7, 10, 1234567890, u64::MAX] {
+            let mut buf = Vec::new();
+            put_decimal(&mut buf, n);
+            assert_eq!(String::from_utf8_lossy(&buf), n.to_string());
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! binary on a policy in a temporary folder, talk to it over real sockets,
 //! and stop it when the test ends.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
 #![allow(dead_code)]
 
 use bytes::Bytes;

@@ -56,6 +56,7 @@ pub(crate) fn to_json(value: &impl Serialize) -> Bytes {
 fn write_json(buf: &mut Vec<u8>, value: &impl Serialize) {
     // Our response types are plain structs with string keys, and writing to a
     // Vec cannot fail, so serialization is infallible.
+    #[expect(clippy::expect_used, reason = "plain structs written to a Vec cannot fail")]
     serde_json::to_writer(buf, value).expect("response types always serialize");
 }
 

@@ -1,6 +1,8 @@
 //! Wire-format tests: every endpoint's JSON shape and the streaming event
 //! order of both formats, over HTTP/1.1 and h2c.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod support;
 
 use hapax_mock_upstream::Config;

@@ -1,5 +1,7 @@
 //! The two binaries end to end: `mock-upstream`'s CLI and `hapax-load`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod support;
 
 use std::io::{BufRead, BufReader};

@@ -1,5 +1,7 @@
 //! Fault knobs (headers, process config, `/_mock/config`), auth and stats.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test helpers fail loudly, as tests do")]
+
 mod support;
 
 use std::time::{Duration, Instant};

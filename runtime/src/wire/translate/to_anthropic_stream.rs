@@ -8,7 +8,7 @@ use super::fast_json::{push_json_str, str_or_empty, CowStr};
 use super::response::stop_reason_for_finish_reason;
 use super::usage::Usage;
 use super::{Api, TranslateError};
-use crate::http1::codec::put_decimal;
+use crate::wire::put_decimal;
 use crate::wire::{anthropic, openai};
 
 /// Translates an OpenAI chat completion stream into an Anthropic Messages stream, one `data:`

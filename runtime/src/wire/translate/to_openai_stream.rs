@@ -7,7 +7,7 @@ use super::fast_json::{push_json_str, str_or_empty, CowStr};
 use super::response::{finish_reason_for_stop_reason, unix_now};
 use super::usage::{AnthropicUsageTap, RawUsage, Usage};
 use super::{Api, TranslateError};
-use crate::http1::codec::put_decimal;
+use crate::wire::put_decimal;
 use crate::wire::{anthropic, openai};
 
 /// Translates an Anthropic Messages stream into an OpenAI chat completion stream, one upstream

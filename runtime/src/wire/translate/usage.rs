@@ -23,6 +23,14 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// The usage of a whole answer in `api`'s format, skimmed off it.
+    pub fn from_body(api: super::Api, body: &[u8]) -> Option<Usage> {
+        match api {
+            super::Api::OpenAi => Usage::from_openai_body(body),
+            super::Api::Anthropic => Usage::from_anthropic_body(body),
+        }
+    }
+
     /// Input plus output tokens.
     pub fn total_tokens(&self) -> u64 {
         self.input_tokens.saturating_add(self.output_tokens)

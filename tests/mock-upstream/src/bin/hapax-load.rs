@@ -225,6 +225,7 @@ struct Tally {
 impl Tally {
     fn new() -> Self {
         // Auto-resizing histograms with 3 significant figures.
+        #[expect(clippy::expect_used, reason = "3 significant figures is within hdrhistogram's 0..=5")]
         let histogram = || Histogram::new(3).expect("3 significant figures is valid");
         Self { requests: 0, errors: 0, non_2xx: 0, latency: histogram(), ttfb: histogram() }
     }

@@ -1,0 +1,76 @@
+//! A snapshot: the compiled graph plus everything derived from it that the
+//! request path needs (provider runtimes by id, the model list). Building one
+//! may fail; swapping it in cannot. A request holds one snapshot from start
+//! to end, so a reload never changes a request in flight.
+
+use crate::state::State;
+use crate::upstream::provider::Upstream;
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use hapax_lang::graph::Graph;
+use http::HeaderValue;
+use std::sync::Arc;
+
+pub struct Snapshot {
+    pub graph: Graph,
+    /// Indexed by `ProviderId`.
+    pub upstreams: Vec<Arc<Upstream>>,
+    /// Indexed by `RouteId`: the `x-hapax-route` header value.
+    pub route_names: Vec<HeaderValue>,
+    /// The `GET /v1/models` answer.
+    pub models: Bytes,
+}
+
+/// The snapshot being served.
+pub type Current = ArcSwap<Snapshot>;
+
+impl Snapshot {
+    pub fn build(graph: Graph, state: &State) -> Result<Snapshot, String> {
+        let upstreams = graph.providers.iter().map(|p| state.upstream(p)).collect::<Result<Vec<_>, _>>()?;
+        let route_names = graph
+            .routes
+            .iter()
+            .map(|r| HeaderValue::from_str(&r.decl.name).unwrap_or_else(|_| HeaderValue::from_static("invalid")))
+            .collect();
+        let models = model_list(&graph);
+        Ok(Snapshot { graph, upstreams, route_names, models })
+    }
+
+    /// `None` when ready, else why not: every route needs a target whose
+    /// provider is healthy.
+    pub fn not_ready(&self) -> Option<String> {
+        for r in &self.graph.routes {
+            let ok =
+                r.all_targets().iter().any(|t| self.upstreams.get(t.provider.index()).is_some_and(|u| u.is_healthy()));
+            if !ok {
+                return Some(format!("route `{}` has no healthy target", r.decl.name));
+            }
+        }
+        None
+    }
+}
+
+/// The models the policy exposes: each provider's `models` and the models
+/// named by route targets, once each, in declaration order.
+fn model_list(graph: &Graph) -> Bytes {
+    let mut seen = std::collections::HashSet::new();
+    let mut data = Vec::new();
+    let mut add = |id: &str, owner: &str| {
+        if seen.insert(id.to_string()) {
+            data.push(serde_json::json!({ "id": id, "object": "model", "created": 0, "owned_by": owner }));
+        }
+    };
+    for p in &graph.providers {
+        for m in &p.models {
+            add(m, &p.decl.name);
+        }
+    }
+    for r in &graph.routes {
+        for t in r.all_targets() {
+            if let Some(m) = &t.model {
+                add(m, &graph.provider(t.provider).decl.name);
+            }
+        }
+    }
+    Bytes::from(serde_json::json!({ "object": "list", "data": data }).to_string())
+}

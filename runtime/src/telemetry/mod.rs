@@ -1,0 +1,6 @@
+//! What the gateway tells its operators: each request's record (the access
+//! log line and its metrics), the metric registry, and logging set-up.
+
+pub mod logging;
+pub mod metrics;
+pub mod record;
