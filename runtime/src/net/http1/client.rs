@@ -7,13 +7,16 @@
 //! together are forwarded together. It covers what providers send:
 //! `content-length`, chunked and until-close bodies, interim `1xx` answers,
 //! keep-alive (HTTP/1.1 unless `connection: close`), and TLS through rustls
-//! (ALPN `http/1.1`). A request that fails on a reused connection before any
-//! byte of the answer came back is sent once more on a new connection: the
-//! provider closed an idle connection under us.
+//! (ALPN `http/1.1`). A pooled connection the provider closed while idle is
+//! noticed before it is used; a request is sent once more on a new
+//! connection only when not one byte of it was written on the old one, since
+//! a provider that read it may have acted on it (a retried POST bills twice).
+//! Framing follows [`super::codec`], strictly: a malformed answer is a
+//! provider error and its connection is never reused.
 //!
 //! Providers with `pool { http2 on }` use hyper's client instead.
 
-use super::codec::{concat, decode_chunked, is_event_stream, Chunk, Invalid};
+use super::codec::{self, decode_chunked, is_event_stream, Chunk, FramingHeaders, Invalid};
 use super::timer::Timer;
 use crate::http::ascii::eq_ignore_case;
 use crate::wire::put_decimal;
@@ -161,7 +164,7 @@ impl Client {
                     };
                     return Ok(Response { status, headers, event_stream, body });
                 }
-                Err(Exchange { error, answered: false }) if reused && !retried => {
+                Err(Exchange { error, sent: false }) if reused && !retried => {
                     tracing::debug!(target: "hapax::upstream", error = %error, "stale pooled connection; retrying on a new one");
                     retried = true;
                 }
@@ -239,7 +242,8 @@ struct Conn {
 /// A failed exchange, and whether any of the answer had arrived.
 struct Exchange {
     error: Error,
-    answered: bool,
+    /// Some of the request was written: the provider may have read it.
+    sent: bool,
 }
 
 impl Conn {
@@ -269,23 +273,22 @@ impl Conn {
         keep: fn(&str) -> bool,
         deadline: Instant,
     ) -> Result<Head, Exchange> {
+        let mut wrote = false;
         // A late provider is not a stale connection: no second try.
-        let failed =
-            |error: Error, answered: bool| Exchange { answered: answered || matches!(error, Error::TimedOut), error };
-        self.write_all(head, body, deadline).await.map_err(|e| failed(e, false))?;
+        self.write_all(head, body, deadline, &mut wrote)
+            .await
+            .map_err(|error| Exchange { sent: wrote || matches!(error, Error::TimedOut), error })?;
+        let sent = |error: Error| Exchange { error, sent: true };
         loop {
-            if let Some(parsed) =
-                parse_head(&mut self.buf, method, keep).map_err(|error| Exchange { error, answered: true })?
-            {
+            if let Some(parsed) = parse_head(&mut self.buf, method, keep).map_err(sent)? {
                 return Ok(parsed);
             }
             if self.buf.len() > MAX_HEAD {
-                return Err(Exchange { error: Error::Protocol("the response head is too large"), answered: true });
+                return Err(sent(Error::Protocol("the response head is too large")));
             }
-            let had = !self.buf.is_empty();
-            let n = std::future::poll_fn(|cx| self.poll_read(cx, Some(deadline))).await.map_err(|e| failed(e, had))?;
+            let n = std::future::poll_fn(|cx| self.poll_read(cx, Some(deadline))).await.map_err(sent)?;
             if n == 0 {
-                return Err(Exchange { error: Error::Closed, answered: had });
+                return Err(sent(Error::Closed));
             }
         }
     }
@@ -308,7 +311,8 @@ impl Conn {
 
     /// Writes the head and the body, in as few system calls as the socket
     /// allows, by `deadline`.
-    async fn write_all(&mut self, head: &[u8], body: &[u8], deadline: Instant) -> Result<(), Error> {
+    /// `wrote` is set once any byte was taken.
+    async fn write_all(&mut self, head: &[u8], body: &[u8], deadline: Instant, wrote: &mut bool) -> Result<(), Error> {
         let (mut h, mut b) = (head, body);
         while !h.is_empty() || !b.is_empty() {
             let n = std::future::poll_fn(|cx| {
@@ -322,6 +326,7 @@ impl Conn {
             if n == 0 {
                 return Err(Error::Io(io::ErrorKind::WriteZero.into()));
             }
+            *wrote = true;
             let from_head = n.min(h.len());
             h = &h[from_head..];
             b = &b[n - from_head..];
@@ -402,42 +407,15 @@ fn parse_head(buf: &mut BytesMut, method: &Method, keep: fn(&str) -> bool) -> Re
             return Err(Error::Protocol("unexpected protocol switch"));
         }
         let http11 = resp.version == Some(1);
-        let mut keep_alive = http11;
-        let mut length: Option<u64> = None;
-        let mut chunked = false;
-        let mut encoded = false;
+        let mut framing = FramingHeaders::default();
         let mut event_stream = false;
         let mut headers = HeaderMap::new();
         for h in resp.headers.iter() {
             let name = h.name.as_bytes();
-            if eq_ignore_case(name, b"content-length") {
-                let n = std::str::from_utf8(h.value)
-                    .ok()
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .ok_or(Error::Protocol("invalid content-length"))?;
-                if length.is_some_and(|l| l != n) {
-                    return Err(Error::Protocol("conflicting content-length headers"));
-                }
-                length = Some(n);
-            } else if eq_ignore_case(name, b"transfer-encoding") {
-                encoded = true;
-                // Only the last coding decides whether the body is chunked.
-                chunked = h
-                    .value
-                    .rsplit(|b| *b == b',')
-                    .next()
-                    .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-            } else if eq_ignore_case(name, b"content-type") {
+            // A malformed framing header is a provider error, and the
+            // connection is dropped with the error, never reused.
+            if !framing.read(name, h.value)? && eq_ignore_case(name, b"content-type") {
                 event_stream = is_event_stream(h.value);
-            } else if eq_ignore_case(name, b"connection") {
-                for token in h.value.split(|b| *b == b',') {
-                    let token = token.trim_ascii();
-                    if token.eq_ignore_ascii_case(b"close") {
-                        keep_alive = false;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                        keep_alive = true;
-                    }
-                }
             }
             if keep(h.name) {
                 if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(h.value)) {
@@ -446,20 +424,13 @@ fn parse_head(buf: &mut BytesMut, method: &Method, keep: fn(&str) -> bool) -> Re
             }
         }
         buf.advance(len);
-        let framing = if *method == Method::HEAD || code == 204 || code == 304 {
-            Framing::Done
-        } else if encoded {
-            if chunked {
-                Framing::Chunked(Chunk::Size)
-            } else {
-                Framing::Close
-            }
-        } else {
-            match length {
-                Some(0) => Framing::Done,
-                Some(n) => Framing::Length(n),
-                None => Framing::Close,
-            }
+        let bodiless = *method == Method::HEAD || code == 204 || code == 304;
+        let keep_alive = framing.persistent(http11);
+        let framing = match framing.response(bodiless)? {
+            codec::Framing::None => Framing::Done,
+            codec::Framing::Length(n) => Framing::Length(n),
+            codec::Framing::Chunked => Framing::Chunked(Chunk::default()),
+            codec::Framing::Close => Framing::Close,
         };
         let reusable = keep_alive && framing != Framing::Close;
         return Ok(Some(Head { status, headers, framing, reusable, event_stream }));
@@ -484,13 +455,11 @@ fn decode(buf: &mut BytesMut, framing: &mut Framing) -> Result<Option<Bytes>, Er
             Ok(Some(buf.split_to(n).freeze()))
         }
         Framing::Chunked(state) => {
-            let mut pieces: Vec<Bytes> = Vec::new();
-            let done = decode_chunked(buf, state, &mut pieces)?;
-            if done {
+            let mut data = BytesMut::new();
+            if decode_chunked(buf, state, &mut data)? {
                 *framing = Framing::Done;
             }
-            let total = pieces.iter().map(Bytes::len).sum();
-            Ok((!pieces.is_empty()).then(|| concat(pieces, total)))
+            Ok((!data.is_empty()).then(|| data.freeze()))
         }
     }
 }
@@ -551,27 +520,24 @@ impl Body {
 
     /// Reads the whole body, refusing more than `limit` bytes.
     pub async fn collect(mut self, limit: usize) -> Result<Bytes, Error> {
-        // Most answers arrive in one piece: a list only for the rest.
-        let (mut first, mut rest) = (None::<Bytes>, Vec::new());
-        let mut total = 0usize;
+        // Most answers arrive in one piece, kept as it is; when more come,
+        // all are gathered into one buffer.
+        let (mut first, mut all) = (None::<Bytes>, BytesMut::new());
         while let Some(data) = std::future::poll_fn(|cx| self.poll_data(cx)).await.transpose()? {
-            total += data.len();
-            if total > limit {
+            let have = if all.is_empty() { first.as_ref().map_or(0, Bytes::len) } else { all.len() };
+            if have + data.len() > limit {
                 return Err(Error::Protocol("the answer is too large"));
             }
-            match first {
-                None => first = Some(data),
-                Some(_) => rest.push(data),
+            match first.take() {
+                None if all.is_empty() => first = Some(data),
+                Some(head) => {
+                    all.extend_from_slice(&head);
+                    all.extend_from_slice(&data);
+                }
+                None => all.extend_from_slice(&data),
             }
         }
-        Ok(match first {
-            None => Bytes::new(),
-            Some(only) if rest.is_empty() => only,
-            Some(head) => {
-                rest.insert(0, head);
-                concat(rest, total)
-            }
-        })
+        Ok(first.unwrap_or_else(|| all.freeze()))
     }
 
     /// The body is complete: the connection can serve another request if
@@ -655,11 +621,11 @@ mod tests {
             head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Ratelimit-Remaining: 9\r\n\r\n").unwrap().unwrap();
         assert_eq!((s, f, reuse), (StatusCode::OK, Framing::Length(5), true));
         assert_eq!(h.get("x-ratelimit-remaining").unwrap(), "9");
-        let (_, _, f, _) = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").unwrap().unwrap();
-        assert_eq!(f, Framing::Chunked(Chunk::Size));
-        // Not chunked last: the body runs to the end of the connection.
-        let (_, _, f, reuse) = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n").unwrap().unwrap();
-        assert_eq!((f, reuse), (Framing::Close, false));
+        let (_, _, f, reuse) = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap().unwrap();
+        assert_eq!((f, reuse), (Framing::Chunked(Chunk::default()), true));
+        // Codings we do not decode (we never ask for them) are provider errors.
+        assert!(head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").is_err());
+        assert!(head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n").is_err());
         let (_, _, f, reuse) =
             head("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n").unwrap().unwrap();
         assert_eq!((f, reuse), (Framing::Length(2), false));
@@ -688,6 +654,12 @@ mod tests {
     fn bad_heads_are_refused() {
         assert!(head("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n").is_err());
         assert!(head("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n").is_err());
+        // Strict, as the server is: one length, digits only, never beside
+        // transfer-encoding.
+        assert!(head("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n").is_err());
+        assert!(head("HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\n").is_err());
+        assert!(head("HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\n").is_err());
+        assert!(head("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n").is_err());
         assert!(head("garbage\r\n\r\n").is_err());
         assert!(head("HTTP/1.1 101 Switching Protocols\r\n\r\n").is_err());
     }
@@ -696,11 +668,11 @@ mod tests {
     fn chunked_errors_are_protocol_errors() {
         for bad in ["zz\r\n", "5\r\nabcdefgh\r\n", "11111111111111111\r\n"] {
             let mut buf = BytesMut::from(bad);
-            let mut f = Framing::Chunked(Chunk::Size);
+            let mut f = Framing::Chunked(Chunk::default());
             assert!(decode(&mut buf, &mut f).is_err(), "{bad:?}");
         }
         let mut buf = BytesMut::from(&[b'1'; MAX_LINE + 10][..]);
-        assert!(decode(&mut buf, &mut Framing::Chunked(Chunk::Size)).is_err());
+        assert!(decode(&mut buf, &mut Framing::Chunked(Chunk::default())).is_err());
     }
 
     /// Encodes `body` in chunks of the given sizes, with an extension and a
@@ -735,7 +707,7 @@ mod tests {
             cuts in proptest::collection::vec(1usize..50, 1..40),
         ) {
             let wire = chunked(&body, &sizes);
-            let mut framing = Framing::Chunked(Chunk::Size);
+            let mut framing = Framing::Chunked(Chunk::default());
             let mut buf = BytesMut::new();
             let mut got = Vec::new();
             let mut at = 0;
@@ -759,7 +731,7 @@ mod tests {
             let mut buf = BytesMut::from(&bytes[..]);
             let _ = parse_head(&mut buf, &Method::POST, keep_all);
             let mut buf = BytesMut::from(&bytes[..]);
-            let _ = decode(&mut buf, &mut Framing::Chunked(Chunk::Size));
+            let _ = decode(&mut buf, &mut Framing::Chunked(Chunk::default()));
         }
     }
 
@@ -839,6 +811,39 @@ mod tests {
         }
         // Two answers on the first connection, three on the second.
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    /// A provider that reads a request and closes without answering may
+    /// have acted on it: the request is not sent again.
+    #[tokio::test]
+    async fn a_request_the_provider_may_have_read_is_not_sent_again() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let count = count.clone();
+                tokio::spawn(async move {
+                    while read_request(&mut s).await.is_some() {
+                        // The second request on a connection is read, then
+                        // the connection closes with no answer.
+                        if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 2 == 1 {
+                            return;
+                        }
+                        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        s.write_all(answer.as_bytes()).await.unwrap();
+                    }
+                });
+            }
+        });
+        let c = client(addr, "http", plain());
+        let send = || c.send(&Method::POST, "/v1/x", &[], Bytes::from_static(b"{\"a\":1}"), keep_all, soon());
+        let r = send().await.unwrap();
+        assert_eq!(r.body.collect(1024).await.unwrap(), "ok");
+        assert!(matches!(send().await, Err(Error::Closed)), "the second request fails");
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2, "and reached the provider once");
     }
 
     #[tokio::test]
