@@ -6,7 +6,6 @@
 mod support;
 
 use hapax_mock_upstream::Knobs;
-use std::time::Duration;
 use support::*;
 
 /// Request headers of a case.
@@ -137,14 +136,15 @@ route chat {{
     assert!(v["error"]["message"].is_string(), "{}", s.text());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_breaker_opens_then_lets_a_probe_through() {
+/// A gateway whose one provider, `up`, has a breaker that opens after three
+/// failures and stays open for `open_for`.
+async fn breaker_gateway(open_for: &str) -> (hapax_mock_upstream::MockServer, Gateway) {
     let up = mock_upstream().await;
     let (dir, path) = write_policy(&format!(
         r#"provider up {{
   type openai
   base_url "{}/v1"
-  breaker {{ failures 3 within 10s; open_for 600ms }}
+  breaker {{ failures 3 within 10s; open_for {open_for} }}
 }}
 route chat {{
   match POST "/v1/chat/completions"
@@ -153,29 +153,70 @@ route chat {{
 "#,
         up.url("")
     ));
-    let gw = Gateway::start_in(dir, path, &[]);
+    (up, Gateway::start_in(dir, path, &[]))
+}
+
+/// The breaker's state as `/metrics` shows it: the gauge changes when the
+/// breaker does (a failure opens it, an admitted probe half-opens it), never
+/// on a timer, so it can be read at leisure.
+const BREAKER_OPEN: &str = "hapax_breaker_state{provider=\"up\"} 1";
+const BREAKER_CLOSED: &str = "hapax_breaker_state{provider=\"up\"} 0";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_breaker_answers_without_asking_the_provider() {
+    // `open_for` is far longer than the test: it stays open while we look.
+    let (up, gw) = breaker_gateway("5m").await;
     let url = format!("{}/v1/chat/completions", gw.url);
     let admin = gw.admin.clone().unwrap();
     up.set_knobs(Knobs { status: Some(500), ..Default::default() });
     for _ in 0..3 {
         assert_eq!(post(&url, &chat("m", false)).await.status, 500);
     }
-    // Open: answered without asking the provider.
-    let r = post(&url, &chat("m", false)).await;
-    assert_eq!(r.status, 503, "{}", r.text());
-    assert_eq!(r.json()["error"]["code"], "circuit_open");
+    for _ in 0..3 {
+        let r = post(&url, &chat("m", false)).await;
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert_eq!(r.json()["error"]["code"], "circuit_open");
+    }
     assert_eq!(up.stats().requests, 3);
-    let m = get(&format!("{admin}/metrics")).await.text();
-    assert!(m.contains("hapax_breaker_state{provider=\"up\"} 1"), "{m}");
+    let m = metrics_with(&admin, BREAKER_OPEN).await;
+    assert!(m.contains(BREAKER_OPEN), "{m}");
     assert_eq!(get(&format!("{admin}/readyz")).await.status, 503);
+}
+
+/// Sends requests until one is not refused by the open breaker (the probe,
+/// once `open_for` has passed) and returns its status; refused ones never
+/// reach the provider.
+async fn until_the_probe(url: &str) -> u16 {
+    eventually("a probe once `open_for` has passed", async || {
+        let r = post(url, &chat("m", false)).await;
+        match r.status {
+            503 if r.text().contains("circuit_open") => Err(r.text()),
+            status => Ok(status),
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_opens_then_lets_a_probe_through() {
+    // A short `open_for`, so that the test can wait it out; nothing below
+    // depends on reaching the gateway before it ends.
+    let (up, gw) = breaker_gateway("300ms").await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let admin = gw.admin.clone().unwrap();
+    up.set_knobs(Knobs { status: Some(500), ..Default::default() });
+    for _ in 0..3 {
+        assert_eq!(post(&url, &chat("m", false)).await.status, 500);
+    }
+    let m = metrics_with(&admin, BREAKER_OPEN).await;
+    assert!(m.contains(BREAKER_OPEN), "three failures open it: {m}");
 
     // Half-open after `open_for`: one probe; it succeeds and closes the breaker.
     up.set_knobs(Knobs::default());
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(post(&url, &chat("m", false)).await.status, 200);
-    assert_eq!(up.stats().requests, 4);
-    let m = get(&format!("{admin}/metrics")).await.text();
-    assert!(m.contains("hapax_breaker_state{provider=\"up\"} 0"), "{m}");
+    assert_eq!(until_the_probe(&url).await, 200);
+    assert_eq!(up.stats().requests, 4, "only the probe reached the provider");
+    let m = metrics_with(&admin, BREAKER_CLOSED).await;
+    assert!(m.contains(BREAKER_CLOSED), "{m}");
     assert_eq!(post(&url, &chat("m", false)).await.status, 200);
     assert_eq!(get(&format!("{admin}/readyz")).await.status, 200);
 
@@ -184,10 +225,13 @@ route chat {{
     for _ in 0..3 {
         assert_eq!(post(&url, &chat("m", false)).await.status, 500);
     }
-    assert_eq!(post(&url, &chat("m", false)).await.status, 503);
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(post(&url, &chat("m", false)).await.status, 500, "the probe goes through");
-    assert_eq!(post(&url, &chat("m", false)).await.status, 503, "and reopens the breaker");
+    let m = metrics_with(&admin, BREAKER_OPEN).await;
+    assert!(m.contains(BREAKER_OPEN), "{m}");
+    let before = up.stats().requests;
+    assert_eq!(until_the_probe(&url).await, 500, "the probe goes through");
+    assert_eq!(up.stats().requests, before + 1, "only the probe reached the provider");
+    let m = metrics_with(&admin, BREAKER_OPEN).await;
+    assert!(m.contains(BREAKER_OPEN), "and its failure reopens the breaker: {m}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,7 +281,10 @@ route chat {{ match POST "/v1/chat/completions"; to sick; fallback [ok] }}
     assert_eq!(r.header("x-hapax-target"), "sick/m");
 
     up.set_knobs(Knobs { status: Some(500), ..Default::default() });
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The next health check marks it unhealthy (the flag is set before the gauge).
+    let unhealthy = "hapax_provider_healthy{provider=\"sick\"} 0";
+    let m = metrics_with(&admin, unhealthy).await;
+    assert!(m.contains(unhealthy), "{m}");
     let before = up.stats().by_path.get("/v1/chat/completions").copied();
     let r = post(&url, &chat("m", false)).await;
     assert_eq!(r.status, 200);
@@ -246,12 +293,18 @@ route chat {{ match POST "/v1/chat/completions"; to sick; fallback [ok] }}
     let r = get(&format!("{admin}/readyz")).await;
     assert_eq!(r.status, 503);
     assert!(r.text().contains("only_sick"), "{}", r.text());
-    let m = get(&format!("{admin}/metrics")).await.text();
-    assert!(m.contains("hapax_provider_healthy{provider=\"sick\"} 0"), "{m}");
     assert_eq!(post(&url, &chat("only", false)).await.status, 503);
 
+    // A passing health check brings it back.
     up.set_knobs(Knobs::default());
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(get(&format!("{admin}/readyz")).await.status, 200);
+    eventually("the provider is ready again", async || {
+        let r = get(&format!("{admin}/readyz")).await;
+        if r.status == 200 {
+            Ok(())
+        } else {
+            Err(r.text())
+        }
+    })
+    .await;
     assert_eq!(post(&url, &chat("m", false)).await.header("x-hapax-target"), "sick/m");
 }

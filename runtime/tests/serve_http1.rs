@@ -257,15 +257,17 @@ fn refused_bodies_are_answered_in_the_clients_format() {
     let (head, _) = answer(&mut s, &mut Vec::new());
     assert!(head.starts_with("http/1.1 400"), "{head}");
 
-    // A body that stops coming: the idle timeout answers for it.
+    // A body that stops coming: the idle timeout answers for it. Timed from
+    // before the bytes are sent, so that the gateway's timer cannot have
+    // started earlier.
     let mut s = connect(&gw);
-    write!(s, "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{{\"model\"").unwrap();
     let start = Instant::now();
+    write!(s, "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{{\"model\"").unwrap();
     let (head, text) = answer(&mut s, &mut Vec::new());
     assert!(head.starts_with("http/1.1 408"), "{head}");
     // Anthropic's endpoint, Anthropic's error shape.
     assert!(text.contains("\"type\":\"error\""), "{text}");
-    assert!(start.elapsed() >= Duration::from_millis(300), "{:?}", start.elapsed());
+    assert!(start.elapsed() >= Duration::from_millis(300), "answered before `idle_timeout`: {:?}", start.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -68,17 +68,31 @@ impl Breaker {
     }
 
     pub fn state(&self) -> BreakerState {
+        self.state_at(Instant::now())
+    }
+
+    /// Asks to send a request.
+    pub fn admit(&self) -> Admit {
+        self.admit_at(Instant::now())
+    }
+
+    pub fn record_failure(&self) {
+        self.record_failure_at(Instant::now())
+    }
+
+    // The clock is a parameter, so that the unit tests set the time instead
+    // of sleeping past `open_for` and `within`.
+
+    fn state_at(&self, now: Instant) -> BreakerState {
         match &*self.lock() {
             Inner::Closed { .. } => BreakerState::Closed,
-            Inner::Open { until } if Instant::now() >= *until => BreakerState::HalfOpen,
+            Inner::Open { until } if now >= *until => BreakerState::HalfOpen,
             Inner::Open { .. } => BreakerState::Open,
             Inner::HalfOpen { .. } => BreakerState::HalfOpen,
         }
     }
 
-    /// Asks to send a request.
-    pub fn admit(&self) -> Admit {
-        let now = Instant::now();
+    fn admit_at(&self, now: Instant) -> Admit {
         let mut inner = self.lock();
         match &mut *inner {
             Inner::Closed { .. } => Admit::Yes,
@@ -116,8 +130,7 @@ impl Breaker {
         }
     }
 
-    pub fn record_failure(&self) {
-        let now = Instant::now();
+    fn record_failure_at(&self, now: Instant) {
         let mut inner = self.lock();
         match &mut *inner {
             Inner::Closed { failures } => {
@@ -153,35 +166,57 @@ mod tests {
         Breaker::new(&cfg, IntGauge::new("g", "g").unwrap())
     }
 
+    /// The instant `ms` milliseconds after `t0`.
+    fn at(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
     #[test]
     fn opens_after_failures_then_half_opens() {
         let b = breaker(3, 10_000, 50);
+        let t0 = Instant::now();
         for _ in 0..2 {
-            assert_eq!(b.admit(), Admit::Yes);
-            b.record_failure();
+            assert_eq!(b.admit_at(t0), Admit::Yes);
+            b.record_failure_at(t0);
         }
-        assert_eq!(b.state(), BreakerState::Closed);
-        b.record_failure();
-        assert_eq!(b.state(), BreakerState::Open);
-        assert_eq!(b.admit(), Admit::No);
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(b.admit(), Admit::Probe);
-        assert_eq!(b.admit(), Admit::No, "only one probe at a time");
-        b.record_failure();
-        assert_eq!(b.admit(), Admit::No);
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(b.admit(), Admit::Probe);
+        assert_eq!(b.state_at(t0), BreakerState::Closed);
+        b.record_failure_at(t0);
+        assert_eq!(b.state_at(t0), BreakerState::Open);
+        assert_eq!(b.admit_at(at(t0, 49)), Admit::No, "open until `open_for` has passed");
+        assert_eq!(b.state_at(at(t0, 50)), BreakerState::HalfOpen);
+        assert_eq!(b.admit_at(at(t0, 50)), Admit::Probe);
+        assert_eq!(b.admit_at(at(t0, 51)), Admit::No, "only one probe at a time");
+        // The probe fails: open again for `open_for` from then.
+        b.record_failure_at(at(t0, 60));
+        assert_eq!(b.state_at(at(t0, 60)), BreakerState::Open);
+        assert_eq!(b.admit_at(at(t0, 109)), Admit::No);
+        assert_eq!(b.admit_at(at(t0, 110)), Admit::Probe);
         b.record_success();
-        assert_eq!(b.state(), BreakerState::Closed);
-        assert_eq!(b.admit(), Admit::Yes);
+        assert_eq!(b.state_at(at(t0, 110)), BreakerState::Closed);
+        assert_eq!(b.admit_at(at(t0, 110)), Admit::Yes);
+    }
+
+    #[test]
+    fn a_probe_without_an_outcome_is_replaced() {
+        // The probe's client went away: after max(open_for, 1 s) another
+        // request becomes the probe.
+        let b = breaker(1, 10_000, 50);
+        let t0 = Instant::now();
+        b.record_failure_at(t0);
+        assert_eq!(b.admit_at(at(t0, 50)), Admit::Probe);
+        assert_eq!(b.admit_at(at(t0, 1049)), Admit::No);
+        assert_eq!(b.admit_at(at(t0, 1050)), Admit::Probe);
+        assert_eq!(b.admit_at(at(t0, 1051)), Admit::No);
     }
 
     #[test]
     fn old_failures_do_not_count() {
         let b = breaker(2, 20, 1000);
-        b.record_failure();
-        std::thread::sleep(Duration::from_millis(30));
-        b.record_failure();
-        assert_eq!(b.state(), BreakerState::Closed);
+        let t0 = Instant::now();
+        b.record_failure_at(t0);
+        b.record_failure_at(at(t0, 21));
+        assert_eq!(b.state_at(at(t0, 21)), BreakerState::Closed, "the first failure is older than `within`");
+        b.record_failure_at(at(t0, 30));
+        assert_eq!(b.state_at(at(t0, 30)), BreakerState::Open, "two failures within 20 ms");
     }
 }

@@ -105,8 +105,10 @@ async fn hapax_load_counts_requests() {
             .await;
     assert!(summary["requests"].as_u64().unwrap() > 0);
     assert_eq!(summary["errors"], 0);
+    // At least the 300 ms asked for, and it stops then: far short of the
+    // default 10 s, with room for a busy machine.
     let duration = summary["duration_s"].as_f64().unwrap();
-    assert!((0.3..1.0).contains(&duration), "{summary}");
+    assert!((0.3..3.0).contains(&duration), "{summary}");
     assert_percentiles(&summary, true);
 }
 
