@@ -191,6 +191,9 @@ pub struct Provider {
     pub latency: Duration,
     pub api_version: Option<String>,
     pub models: Vec<String>,
+    /// Request headers passed to the provider beyond the default allowlist
+    /// (lowercase).
+    pub forward: Vec<String>,
     pub mode: MockMode,
 }
 

@@ -161,6 +161,7 @@ pub const BLOCKS: &[BlockSpec] = &[
             s("latency"),
             s("api_version"),
             s("models"),
+            s("forward"),
             choice("mode", &["normal", "slow", "flaky", "error"]),
         ],
     ),

@@ -74,6 +74,8 @@ fn cases() -> Vec<(&'static str, Vec<(&'static str, String)>)> {
         ("too_many_values", one("provider p { type mock; timeout 30s 40s }\n")),
         ("missing_value", one("provider p { type mock; timeout }\n")),
         ("percent_over_100", one("sla s { availability 150% over 30d }\n")),
+        ("forward_owned_header", one("provider p { type mock; forward [\"x-team\", \"Authorization\"] }\n")),
+        ("forward_not_a_name", one("provider p { type mock; forward [\"x team\", \"x_team\"] }\n")),
         ("busy_poll_too_long", one("gateway { busy_poll 5ms }\n")),
         ("reversed_range", with_p("route r {\n  match \"/v1/*\"\n  to p\n  retry 2 backoff 2s..100ms\n}\n")),
         ("bad_regex", with_p("route r {\n  match \"/v1/*\"\n  when request.model =~ \"gpt-(4\"\n  to p\n}\n")),

@@ -23,8 +23,8 @@ async fn a_fallback_hides_every_upstream_fault() {
     let bad = mock_upstream().await;
     let good = mock_upstream().await;
     let (dir, path) = write_policy(&format!(
-        r#"provider bad {{ type openai_compatible; base_url "{}/v1" }}
-provider good {{ type openai_compatible; base_url "{}/v1" }}
+        r#"provider bad {{ type openai_compatible; base_url "{}/v1"; {MOCK_KNOBS} }}
+provider good {{ type openai_compatible; base_url "{}/v1"; {MOCK_KNOBS} }}
 route chat {{
   match POST "/v1/chat/completions"
   to bad
@@ -86,7 +86,7 @@ async fn without_a_fallback_the_client_gets_the_right_status() {
     // A port with nobody listening.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let (dir, path) = write_policy(&format!(
-        r#"provider up {{ type openai; base_url "{}/v1" }}
+        r#"provider up {{ type openai; base_url "{}/v1"; {MOCK_KNOBS} }}
 provider gone {{ type openai; base_url "http://{closed}/v1" }}
 route nowhere {{
   match POST "/v1/chat/completions"
@@ -104,8 +104,10 @@ route chat {{
     let gw = Gateway::start_in(dir, path, &[]);
     let url = format!("{}/v1/chat/completions", gw.url);
     let c = client();
-    let cases: [(Headers, u16, &str); 6] = [
-        (&[("x-mock-status", "401")], 401, ""),
+    let cases: [(Headers, u16, &str); 7] = [
+        // The provider refusing the gateway's key is the gateway's fault.
+        (&[("x-mock-status", "401")], 502, "upstream_auth_error"),
+        (&[("x-mock-status", "403")], 502, "upstream_auth_error"),
         (&[("x-mock-status", "429")], 429, ""),
         (&[("x-mock-status", "500")], 500, ""),
         (&[("x-mock-status", "503")], 503, ""),
@@ -144,6 +146,7 @@ async fn breaker_gateway(open_for: &str) -> (hapax_mock_upstream::MockServer, Ga
         r#"provider up {{
   type openai
   base_url "{}/v1"
+  {MOCK_KNOBS}
   breaker {{ failures 3 within 10s; open_for {open_for} }}
 }}
 route chat {{
@@ -266,6 +269,7 @@ async fn health_checks_take_a_provider_out_and_back() {
         r#"provider sick {{
   type openai
   base_url "{}/v1"
+  {MOCK_KNOBS}
   health {{ every 100ms; path "/models" }}
 }}
 provider ok {{ type mock }}

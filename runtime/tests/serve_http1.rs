@@ -274,7 +274,7 @@ fn refused_bodies_are_answered_in_the_clients_format() {
 async fn a_client_that_leaves_before_its_answer_cancels_the_request() {
     let up = mock_upstream().await;
     let gw = Gateway::start(&format!(
-        "{GATEWAY}\nprovider up {{ type openai; base_url \"{}/v1\" }}\nroute chat {{ match POST \"/v1/chat/completions\"; to up }}\n",
+        "{GATEWAY}\nprovider up {{ type openai; base_url \"{}/v1\"; {MOCK_KNOBS} }}\nroute chat {{ match POST \"/v1/chat/completions\"; to up }}\n",
         up.url("")
     ));
     let admin = gw.admin.clone().unwrap();

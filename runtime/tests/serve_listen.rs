@@ -56,7 +56,7 @@ fn slow_and_idle_clients_are_cut_off() {
 async fn a_client_that_leaves_mid_stream_cancels_the_request() {
     let up = mock_upstream().await;
     let gw = Gateway::start(&format!(
-        "{GATEWAY}\nprovider up {{ type openai; base_url \"{}/v1\" }}\nroute chat {{ match POST \"/v1/chat/completions\"; to up }}\n",
+        "{GATEWAY}\nprovider up {{ type openai; base_url \"{}/v1\"; {MOCK_KNOBS} }}\nroute chat {{ match POST \"/v1/chat/completions\"; to up }}\n",
         up.url("")
     ));
     let admin = gw.admin.clone().unwrap();

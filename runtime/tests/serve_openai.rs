@@ -21,6 +21,7 @@ async fn setup(extra: &str) -> (hapax_mock_upstream::MockServer, Gateway) {
 provider up {{
   type openai
   base_url "{}/v1"
+  {MOCK_KNOBS}
   api_key env("HAPAX_TEST_KEY")
   models ["gpt-4o-mini"]
 }}

@@ -24,6 +24,8 @@ struct Seen {
     target: String,
     authorization: Option<String>,
     api_key: Option<String>,
+    /// Every header name it got, lowercase.
+    names: Vec<String>,
 }
 
 /// An upstream that answers every request with one chat completion and
@@ -54,6 +56,7 @@ async fn recorder() -> Recorder {
                         target: req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default(),
                         authorization: header("authorization"),
                         api_key: header("api-key"),
+                        names: req.headers().keys().map(|n| n.as_str().to_string()).collect(),
                     });
                     async {
                         Ok::<_, Infallible>(
@@ -132,4 +135,67 @@ async fn each_provider_type_sends_its_own_path_credentials_and_version() {
         assert_eq!(seen(r).len(), 3, "{name}");
         assert_eq!(r.connections.load(Ordering::SeqCst), 1, "{name}: connections");
     }
+}
+
+/// Client headers reach a provider through an allowlist: `accept`,
+/// `user-agent` and what the provider's `forward` lists, never a name with
+/// `_` or one that `Connection` names; nothing from the request can change
+/// an Azure URL.
+#[tokio::test]
+async fn only_allowed_headers_reach_providers_and_deployments_cannot_change_the_url() {
+    let (plain, open, az) = (recorder().await, recorder().await, recorder().await);
+    let policy = format!(
+        "{GATEWAY}\
+         provider plain {{ type openai; base_url \"http://{}/v1\" }}\n\
+         provider open {{ type openai; base_url \"http://{}/v1\"; forward [\"OpenAI-Organization\", \"x-forwarded-for\", \"x-conn\"] }}\n\
+         provider az {{ type azure; base_url \"http://{}\"; api_key env(\"K_AZ\") }}\n\
+         route p {{ match POST \"/v1/chat/completions\"; when request.model == \"p\"; to plain }}\n\
+         route o {{ match POST \"/v1/chat/completions\"; when request.model == \"o\"; to open }}\n\
+         route a {{ match POST \"/v1/chat/completions\"; to az }}\n",
+        plain.addr, open.addr, az.addr
+    );
+    let dir = TempDir::new("forward");
+    let path = dir.path().join("policy.hapax");
+    std::fs::write(&path, policy).unwrap();
+    let gw = Gateway::start_in(dir, path, &[("K_AZ", "k-az")]);
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let sent = [
+        ("accept", "application/json"),
+        ("user-agent", "sdk/1"),
+        ("openai-organization", "org-client"),
+        ("openai-project", "proj-client"),
+        ("x-forwarded-for", "10.0.0.1"),
+        ("x-team", "t"),
+        ("x_team", "t"),
+        ("cookie", "c=1"),
+        ("x-conn", "1"),
+        ("connection", "x-conn"),
+    ];
+    let c = client();
+    for model in ["p", "o"] {
+        let r = request(&c, "POST", &url, &chat(model, false), &sent).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let names = |r: &Recorder| {
+        let mut n: Vec<String> = r.seen.lock().unwrap()[0].names.clone();
+        n.retain(|n| !["host", "content-type", "content-length", "x-request-id"].contains(&n.as_str()));
+        n.sort();
+        n
+    };
+    assert_eq!(names(&plain), ["accept", "user-agent"]);
+    assert_eq!(names(&open), ["accept", "openai-organization", "user-agent", "x-forwarded-for"]);
+
+    // A deployment name is the request's `model`: nothing in it may reach
+    // the URL but Azure's own alphabet.
+    for model in ["a/b", "../x", "a?b=1", "a#b", "a%2Fb", "..", "a b"] {
+        let r = request(&c, "POST", &url, &chat(model, false), &[]).await;
+        assert_eq!(r.status, 400, "{model}: {}", r.text());
+    }
+    assert!(az.seen.lock().unwrap().is_empty(), "no request reached azure");
+    let r = request(&c, "POST", &url, &chat("gpt-4o.mini_1", false), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        az.seen.lock().unwrap()[0].target,
+        "/openai/deployments/gpt-4o.mini_1/chat/completions?api-version=2024-10-21"
+    );
 }

@@ -12,7 +12,7 @@ use support::*;
 async fn a_slow_stream_in_progress_completes() {
     let up = mock_upstream().await;
     let policy = format!(
-        "gateway {{\n  listen http \"127.0.0.1:0\"\n  shutdown_grace 8s\n}}\nprovider up {{ type openai; base_url \"{}/v1\" }}\nroute chat {{\n  match POST \"/v1/chat/completions\"\n  to up\n}}\n",
+        "gateway {{\n  listen http \"127.0.0.1:0\"\n  shutdown_grace 8s\n}}\nprovider up {{ type openai; base_url \"{}/v1\"; {MOCK_KNOBS} }}\nroute chat {{\n  match POST \"/v1/chat/completions\"\n  to up\n}}\n",
         up.url("")
     );
     let mut gw = Gateway::start(&policy);

@@ -15,11 +15,13 @@ async fn setup() -> (hapax_mock_upstream::MockServer, Gateway) {
 provider oa {{
   type openai
   base_url "{url}/v1"
+  {MOCK_KNOBS}
   api_key env("HAPAX_TEST_KEY")
 }}
 provider an {{
   type anthropic
   base_url "{url}"
+  {MOCK_KNOBS}
   api_key env("HAPAX_TEST_KEY")
 }}
 route openai_client {{

@@ -325,6 +325,13 @@ const KEYWORDS: &[KeywordDoc] = &[
     ),
     kw(
         "provider",
+        "forward",
+        "Lets these request headers through to the provider, beyond `accept` and `user-agent`: for example `openai-organization` to let clients choose what the gateway's key bills, or `anthropic-beta`. Every other client header is dropped.",
+        r#"forward ["HEADER", ...]"#,
+        r#"forward ["openai-organization", "openai-project"]"#,
+    ),
+    kw(
+        "provider",
         "mode",
         "Sets how a mock provider behaves: normally, slowly, flakily with random failures, or always with an error.",
         "mode normal|slow|flaky|error",

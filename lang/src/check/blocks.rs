@@ -270,6 +270,7 @@ impl Checker<'_> {
             latency: Duration::ZERO,
             api_version: None,
             models: Vec::new(),
+            forward: Vec::new(),
             mode: MockMode::Normal,
         };
         let mut kind = None;
@@ -292,6 +293,7 @@ impl Checker<'_> {
                 "latency" => p.latency = self.one(s, "latency 20ms").and_then(|e| self.duration(e)).unwrap_or_default(),
                 "api_version" => p.api_version = self.one(s, "api_version \"2024-10-21\"").and_then(|e| self.string(e)),
                 "models" => p.models = self.strings(s),
+                "forward" => p.forward = self.header_names(s),
                 "mode" => {
                     p.mode = match self
                         .one(s, "mode normal")

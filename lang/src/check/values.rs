@@ -354,6 +354,60 @@ impl Checker<'_> {
         }
     }
 
+    /// Request header names, lowercased: tokens, and none that the gateway
+    /// owns or that only concern one hop.
+    pub(super) fn header_names(&mut self, d: &Directive) -> Vec<String> {
+        const NEVER: &[&str] = &[
+            "host",
+            "connection",
+            "keep-alive",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+            "content-length",
+            "content-type",
+            "expect",
+            "proxy-connection",
+            "proxy-authenticate",
+            "proxy-authorization",
+            "authorization",
+            "x-api-key",
+            "api-key",
+            "cookie",
+            "x-request-id",
+        ];
+        let mut out = Vec::new();
+        let items: Vec<&Expr> = d
+            .args
+            .iter()
+            .flat_map(|a| match &a.value.kind {
+                ExprKind::List(items) => items.iter().collect::<Vec<_>>(),
+                _ => vec![&a.value],
+            })
+            .collect();
+        for e in items {
+            let Some(name) = self.string(e) else { continue };
+            let lower = name.to_ascii_lowercase();
+            let token =
+                !lower.is_empty() && lower.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^`|~".contains(&b));
+            if !token {
+                let d = self
+                    .error(Code::BadValue, e.span, format!("`{name}` is not a header name"))
+                    .help("a header name is letters, digits and `-` (names with `_` are never forwarded)");
+                self.err(d);
+            } else if NEVER.contains(&lower.as_str()) {
+                let d = self
+                    .error(Code::BadValue, e.span, format!("`{name}` is never forwarded to a provider"))
+                    .help("the gateway sets this header itself, or it concerns only one hop");
+                self.err(d);
+            } else {
+                out.push(lower);
+            }
+        }
+        out
+    }
+
     /// A list of strings, or one string.
     pub(super) fn strings(&mut self, d: &Directive) -> Vec<String> {
         let mut out = Vec::new();

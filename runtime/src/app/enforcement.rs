@@ -66,6 +66,7 @@ pub const DECLARATIONS: &[(&str, Serve)] = &[
     ("provider.latency", Enforced),
     ("provider.api_version", Enforced),
     ("provider.models", Enforced),
+    ("provider.forward", Enforced),
     ("provider.mode", Enforced),
     ("route", Enforced),
     ("route.match", Enforced),

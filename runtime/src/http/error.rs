@@ -40,6 +40,8 @@ pub enum Kind {
     Reset,
     /// The provider answered with an error status.
     Status,
+    /// The provider refused the gateway's own credentials (401, 403).
+    UpstreamAuth,
     /// The provider answered something that is not its wire format.
     Protocol,
     BreakerOpen,
@@ -62,6 +64,7 @@ impl Kind {
             Kind::Timeout => "timeout",
             Kind::Reset => "reset",
             Kind::Status => "status",
+            Kind::UpstreamAuth => "upstream_auth",
             Kind::Protocol => "protocol",
             Kind::BreakerOpen => "breaker_open",
             Kind::Unhealthy => "unhealthy",
@@ -214,6 +217,23 @@ impl GatewayError {
         e
     }
 
+    /// The provider answered 401 or 403: the gateway's credentials are
+    /// wrong or not allowed, which is the gateway's fault, not the
+    /// client's. The client gets 502 and a gateway message; the provider's
+    /// own message goes to the log. Another target may still answer.
+    pub fn upstream_auth(provider: &str, status: StatusCode) -> Self {
+        Self::new(
+            Kind::UpstreamAuth,
+            Origin::Upstream,
+            true,
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "provider `{provider}` refused the gateway's credentials ({}); the operator must fix them",
+                status.as_u16()
+            ),
+        )
+    }
+
     /// Whether the failure says the provider is unwell (for the breaker):
     /// connection trouble, timeouts and 5xx do; 4xx, 429 included, do not.
     pub fn counts_against_provider(&self) -> bool {
@@ -238,6 +258,7 @@ impl GatewayError {
             Kind::Timeout => "upstream_timeout",
             Kind::Reset => "upstream_reset",
             Kind::Status => "upstream_error",
+            Kind::UpstreamAuth => "upstream_auth_error",
             Kind::Protocol => "upstream_protocol_error",
             Kind::BreakerOpen => "circuit_open",
             Kind::Unhealthy => "provider_unhealthy",

@@ -105,30 +105,22 @@ impl std::future::Future for YieldOnce {
     }
 }
 
-/// Request headers that are not passed to providers: hop-by-hop headers,
-/// the client's credentials (the provider gets the gateway's), and headers
-/// the gateway sets itself.
-fn forwardable(name: &[u8]) -> bool {
-    // Names come as the client sent them, in any case; the length picks the
-    // few names worth comparing.
-    let dropped: &[&[u8]] = match name.len() {
-        2 => &[b"te"],
-        4 => &[b"host"],
-        6 => &[b"expect", b"cookie"],
-        7 => &[b"trailer", b"upgrade", b"api-key"],
-        9 => &[b"x-api-key"],
-        10 => &[b"connection", b"keep-alive"],
-        12 => &[b"content-type", b"x-request-id"],
-        13 => &[b"authorization"],
-        14 => &[b"content-length"],
-        15 => &[b"accept-encoding"],
-        16 => &[b"proxy-connection"],
-        17 => &[b"transfer-encoding", b"anthropic-version"],
-        18 => &[b"proxy-authenticate"],
-        19 => &[b"proxy-authorization"],
-        _ => &[],
-    };
-    !dropped.iter().any(|d| crate::http::ascii::eq_ignore_case(d, name))
+/// Whether a client's request header reaches the provider: an allowlist.
+/// `accept` and `user-agent` pass, and whatever the provider's `forward`
+/// lists; nothing else does (the gateway sets `content-type`, credentials,
+/// `x-request-id` and the API's own headers itself). A name with `_` never
+/// passes (a proxy may read `Transfer_Encoding` as `Transfer-Encoding`), nor
+/// one the request's `Connection` header names.
+fn forwardable(name: &[u8], extra: &[Box<[u8]>], connection: Option<&[u8]>) -> bool {
+    use crate::http::ascii::eq_ignore_case;
+    let allowed = match name.len() {
+        6 => eq_ignore_case(name, b"accept"),
+        10 => eq_ignore_case(name, b"user-agent"),
+        _ => false,
+    } || extra.iter().any(|e| eq_ignore_case(e, name));
+    allowed
+        && !name.contains(&b'_')
+        && !connection.is_some_and(|c| c.split(|b| *b == b',').any(|t| eq_ignore_case(t.trim_ascii(), name)))
 }
 
 /// Answer headers read from the provider (names in any case) to pass back
@@ -157,7 +149,8 @@ pub async fn call(
     let uri = up.uri(ingress.endpoint, model)?;
     let body = crate::upstream::translate::request_body(ingress, api, model, rewrite)?;
     let mut h: Vec<Header> = Vec::with_capacity(ingress.headers.len() + 4);
-    h.extend(ingress.headers.raw().filter(|(name, _)| forwardable(name)));
+    let connection = ingress.headers.get_str("connection").map(str::as_bytes);
+    h.extend(ingress.headers.raw().filter(|(name, _)| forwardable(name, &up.forward, connection)));
     h.push((b"content-type", b"application/json"));
     h.push((b"x-request-id", request_id.as_bytes()));
     h.extend(up.fixed_headers().map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())));
@@ -174,6 +167,11 @@ pub async fn call(
         let is_sse = resp.event_stream;
         if !resp.status.is_success() {
             let bytes = resp.body.collect(1024 * 1024).await.unwrap_or_default();
+            if matches!(resp.status.as_u16(), 401 | 403) {
+                let said = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned();
+                tracing::warn!(target: "hapax::upstream", provider = %name, status = resp.status.as_u16(), answer = %said, "the provider refused the gateway's credentials");
+                return Err(GatewayError::upstream_auth(name, resp.status));
+            }
             let retry_after = headers.get(header::RETRY_AFTER).cloned();
             return Err(GatewayError::upstream_status(name, resp.status, bytes, retry_after));
         }
@@ -208,19 +206,18 @@ mod tests {
     use super::forwardable;
 
     #[test]
-    fn hop_by_hop_credentials_and_our_own_headers_stay_behind_in_any_case() {
+    fn only_allowed_headers_reach_providers_in_any_case() {
+        let none: &[Box<[u8]>] = &[];
         let dropped = [
             "host",
             "connection",
             "keep-alive",
             "proxy-connection",
             "proxy-authorization",
-            "proxy-authenticate",
             "te",
             "trailer",
             "transfer-encoding",
             "upgrade",
-            "expect",
             "content-length",
             "content-type",
             "authorization",
@@ -230,13 +227,30 @@ mod tests {
             "accept-encoding",
             "anthropic-version",
             "x-request-id",
+            "x-team",
+            "openai-organization",
+            "openai-project",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "forwarded",
+            "",
         ];
         for name in dropped {
-            assert!(!forwardable(name.as_bytes()), "{name}");
-            assert!(!forwardable(name.to_ascii_uppercase().as_bytes()), "{name}");
+            assert!(!forwardable(name.as_bytes(), none, None), "{name}");
+            assert!(!forwardable(name.to_ascii_uppercase().as_bytes(), none, None), "{name}");
         }
-        for name in ["x-team", "accept", "user-agent", "openai-organization", "x-ratelimit-x", "tee", ""] {
-            assert!(forwardable(name.as_bytes()), "{name}");
+        for name in ["accept", "User-Agent", "ACCEPT"] {
+            assert!(forwardable(name.as_bytes(), none, None), "{name}");
         }
+        // The provider's `forward` lets more through, never a name with `_`
+        // nor one that `Connection` names.
+        let extra: &[Box<[u8]>] = &[b"openai-organization"[..].into(), b"x-forwarded-for"[..].into()];
+        assert!(forwardable(b"OpenAI-Organization", extra, None));
+        assert!(forwardable(b"x-forwarded-for", extra, Some(b"keep-alive")));
+        assert!(!forwardable(b"x-forwarded-for", extra, Some(b"close, X-Forwarded-For")));
+        assert!(!forwardable(b"accept", none, Some(b"accept")));
+        assert!(!forwardable(b"openai-project", extra, None));
+        let underscored: &[Box<[u8]>] = &[b"x_team"[..].into()];
+        assert!(!forwardable(b"x_team", underscored, None));
     }
 }

@@ -63,6 +63,8 @@ pub struct Upstream {
     pub api: Option<Api>,
     pub timeout: Duration,
     pub models: Vec<String>,
+    /// Request headers let through beyond the default allowlist (lowercase).
+    pub forward: Vec<Box<[u8]>>,
     base: String,
     /// The authentication header, when a key is set.
     auth: Option<(HeaderName, HeaderValue)>,
@@ -82,6 +84,15 @@ impl Drop for Upstream {
             t.abort();
         }
     }
+}
+
+/// An Azure deployment name taken from the request's `model`, which goes
+/// into the URL's path: Azure's own alphabet, no `/ ? # %` and no `..`,
+/// so nothing from the client can change which URL is asked.
+fn valid_deployment(model: &str) -> bool {
+    model.len() <= 64
+        && model.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && !model.contains("..")
 }
 
 impl Upstream {
@@ -135,6 +146,7 @@ impl Upstream {
             api,
             timeout: p.timeout,
             models: p.models.clone(),
+            forward: p.forward.iter().map(|f| f.as_bytes().into()).collect(),
             base,
             auth,
             anthropic_version,
@@ -233,6 +245,11 @@ impl Upstream {
             };
             if model.is_empty() {
                 return Err(GatewayError::bad_request("a `model` (the azure deployment) is required"));
+            }
+            if !valid_deployment(model) {
+                return Err(GatewayError::bad_request(
+                    "the `model` (the azure deployment) may hold only letters, digits, `-`, `_` and `.`, and not `..`",
+                ));
             }
             return format!("{}/openai/deployments/{}/{suffix}?api-version={}", self.base, model, self.azure_version)
                 .parse()

@@ -334,6 +334,12 @@ pub async fn mock_upstream() -> hapax_mock_upstream::MockServer {
 }
 
 /// A gateway block listening on free ports, with an admin listener.
+/// The mock upstream's request knobs (`x-mock-status` and the like), let
+/// through to a provider by its `forward` (clients' headers are dropped by
+/// default).
+pub const MOCK_KNOBS: &str =
+    r#"forward ["x-mock-status", "x-mock-delay-ms", "x-mock-trickle-ms", "x-mock-disconnect-after", "x-mock-reset"]"#;
+
 pub const GATEWAY: &str = "gateway {\n  listen http \"127.0.0.1:0\"\n  admin \"127.0.0.1:0\"\n}\n";
 
 /// Sends `count` chat requests over one HTTP/2 connection made on `io`

@@ -32,7 +32,7 @@ syn keyword hapaxSetting     on_exceed downgrade input output sink rotate keep r
 syn keyword hapaxSetting     expect method target allow
 syn match   hapaxSetting     "\<file\>\ze\s"
 syn keyword hapaxSetting     api_version cached_input context header header_timeout limits log_prompts
-syn keyword hapaxSetting     mode models open shutdown_grace status stream body busy_poll
+syn keyword hapaxSetting     mode models open shutdown_grace status stream body busy_poll forward
 syn keyword hapaxConstant    adaptive allow anthropic azure backoff bbr below block cluster cubic daily deny downgrade error fifo flaky h3 hourly http https local log mock never newreno normal ollama openai openai_compatible over p50 p90 p95 p99 priority reject response retry_after slow stdout store warn webhook weekly within
 
 
