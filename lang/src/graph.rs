@@ -80,6 +80,17 @@ pub struct Gateway {
     /// How long a worker keeps polling for events after work before it
     /// sleeps; zero turns polling off.
     pub busy_poll: Duration,
+    /// Open client connections, over all listeners; more are refused.
+    pub max_connections: u64,
+    /// Concurrent streams on one HTTP/2 connection.
+    pub http2_max_streams: u32,
+    /// Request body bytes held in memory at once, over all connections;
+    /// a body that would pass it is answered 503.
+    pub max_body_memory: u64,
+    /// The largest provider answer read whole (not streamed).
+    pub max_answer: u64,
+    /// The longest line or event of a provider's event stream.
+    pub max_event: u64,
 }
 
 impl Default for Gateway {
@@ -101,6 +112,11 @@ impl Default for Gateway {
             idle_timeout: Duration::from_secs(90),
             shutdown_grace: Duration::from_secs(30),
             busy_poll: Duration::from_micros(50),
+            max_connections: 10_000,
+            http2_max_streams: 128,
+            max_body_memory: 512 * 1024 * 1024,
+            max_answer: 64 * 1024 * 1024,
+            max_event: 1024 * 1024,
         }
     }
 }

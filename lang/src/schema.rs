@@ -145,6 +145,11 @@ pub const BLOCKS: &[BlockSpec] = &[
             s("idle_timeout"),
             s("shutdown_grace"),
             s("busy_poll"),
+            s("max_connections"),
+            s("http2_max_streams"),
+            s("max_body_memory"),
+            s("max_answer"),
+            s("max_event"),
         ],
     ),
     top(

@@ -217,6 +217,31 @@ impl Checker<'_> {
                         g.max_body = n;
                     }
                 }
+                "max_body_memory" => {
+                    if let Some(n) = self.one(s, "max_body_memory 512MiB").and_then(|e| self.size(e)) {
+                        g.max_body_memory = n;
+                    }
+                }
+                "max_answer" => {
+                    if let Some(n) = self.one(s, "max_answer 64MiB").and_then(|e| self.size(e)) {
+                        g.max_answer = n;
+                    }
+                }
+                "max_event" => {
+                    if let Some(n) = self.one(s, "max_event 1MiB").and_then(|e| self.size(e)) {
+                        g.max_event = n;
+                    }
+                }
+                "max_connections" => {
+                    if let Some(n) = self.one(s, "max_connections 10000").and_then(|e| self.count(e)) {
+                        g.max_connections = n;
+                    }
+                }
+                "http2_max_streams" => {
+                    if let Some(n) = self.one(s, "http2_max_streams 128").and_then(|e| self.count(e)) {
+                        g.http2_max_streams = u32::try_from(n).unwrap_or(u32::MAX);
+                    }
+                }
                 "data_dir" => {
                     if let Some(p) = self.one(s, "data_dir \"./hapax-data\"").and_then(|e| self.string(e)) {
                         g.data_dir = crate::loader::normalize(&self.dir().join(p));

@@ -173,13 +173,22 @@ pub async fn reload(ctx: &Ctx, source: &Source) -> Option<Vec<PathBuf>> {
         g.gateway.listeners.iter().map(|l| (format!("{:?}", l.proto), l.addr.clone())).collect()
     };
     let (was, now) = (&old.graph.gateway, &graph.gateway);
-    if listeners(&old.graph) != listeners(&graph) || was.admin != now.admin || was.busy_poll != now.busy_poll {
-        tracing::warn!(target: "hapax::reload", "changes to listeners, admin or busy_poll take effect at the next restart");
+    let restart_only = listeners(&old.graph) != listeners(&graph)
+        || was.admin != now.admin
+        || was.busy_poll != now.busy_poll
+        || was.max_connections != now.max_connections
+        || was.http2_max_streams != now.http2_max_streams;
+    if restart_only {
+        tracing::warn!(
+            target: "hapax::reload",
+            "changes to listeners, admin, busy_poll, max_connections or http2_max_streams take effect at the next restart"
+        );
     }
     drop(old);
     match Snapshot::build(graph, &ctx.state) {
         Ok(snap) => {
             let routes = snap.graph.routes.len();
+            crate::http::body::set_body_memory_limit(snap.graph.gateway.max_body_memory);
             ctx.current.store(Arc::new(snap));
             metrics.reloads.with_label_values(&["ok"]).inc();
             tracing::info!(target: "hapax::reload", routes, "policy reloaded");

@@ -77,7 +77,14 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph, lo
         }
     };
     let ctx = Arc::new(Ctx { current: ArcSwap::from_pointee(snapshot), state, body_timeout: gw.idle_timeout });
-    let cfg = ConnConfig { header_timeout: gw.header_timeout, idle_timeout: gw.idle_timeout };
+    crate::http::body::set_body_memory_limit(gw.max_body_memory);
+    let cfg = ConnConfig {
+        header_timeout: gw.header_timeout,
+        idle_timeout: gw.idle_timeout,
+        max_connections: Some(usize::try_from(gw.max_connections).unwrap_or(usize::MAX)),
+        http2_max_streams: gw.http2_max_streams,
+    };
+    let admin_cfg = ConnConfig { max_connections: None, ..cfg };
     let (stop_tx, stop_rx) = watch::channel(false);
     let tracker = Tracker::default();
     let mut loops = Vec::new();
@@ -189,7 +196,7 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph, lo
             listener,
             None,
             Admin(ctx.clone()),
-            cfg,
+            admin_cfg,
             stop_rx.clone(),
             tracker.clone(),
         )));

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 /// A streaming body that cannot fail.
@@ -69,10 +70,59 @@ impl HttpBody for Body {
     }
 }
 
+/// Request body bytes held in memory over all connections, and the most
+/// there may be (`gateway { max_body_memory }`). A body holds its bytes
+/// from when they are read until its request is answered.
+static HELD: AtomicU64 = AtomicU64::new(0);
+static MOST: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Sets how many request body bytes may be held at once.
+pub fn set_body_memory_limit(most: u64) {
+    MOST.store(most, Ordering::Relaxed);
+}
+
+/// The request body bytes held at once now, over all connections.
+pub fn body_memory_held() -> u64 {
+    HELD.load(Ordering::Relaxed)
+}
+
+/// A body's share of [`HELD`], given back when it is dropped.
+#[derive(Debug, Default)]
+pub struct BodyMemory(u64);
+
+impl BodyMemory {
+    /// Holds `n` more bytes; false (holding nothing more) when that would
+    /// pass the limit.
+    pub fn grow(&mut self, n: u64) -> bool {
+        let most = MOST.load(Ordering::Relaxed);
+        let grown = HELD.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |held| {
+            held.checked_add(n).filter(|total| *total <= most)
+        });
+        if grown.is_ok() {
+            self.0 += n;
+        }
+        grown.is_ok()
+    }
+
+    /// Holds at least `total` bytes in all.
+    pub fn grow_to(&mut self, total: u64) -> bool {
+        total <= self.0 || self.grow(total - self.0)
+    }
+}
+
+impl Drop for BodyMemory {
+    fn drop(&mut self) {
+        if self.0 > 0 {
+            HELD.fetch_sub(self.0, Ordering::AcqRel);
+        }
+    }
+}
+
 /// A request's body as the request path receives it.
 pub enum ReqBody {
-    /// Read whole by our HTTP/1.1 server, within the body limit.
-    Read(Bytes),
+    /// Read whole by our HTTP/1.1 server, within the body limit, with the
+    /// memory it holds.
+    Read(Bytes, BodyMemory),
     /// Our HTTP/1.1 server could not read it.
     Failed(BodyFailure),
     /// Still to be read from an HTTP/2 stream.
@@ -90,6 +140,8 @@ pub enum BodyFailure {
     Timeout,
     /// Its framing is broken.
     Malformed,
+    /// The gateway holds as many request bodies as `max_body_memory` lets it.
+    Busy,
 }
 
 impl Body {

@@ -46,6 +46,8 @@ pub enum Kind {
     Protocol,
     BreakerOpen,
     Unhealthy,
+    /// The gateway is at one of its global limits.
+    Overloaded,
     Internal,
 }
 
@@ -68,6 +70,7 @@ impl Kind {
             Kind::Protocol => "protocol",
             Kind::BreakerOpen => "breaker_open",
             Kind::Unhealthy => "unhealthy",
+            Kind::Overloaded => "overloaded",
             Kind::Internal => "internal",
         }
     }
@@ -198,6 +201,13 @@ impl GatewayError {
             format!("provider `{provider}` is unhealthy"),
         )
     }
+    /// The gateway holds as much request body memory as it may: 503 with
+    /// `Retry-After: 1`.
+    pub fn overloaded(message: impl Into<String>) -> Self {
+        let mut e = Self::new(Kind::Overloaded, Origin::Gateway, false, StatusCode::SERVICE_UNAVAILABLE, message);
+        e.retry_after = Some(HeaderValue::from_static("1"));
+        e
+    }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(Kind::Internal, Origin::Gateway, false, StatusCode::INTERNAL_SERVER_ERROR, message)
     }
@@ -262,6 +272,7 @@ impl GatewayError {
             Kind::Protocol => "upstream_protocol_error",
             Kind::BreakerOpen => "circuit_open",
             Kind::Unhealthy => "provider_unhealthy",
+            Kind::Overloaded => "gateway_overloaded",
             Kind::Internal => "internal_error",
         }
     }

@@ -2,15 +2,15 @@
 //! size limit, and parsing it once into the view the policy evaluates
 //! (`RequestView`).
 
-use crate::http::body::{BodyFailure, ReqBody};
+use crate::http::body::{BodyFailure, BodyMemory, ReqBody};
 use crate::http::error::GatewayError;
 use crate::http::request::Headers;
 use crate::wire::scan;
 use crate::wire::Api;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use hapax_lang::expr::{ClientInfo, RequestView};
 use http::{Method, Uri};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -162,50 +162,68 @@ impl Ingress {
     }
 }
 
-/// Reads a body whole, refusing more than `limit` bytes without buffering
-/// them, and giving up when it does not arrive within `deadline`. Our
-/// HTTP/1.1 server has read it already; an HTTP/2 body is read here.
+/// Reads a request's body within `limit` and the body timeout, holding its
+/// memory against `max_body_memory` until the guard is dropped.
 pub async fn read_body(
     body: ReqBody,
     headers: &Headers,
     limit: u64,
     deadline: Duration,
-) -> Result<Bytes, GatewayError> {
+) -> Result<(Bytes, BodyMemory), GatewayError> {
     match body {
-        ReqBody::Read(b) if b.len() as u64 > limit => Err(GatewayError::too_large(limit)),
-        ReqBody::Read(b) => Ok(b),
+        ReqBody::Read(b, _) if b.len() as u64 > limit => Err(GatewayError::too_large(limit)),
+        ReqBody::Read(b, held) => Ok((b, held)),
         ReqBody::Failed(BodyFailure::TooLarge) => Err(GatewayError::too_large(limit)),
         ReqBody::Failed(BodyFailure::Timeout) => Err(GatewayError::body_timeout()),
         ReqBody::Failed(BodyFailure::Malformed) => {
             Err(GatewayError::bad_request("the request body is not validly framed"))
         }
+        ReqBody::Failed(BodyFailure::Busy) => Err(busy()),
         // Boxed: the HTTP/2 path's future is large and would weigh on
         // every request's.
         ReqBody::Incoming(b) => Box::pin(read_incoming(*b, headers, limit, deadline)).await,
     }
 }
 
+fn busy() -> GatewayError {
+    GatewayError::overloaded("the gateway holds as many request bodies as it may; try again shortly")
+}
+
+/// An HTTP/2 body, gathered frame by frame into one buffer (so that tiny
+/// frames cost their data, not a buffer each).
 async fn read_incoming(
-    body: Incoming,
+    mut body: Incoming,
     headers: &Headers,
     limit: u64,
     deadline: Duration,
-) -> Result<Bytes, GatewayError> {
+) -> Result<(Bytes, BodyMemory), GatewayError> {
     let declared = headers.get_str("content-length").and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(GatewayError::too_large(limit));
     }
-    let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
-    match tokio::time::timeout(deadline, limited.collect()).await {
-        Err(_) => Err(GatewayError::body_timeout()),
-        Ok(Ok(c)) => Ok(c.to_bytes()),
-        Ok(Err(e)) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                Err(GatewayError::too_large(limit))
-            } else {
-                Err(GatewayError::bad_request("the request body could not be read"))
+    let mut held = BodyMemory::default();
+    if !held.grow(declared.unwrap_or(0)) {
+        return Err(busy());
+    }
+    let read = async {
+        let mut buf = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| GatewayError::bad_request("the request body could not be read"))?;
+            let Ok(data) = frame.into_data() else { continue };
+            let total = (buf.len() + data.len()) as u64;
+            if total > limit {
+                return Err(GatewayError::too_large(limit));
             }
+            if !held.grow_to(total) {
+                return Err(busy());
+            }
+            buf.extend_from_slice(&data);
         }
+        Ok(buf.freeze())
+    };
+    match tokio::time::timeout(deadline, read).await {
+        Err(_) => Err(GatewayError::body_timeout()),
+        Ok(r) => r.map(|b| (b, held)),
     }
 }
 

@@ -35,11 +35,26 @@ pub trait Service: Clone + Send + Sync + 'static {
     fn refusal(&self, status: http::StatusCode, why: &str) -> bytes::Bytes;
 }
 
-/// Timeouts applied to every connection.
+/// Timeouts and bounds applied to every connection of a listener.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnConfig {
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Open connections (counted by the listener's tracker) beyond which a
+    /// new one is refused; none for the admin listener.
+    pub max_connections: Option<usize>,
+    /// Concurrent streams on one HTTP/2 connection.
+    pub http2_max_streams: u32,
+}
+
+/// What a connection over `max_connections` gets before it is closed.
+fn over_capacity() -> Vec<u8> {
+    let body = r#"{"error":{"message":"the gateway has as many connections open as it may","type":"server_error","code":"gateway_overloaded"}}"#;
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// Counts open connections so shutdown can wait for them.
@@ -89,7 +104,7 @@ pub async fn accept_loop<S: Service>(
     shutdown: watch::Receiver<bool>,
     tracker: Tracker,
 ) {
-    let h2 = Arc::new(h2_builder());
+    let h2 = Arc::new(h2_builder(cfg.http2_max_streams));
     let mut stop = shutdown.clone();
     loop {
         let (tcp, _peer) = tokio::select! {
@@ -104,6 +119,15 @@ pub async fn accept_loop<S: Service>(
             },
             _ = stop.changed() => break,
         };
+        if cfg.max_connections.is_some_and(|most| tracker.count() >= most) {
+            // Never queued: a plain connection is told why, a TLS one (whose
+            // handshake would cost more) is just closed.
+            if tls.is_none() {
+                let _ = tcp.try_write(&over_capacity());
+            }
+            tracing::debug!(target: "hapax::listen", "connection refused: max_connections reached");
+            continue;
+        }
         let _ = tcp.set_nodelay(true);
         let guard = tracker.enter();
         let service = service.clone();
@@ -140,10 +164,10 @@ pub async fn accept_loop<S: Service>(
     }
 }
 
-fn h2_builder() -> http2::Builder<TokioExecutor> {
+fn h2_builder(max_streams: u32) -> http2::Builder<TokioExecutor> {
     let mut b = http2::Builder::new(TokioExecutor::new());
     b.timer(TokioTimer::new())
-        .max_concurrent_streams(1024)
+        .max_concurrent_streams(max_streams)
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20));
     b

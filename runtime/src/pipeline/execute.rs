@@ -39,6 +39,7 @@ pub async fn run(
     let primary = route.pick(ingress, rand::random::<u64>());
     let chain = std::iter::once(primary).chain(route.fallback.iter().filter(|t| *t != primary));
     let tries = 1 + route.retry.as_ref().map_or(0, |r| r.attempts);
+    let max_answer = usize::try_from(snap.graph.gateway.max_answer).unwrap_or(usize::MAX);
     let mut last: Option<GatewayError> = None;
     for target in chain {
         let Some(up) = snap.upstreams.get(target.provider.index()) else {
@@ -47,6 +48,7 @@ pub async fn run(
         rec.provider = Some(up.name.clone());
         let model = model_for(target, ingress);
         rec.model = Some(model.to_string());
+        rec.model_known = snap.model_label(model) == model;
         if !up.health_flag() {
             let e = GatewayError::unhealthy(&up.name);
             metrics.add(&metrics.upstream_errors, &[&up.name, e.kind.as_str()], 1);
@@ -74,7 +76,7 @@ pub async fn run(
             let deadline = tokio::time::Instant::from_std(started) + timeout;
             // Boxed: the attempt's future is large, and moving it through
             // every enclosing future costs more than one allocation.
-            match Box::pin(call::call(up, ingress, model, rewrite, &rec.request_id, deadline)).await {
+            match Box::pin(call::call(up, ingress, model, rewrite, &rec.request_id, deadline, max_answer)).await {
                 Ok(reply) => {
                     if let Some(b) = &up.breaker {
                         b.record_success();

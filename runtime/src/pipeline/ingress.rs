@@ -20,7 +20,8 @@ pub async fn read(ctx: &Ctx, ex: &mut Exchange, req: Request) -> Result<Ingress,
         return Err(GatewayError::method_not_allowed(format!("`{path}` takes `{want}`, not `{got}`")));
     }
     let Request { method, uri, headers, body } = req;
-    let raw = ingress::read_body(body, &headers, ex.snap.graph.gateway.max_body, ctx.body_timeout).await?;
+    let (raw, held) = ingress::read_body(body, &headers, ex.snap.graph.gateway.max_body, ctx.body_timeout).await?;
+    ex.body_memory = held;
     let ingress = Ingress::parse(endpoint, method, uri, headers, raw)?;
     ex.rec.stream = ingress.stream;
     Ok(ingress)

@@ -34,6 +34,7 @@ mod ingress;
 mod respond;
 mod stream;
 
+use crate::http::body::BodyMemory;
 use crate::http::error::{self, GatewayError};
 use crate::http::ingress::Ingress;
 use crate::http::request::Request;
@@ -69,6 +70,9 @@ pub struct Exchange {
     pub api: Api,
     /// The access record: timings, route, provider, tokens, status.
     pub rec: Record,
+    /// The request body's share of `max_body_memory`, held until the
+    /// request is answered.
+    body_memory: BodyMemory,
     /// `x-hapax-route`, once a route matched.
     route: Option<HeaderValue>,
     /// `x-hapax-target`, once a target answered or failed.
@@ -85,7 +89,8 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request) -> Response {
         return resp;
     }
     let rec = Record::start(ctx.state.metrics.clone(), request_id.clone(), req.method.clone(), req.uri.clone());
-    let mut ex = Exchange { snap, api: Api::OpenAi, rec, route: None, target: None };
+    let mut ex =
+        Exchange { snap, api: Api::OpenAi, rec, body_memory: BodyMemory::default(), route: None, target: None };
     let mut resp = match phases(&ctx, &mut ex, req).await {
         Ok(resp) => resp,
         Err(e) => {
@@ -118,7 +123,8 @@ async fn phases(ctx: &Ctx, ex: &mut Exchange, req: Request) -> Result<Response, 
     let route = ex.snap.graph.route(route);
     let success = execute::run(&ex.snap, route, &ingress, &mut ex.rec, &ctx.state.metrics).await?;
     ex.target = target_header(Some(&success.upstream.name), Some(&success.model));
-    respond::answer(success, &ingress, &mut ex.rec)
+    let max_event = usize::try_from(ex.snap.graph.gateway.max_event).unwrap_or(usize::MAX);
+    respond::answer(success, &ingress, max_event, &mut ex.rec)
 }
 
 /// The route phase: the first route whose `match` and `when` hold.

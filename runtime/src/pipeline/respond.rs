@@ -15,7 +15,7 @@ use crate::wire::Api;
 use http::header::{self, HeaderName, HeaderValue};
 use http::StatusCode;
 
-pub fn answer(s: Success, ingress: &Ingress, rec: &mut Record) -> Result<Response, GatewayError> {
+pub fn answer(s: Success, ingress: &Ingress, max_event: usize, rec: &mut Record) -> Result<Response, GatewayError> {
     let api = ingress.api();
     let mut resp = match s.reply.body {
         ReplyBody::Full(bytes) => {
@@ -37,7 +37,7 @@ pub fn answer(s: Success, ingress: &Ingress, rec: &mut Record) -> Result<Respons
             }
             let id = rec.request_id.to_str().unwrap_or("0").to_string();
             let conv = StreamConv::new(api, s.reply.api, &s.model, &id, include_usage);
-            let body = SseBody::new(up, conv, api, s.timeout, rec.hand_off());
+            let body = SseBody::new(up, conv, api, s.timeout, max_event, rec.hand_off());
             let mut r = Response::new(StatusCode::OK, Body::stream(body));
             r.add(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             r.add(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

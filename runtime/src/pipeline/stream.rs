@@ -46,10 +46,18 @@ pub struct SseBody {
 }
 
 impl SseBody {
-    pub fn new(upstream: UpStream, conv: StreamConv, api: Api, idle: Duration, record: Record) -> Self {
+    /// `max_event` bounds a line or an event of the provider's stream.
+    pub fn new(
+        upstream: UpStream,
+        conv: StreamConv,
+        api: Api,
+        idle: Duration,
+        max_event: usize,
+        record: Record,
+    ) -> Self {
         SseBody {
             upstream,
-            parser: SseParser::new(),
+            parser: SseParser::with_limit(max_event),
             conv,
             out: VecDeque::new(),
             idle,

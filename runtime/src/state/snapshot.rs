@@ -7,8 +7,11 @@ use crate::state::State;
 use crate::upstream::provider::Upstream;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use hapax_lang::fxhash::FxHasher;
 use hapax_lang::graph::Graph;
 use http::HeaderValue;
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 pub struct Snapshot {
@@ -19,6 +22,10 @@ pub struct Snapshot {
     pub route_names: Vec<HeaderValue>,
     /// The `GET /v1/models` answer.
     pub models: Bytes,
+    /// The model names a metric label may carry: those the policy names
+    /// and those of the price table. Any other is labelled `other`, so a
+    /// client cannot grow the metrics with made-up names.
+    known_models: HashSet<Box<str>, BuildHasherDefault<FxHasher>>,
 }
 
 /// The snapshot being served.
@@ -33,7 +40,25 @@ impl Snapshot {
             .map(|r| HeaderValue::from_str(&r.decl.name).unwrap_or_else(|_| HeaderValue::from_static("invalid")))
             .collect();
         let models = model_list(&graph);
-        Ok(Snapshot { graph, upstreams, route_names, models })
+        let mut known_models: HashSet<Box<str>, BuildHasherDefault<FxHasher>> = HashSet::default();
+        known_models.extend(hapax_stdlib::prices::table().iter().map(|p| Box::from(p.model.as_str())));
+        known_models.extend(graph.prices.iter().map(|p| Box::from(p.model.as_str())));
+        known_models.extend(graph.providers.iter().flat_map(|p| p.models.iter().map(|m| Box::from(m.as_str()))));
+        for r in &graph.routes {
+            known_models.extend(r.all_targets().iter().filter_map(|t| t.model.as_deref()).map(Box::from));
+        }
+        Ok(Snapshot { graph, upstreams, route_names, models, known_models })
+    }
+
+    /// The metric label for `model`: itself when the policy or the price
+    /// table knows it (a dated name like `gpt-4o-2024-08-06` counts as
+    /// known through its price), else `other`.
+    pub fn model_label<'m>(&self, model: &'m str) -> &'m str {
+        if self.known_models.contains(model) || hapax_stdlib::prices::lookup(model).is_some() {
+            model
+        } else {
+            "other"
+        }
     }
 
     /// `None` when ready, else why not: every route needs a target whose

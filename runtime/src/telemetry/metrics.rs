@@ -36,6 +36,8 @@ pub struct Metrics {
     /// Reloads by result (`ok` or `failed`).
     pub reloads: IntCounterVec,
     pub in_flight: IntGauge,
+    /// Request body bytes held, read when metrics are rendered.
+    body_memory: IntGauge,
 }
 
 impl Metrics {
@@ -76,6 +78,11 @@ impl Metrics {
             IntGaugeVec::new(Opts::new("hapax_provider_healthy", "1 when the provider is healthy"), &["provider"])?;
         let reloads = IntCounterVec::new(Opts::new("hapax_reloads_total", "Policy reloads by result"), &["result"])?;
         let in_flight = IntGauge::new("hapax_requests_in_flight", "Requests being answered")?;
+        let body_memory = IntGauge::new(
+            "hapax_request_body_bytes_held",
+            "Request body bytes held in memory (max_body_memory bounds it)",
+        )?;
+        registry.register(Box::new(body_memory.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(upstream_duration.clone()))?;
@@ -98,6 +105,7 @@ impl Metrics {
             provider_healthy,
             reloads,
             in_flight,
+            body_memory,
         })
     }
 
@@ -121,6 +129,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> Vec<u8> {
+        self.body_memory.set(i64::try_from(crate::http::body::body_memory_held()).unwrap_or(i64::MAX));
         let mut out = Vec::with_capacity(8192);
         // Encoding into a Vec only fails on a malformed metric family, which
         // the typed constructors above cannot produce.
@@ -143,8 +152,14 @@ fn series<M: 'static>(owner: usize, labels: &[&str], make: impl FnOnce() -> M, w
         h.write_u8(0xff);
     }
     let key = h.finish();
+    /// Entries a thread keeps; labels are bounded (see `Snapshot::model_label`),
+    /// but routes and providers renamed by reloads would pile up.
+    const KEPT: usize = 4096;
     CACHE.with(|c| {
         let mut cache = c.borrow_mut();
+        if cache.len() >= KEPT && !cache.contains_key(&key) {
+            cache.clear();
+        }
         let slot = cache.entry(key).or_default();
         let found = slot.iter().find(|e| {
             e.owner == owner && e.labels.len() == labels.len() && e.labels.iter().zip(labels).all(|(a, b)| **a == **b)

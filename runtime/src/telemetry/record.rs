@@ -25,6 +25,9 @@ pub struct Record {
     pub provider: Option<Arc<str>>,
     /// The model asked of the provider.
     pub model: Option<String>,
+    /// Whether `model` may be a metric label (else it is counted as
+    /// `other`); see `Snapshot::model_label`.
+    pub model_known: bool,
     pub status: StatusCode,
     pub stream: bool,
     pub prompt_estimate: u64,
@@ -59,6 +62,7 @@ impl Record {
             route: None,
             provider: None,
             model: None,
+            model_known: false,
             status: StatusCode::OK,
             stream: false,
             prompt_estimate: 0,
@@ -102,6 +106,7 @@ impl Record {
             route: self.route.take(),
             provider: self.provider.take(),
             model: self.model.take(),
+            model_known: self.model_known,
             status: self.status,
             stream: self.stream,
             prompt_estimate: self.prompt_estimate,
@@ -130,6 +135,7 @@ impl Record {
         let route = self.route.as_ref().and_then(|r| r.to_str().ok()).unwrap_or("");
         let provider = self.provider.as_deref().unwrap_or("");
         let model = self.model.as_deref().unwrap_or("");
+        let label = if self.model_known || model.is_empty() { model } else { "other" };
         let upstream = self.upstream_start.map(|t| now.saturating_duration_since(t));
         if let Some((api, answer)) = self.usage_in.take() {
             self.usage = crate::wire::Usage::from_body(api, &answer);
@@ -138,7 +144,7 @@ impl Record {
             Some(u) => (u.input_tokens, u.output_tokens),
             None => (self.prompt_estimate, 0),
         };
-        m.answered(route, provider, model, self.status.as_str(), |s| {
+        m.answered(route, provider, label, self.status.as_str(), |s| {
             s.requests.inc();
             s.duration.observe(elapsed.as_secs_f64());
             if let Some(u) = upstream {
@@ -148,9 +154,9 @@ impl Record {
                 s.ttft(m, provider).observe(t.as_secs_f64());
             }
             if !provider.is_empty() && self.status.is_success() {
-                s.tokens_in(m, provider, model).inc_by(tokens_in);
+                s.tokens_in(m, provider, label).inc_by(tokens_in);
                 if tokens_out > 0 {
-                    s.tokens_out(m, provider, model).inc_by(tokens_out);
+                    s.tokens_out(m, provider, label).inc_by(tokens_out);
                 }
             }
         });

@@ -15,10 +15,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::time::Instant;
 
-/// The largest upstream answer read whole (non-streamed answers and error
-/// bodies); streams are never read whole.
-const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
-
 /// A successful answer from a provider.
 pub struct Reply {
     /// The API the body is in.
@@ -139,6 +135,7 @@ pub async fn call(
     rewrite: bool,
     request_id: &HeaderValue,
     deadline: Instant,
+    max_answer: usize,
 ) -> Result<Reply, GatewayError> {
     let Some(api) = up.api else {
         return match tokio::time::timeout_at(deadline, crate::upstream::mock::answer(up, ingress, model)).await {
@@ -159,6 +156,7 @@ pub async fn call(
     let late = |e: BodyError| match e {
         BodyError::TimedOut => GatewayError::timeout(name),
         BodyError::Broken => GatewayError::reset(name),
+        BodyError::TooLarge => GatewayError::protocol(name, "its answer is larger than max_answer"),
     };
     let attempt = async {
         let resp = up.send(&Method::POST, &uri, &h, body, kept, deadline).await?;
@@ -187,7 +185,7 @@ pub async fn call(
             }
             return Ok(Reply { api, headers, body: ReplyBody::Stream(body) });
         }
-        let bytes = resp.body.collect(MAX_UPSTREAM_BODY).await.map_err(late)?;
+        let bytes = resp.body.collect(max_answer).await.map_err(late)?;
         Ok(Reply { api, headers, body: ReplyBody::Full(bytes) })
     };
     // Our HTTP/1.1 client keeps the deadline with its connection's timer,

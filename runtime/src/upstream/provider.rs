@@ -512,7 +512,13 @@ impl UpBody {
             UpBody::H1(b) => b.collect(limit).await.map_err(BodyError::from),
             // Boxed: only `http2 on` providers take this path.
             UpBody::Hyper(body) => {
-                Box::pin(Limited::new(body, limit).collect()).await.map(|c| c.to_bytes()).map_err(|_| BodyError::Broken)
+                Box::pin(Limited::new(body, limit).collect()).await.map(|c| c.to_bytes()).map_err(|e| {
+                    if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                        BodyError::TooLarge
+                    } else {
+                        BodyError::Broken
+                    }
+                })
             }
         }
     }
@@ -529,8 +535,10 @@ impl UpBody {
 /// Why a provider's answer body could not be read whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyError {
-    /// Cut off, broken or too large.
+    /// Cut off or broken.
     Broken,
+    /// Larger than the gateway reads whole (`max_answer`).
+    TooLarge,
     /// Not complete by the exchange's deadline.
     TimedOut,
 }
@@ -539,6 +547,7 @@ impl From<h1::Error> for BodyError {
     fn from(e: h1::Error) -> Self {
         match e {
             h1::Error::TimedOut => BodyError::TimedOut,
+            h1::Error::TooLarge => BodyError::TooLarge,
             _ => BodyError::Broken,
         }
     }

@@ -132,6 +132,9 @@ impl StreamConv {
                 parser.feed_each(&chunk, |_, data| emit(&mut failed, out, || t.on_data(data)))
             }
         }
+        if parser.overflowed() {
+            return Err("a line or an event of the provider's stream is longer than max_event".into());
+        }
         if matches!(self, StreamConv::PassOpenAi(_) | StreamConv::PassAnthropic(_)) {
             out.push_back(chunk);
         }

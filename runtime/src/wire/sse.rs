@@ -15,7 +15,7 @@ pub struct SseEvent {
 }
 
 /// Incremental SSE parser: [`feed`](Self::feed) it byte chunks, collect events.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SseParser {
     /// The bytes of a line whose terminator has not arrived yet.
     line: Vec<u8>,
@@ -26,12 +26,45 @@ pub struct SseParser {
     event: Option<String>,
     data: String,
     has_data: bool,
+    /// The longest line, and the most data an event may hold.
+    limit: usize,
+    /// A line or an event was longer than `limit`: the stream is broken and
+    /// nothing more is parsed.
+    overflowed: bool,
 }
+
+impl Default for SseParser {
+    fn default() -> Self {
+        SseParser::with_limit(MAX_EVENT)
+    }
+}
+
+/// The longest line or event a parser takes by default.
+pub const MAX_EVENT: usize = 1024 * 1024;
 
 impl SseParser {
     /// A parser at the start of a stream.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A parser that takes lines and events of at most `limit` bytes.
+    pub fn with_limit(limit: usize) -> Self {
+        SseParser {
+            line: Vec::new(),
+            skip_lf: false,
+            bom_checked: false,
+            event: None,
+            data: String::new(),
+            has_data: false,
+            limit,
+            overflowed: false,
+        }
+    }
+
+    /// Whether a line or an event passed the limit; the parser then stops.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
     }
 
     /// Takes `chunk` as read without parsing it, when that is the same as
@@ -64,6 +97,9 @@ impl SseParser {
     /// Parses `chunk` and hands each event it completes to `each`, as its
     /// `event:` field and its data, without copying them out.
     pub fn feed_each(&mut self, chunk: &[u8], mut each: impl FnMut(Option<&str>, &str)) {
+        if self.overflowed {
+            return;
+        }
         let mut rest = chunk;
         if self.skip_lf {
             if let Some(tail) = rest.strip_prefix(b"\n") {
@@ -85,6 +121,9 @@ impl SseParser {
                 buffered.clear();
                 self.line = buffered;
             }
+            if self.overflowed {
+                return;
+            }
             let Some((&terminator, after)) = tail.split_first() else {
                 break;
             };
@@ -97,7 +136,19 @@ impl SseParser {
                 }
             }
         }
+        if self.line.len() + rest.len() > self.limit {
+            self.overflow();
+            return;
+        }
         self.line.extend_from_slice(rest);
+    }
+
+    fn overflow(&mut self) {
+        self.overflowed = true;
+        self.line = Vec::new();
+        self.data = String::new();
+        self.has_data = false;
+        self.event = None;
     }
 
     /// Ends the stream: a last line without terminator is processed, and an event still being
@@ -141,6 +192,10 @@ impl SseParser {
         };
         match field {
             b"data" => {
+                if self.data.len() + value.len() + 1 > self.limit || line.len() > self.limit {
+                    self.overflow();
+                    return;
+                }
                 if self.has_data {
                     self.data.push('\n');
                 }
@@ -189,6 +244,28 @@ mod tests {
 
     fn ev(event: Option<&str>, data: &str) -> SseEvent {
         SseEvent { event: event.map(str::to_owned), data: data.to_owned() }
+    }
+
+    #[test]
+    fn a_line_or_an_event_longer_than_the_limit_stops_the_parser() {
+        // A line that never ends holds at most the limit.
+        let mut p = SseParser::with_limit(64);
+        for _ in 0..100 {
+            p.feed(&[b'x'; 10]);
+        }
+        assert!(p.overflowed());
+        assert!(p.line.capacity() <= 64, "{}", p.line.capacity());
+        // Many short data lines make one long event.
+        let mut p = SseParser::with_limit(64);
+        let events = p.feed("data: 0123456789\n".repeat(10).as_bytes());
+        assert!(events.is_empty() && p.overflowed());
+        assert!(p.feed(b"data: ok\n\n").is_empty(), "nothing more is parsed");
+        // Within the limit all is as before, across chunks.
+        let mut p = SseParser::with_limit(64);
+        let mut events = p.feed(b"data: 0123456789\n");
+        events.extend(p.feed(b"data: 0123456789\n\n"));
+        assert_eq!(events, [ev(None, "0123456789\n0123456789")]);
+        assert!(!p.overflowed());
     }
 
     fn parse_whole(input: &[u8]) -> Vec<SseEvent> {

@@ -21,7 +21,7 @@ syn match   hapaxDeclName    "[a-zA-Z_][a-zA-Z0-9_-]*" contained
 syn region  hapaxDeclString  start=+"+ skip=+\\\\\|\\"+ end=+"+ contained oneline
 syn match   hapaxInclude     "^\s*\zs\<import\>"
 
-syn keyword hapaxSetting     listen cert key congestion zero_rtt max_streams admin max_body data_dir
+syn keyword hapaxSetting     listen cert key congestion zero_rtt max_streams admin max_body data_dir max_connections http2_max_streams max_body_memory max_answer max_event
 syn keyword hapaxSetting     type base_url api_key timeout pool max_idle idle_timeout http2 health every
 syn keyword hapaxSetting     path breaker failures within open_for latency priority team roles
 syn keyword hapaxSetting     api_keys jwt issuer audience jwks claims cedar default by requests tokens

@@ -58,6 +58,8 @@ pub enum Error {
     TimedOut,
     #[error("invalid HTTP answer: {0}")]
     Protocol(&'static str),
+    #[error("the answer is larger than the limit")]
+    TooLarge,
 }
 
 impl From<Invalid> for Error {
@@ -363,7 +365,7 @@ fn encode_head(method: &Method, target: &str, host: &HeaderValue, headers: &[Hea
 
 /// How a body ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
+pub(crate) enum Framing {
     Length(u64),
     Chunked(Chunk),
     /// Until the provider closes the connection.
@@ -372,20 +374,20 @@ enum Framing {
 }
 
 /// A response head, as the client uses it.
-struct Head {
-    status: StatusCode,
+pub(crate) struct Head {
+    pub(crate) status: StatusCode,
     /// The headers `keep` chose.
-    headers: HeaderMap,
-    framing: Framing,
+    pub(crate) headers: HeaderMap,
+    pub(crate) framing: Framing,
     /// Whether the connection can serve another request after this one.
-    reusable: bool,
+    pub(crate) reusable: bool,
     /// `content-type: text/event-stream`.
-    event_stream: bool,
+    pub(crate) event_stream: bool,
 }
 
 /// Parses a complete response head off the front of `buf`, skipping
 /// interim (`1xx`) answers; `None` until the head is complete.
-fn parse_head(buf: &mut BytesMut, method: &Method, keep: fn(&str) -> bool) -> Result<Option<Head>, Error> {
+pub(crate) fn parse_head(buf: &mut BytesMut, method: &Method, keep: fn(&str) -> bool) -> Result<Option<Head>, Error> {
     loop {
         // Uninitialised: zeroing a hundred slots costs more than parsing.
         let mut slots = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -439,7 +441,7 @@ fn parse_head(buf: &mut BytesMut, method: &Method, keep: fn(&str) -> bool) -> Re
 
 /// Takes what `buf` holds of the body; `Ok(None)` when it needs more input.
 /// Sets `framing` to `Done` at the end.
-fn decode(buf: &mut BytesMut, framing: &mut Framing) -> Result<Option<Bytes>, Error> {
+pub(crate) fn decode(buf: &mut BytesMut, framing: &mut Framing) -> Result<Option<Bytes>, Error> {
     match framing {
         Framing::Done => Ok(None),
         Framing::Close => Ok((!buf.is_empty()).then(|| buf.split().freeze())),
@@ -526,7 +528,7 @@ impl Body {
         while let Some(data) = std::future::poll_fn(|cx| self.poll_data(cx)).await.transpose()? {
             let have = if all.is_empty() { first.as_ref().map_or(0, Bytes::len) } else { all.len() };
             if have + data.len() > limit {
-                return Err(Error::Protocol("the answer is too large"));
+                return Err(Error::TooLarge);
             }
             match first.take() {
                 None if all.is_empty() => first = Some(data),

@@ -28,7 +28,7 @@
 use super::codec::{self, decode_chunked, Chunk, Framing, FramingHeaders};
 use super::timer::{Deadline, Timer};
 use crate::http::ascii::eq_ignore_case;
-use crate::http::body::{BodyFailure, DynBody, ReqBody};
+use crate::http::body::{BodyFailure, BodyMemory, DynBody, ReqBody};
 use crate::http::request::{Headers, Request, Span};
 use crate::http::response::Response;
 use crate::net::listen::{ConnConfig, Service};
@@ -149,14 +149,14 @@ enum Next {
 
 /// A parsed request head.
 #[derive(Debug)]
-struct Head {
-    method: Method,
-    uri: Uri,
-    version: Version,
-    headers: Headers,
-    keep_alive: bool,
-    framing: Framing,
-    expect_continue: bool,
+pub(crate) struct Head {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) version: Version,
+    pub(crate) headers: Headers,
+    pub(crate) keep_alive: bool,
+    pub(crate) framing: Framing,
+    pub(crate) expect_continue: bool,
 }
 
 impl Head {
@@ -276,9 +276,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
     async fn read_body(&mut self, head: &Head, limit: u64) -> Result<(ReqBody, bool), Gone> {
         let mut deadline = Deadline::new(self.cfg.idle_timeout);
         match head.framing {
-            Framing::None => Ok((ReqBody::Read(Bytes::new()), true)),
+            Framing::None => Ok((ReqBody::Read(Bytes::new(), BodyMemory::default()), true)),
             Framing::Length(n) if n > limit => Ok((ReqBody::Failed(BodyFailure::TooLarge), false)),
             Framing::Length(n) => {
+                let mut held = BodyMemory::default();
+                if !held.grow(n) {
+                    return Ok((ReqBody::Failed(BodyFailure::Busy), false));
+                }
                 let n = n as usize;
                 if self.rbuf.len() < n {
                     self.go_on(head).await?;
@@ -291,7 +295,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                         return Ok((ReqBody::Failed(BodyFailure::Timeout), false));
                     }
                 }
-                Ok((ReqBody::Read(self.rbuf.split_to(n).freeze()), true))
+                Ok((ReqBody::Read(self.rbuf.split_to(n).freeze(), held), true))
             }
             // Answers never come framed this way; requests are not parsed so.
             Framing::Close => Ok((ReqBody::Failed(BodyFailure::Malformed), false)),
@@ -299,7 +303,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                 self.go_on(head).await?;
                 // The data is gathered in one buffer as it is decoded, so the
                 // body costs its size whatever its chunks.
-                let (mut state, mut body) = (Chunk::default(), BytesMut::new());
+                let (mut state, mut body, mut held) = (Chunk::default(), BytesMut::new(), BodyMemory::default());
                 loop {
                     let done = match decode_chunked(&mut self.rbuf, &mut state, &mut body) {
                         Ok(done) => done,
@@ -307,11 +311,15 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Conn<IO> {
                     };
                     // A chunk that announces more than the limit is refused
                     // before its data comes.
-                    if body.len() as u64 + state.pending() > limit {
+                    let announced = body.len() as u64 + state.pending();
+                    if announced > limit {
                         return Ok((ReqBody::Failed(BodyFailure::TooLarge), false));
                     }
+                    if !held.grow_to(announced) {
+                        return Ok((ReqBody::Failed(BodyFailure::Busy), false));
+                    }
                     if done {
-                        return Ok((ReqBody::Read(body.freeze()), true));
+                        return Ok((ReqBody::Read(body.freeze(), held), true));
                     }
                     if !self.fill_by(&mut deadline).await? {
                         return Ok((ReqBody::Failed(BodyFailure::Timeout), false));
@@ -549,7 +557,7 @@ fn put_chunk(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
     }
 }
 
-type Refusal = (StatusCode, &'static str);
+pub(crate) type Refusal = (StatusCode, &'static str);
 
 /// `uri-host [ ":" port ]` (RFC 9110 §7.2): a registered name (unreserved
 /// and sub-delims, percent-encoded octets), an IPv4 address or an IP
@@ -582,7 +590,7 @@ fn valid_host(host: &[u8]) -> bool {
 /// is complete. The target and the headers stay slices of the buffer
 /// (httparse has checked that names are tokens and values have no control
 /// characters).
-fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refusal> {
+pub(crate) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refusal> {
     const BAD: StatusCode = StatusCode::BAD_REQUEST;
     // Uninitialised: zeroing a hundred slots per request costs more than
     // parsing a typical head.
