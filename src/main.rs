@@ -65,6 +65,9 @@ enum Command {
     },
     /// Run the language server over stdio (for editors).
     Lsp,
+    /// Issue, list, revoke and rotate API keys.
+    #[command(subcommand)]
+    Keys(cmd::keys::Keys),
     /// Explain a keyword or a diagnostic code.
     Explain {
         /// A keyword (`route`, `provider.pool.max_idle`) or a code (`E0501`).
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Serve { paths } => hapax_runtime::serve(&paths),
         Command::Init { dir } => cmd::init::run(&dir),
         Command::Lsp => hapax_lsp::run(hapax_runtime::enforcement::refused()),
+        Command::Keys(k) => cmd::keys::run(k),
     };
     ExitCode::from(status)
 }

@@ -151,3 +151,51 @@ route embeddings {{
     assert!(out.status.success(), "{text}");
     assert!(text.contains("all sdk checks passed"), "{text}");
 }
+
+#[test]
+fn official_sdks_authenticate_with_a_hapax_key() {
+    let py = match python() {
+        Ok(py) => py,
+        Err(why) => {
+            skip_or_fail(&why);
+            return;
+        }
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("hapax-sdk-auth-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let policy = dir.join("auth.hapax");
+    std::fs::write(
+        &policy,
+        format!(
+            "gateway {{\n  listen http \"127.0.0.1:{port}\"\n  data_dir \"state\"\n}}\nauth {{ api_keys store }}\nprovider m {{ type mock }}\nroute all {{\n  match POST \"/v1/*\"\n  to m\n}}\n"
+        ),
+    )
+    .expect("write policy");
+    let made = Command::new(env!("CARGO_BIN_EXE_hapax"))
+        .args(["keys", "create", "--client", "sdk", policy.to_str().expect("utf-8")])
+        .output()
+        .expect("hapax keys");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let key = String::from_utf8_lossy(&made.stdout).lines().last().unwrap_or("").to_string();
+    let hapax = Command::new(env!("CARGO_BIN_EXE_hapax"))
+        .args(["serve", policy.to_str().expect("utf-8")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("hapax runs");
+    let _hapax = Kill(hapax);
+    wait_for(port);
+    let out = Command::new(py)
+        .arg(root.join("tests/python/sdk_auth.py"))
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg(&key)
+        .output()
+        .expect("python runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("all sdk auth checks passed"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

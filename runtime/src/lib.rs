@@ -20,6 +20,7 @@ mod upstream;
 pub mod wire;
 
 pub use app::enforcement;
+pub use state::keys;
 
 /// Runs `hapax serve` over the given policy files or folders (the
 /// quickstart when none); returns the process exit status.

@@ -5,6 +5,7 @@ pub mod explain;
 pub mod fmt;
 pub mod graph;
 pub mod init;
+pub mod keys;
 pub mod test;
 
 use hapax_lang::{Checked, Mode, RealFs};

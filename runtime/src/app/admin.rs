@@ -1,21 +1,30 @@
-//! The admin listener: `/metrics` (Prometheus text format), `/healthz` and
-//! `/readyz`.
+//! The admin listener: `/healthz` and `/readyz` for anyone; `/metrics`
+//! (Prometheus text format) and the admin API (`/admin/api/keys`) for an
+//! admin credential (see [`Admin::admit`]).
 
 use crate::http::body::Body;
-use crate::http::error::error_body;
-use crate::http::request::Request;
+use crate::http::error::{self, error_body, GatewayError};
+use crate::http::ingress::read_body;
+use crate::http::request::{Headers, Request};
 use crate::http::response::Response;
 use crate::net::listen::Service;
 use crate::pipeline::builtin;
 use crate::pipeline::{self, Ctx};
+use crate::state::keys::{self, KeyError, KeyInfo, NewKey, Store};
+use crate::state::snapshot::Snapshot;
 use crate::wire::Api;
 use http::header::{self, HeaderValue};
 use http::StatusCode;
 use std::sync::Arc;
 
-/// The admin endpoints.
+/// The admin endpoints. `loopback` says whether the admin listener is on
+/// a loopback address, which is what lets the admin API answer when the
+/// policy declares no `auth`.
 #[derive(Clone)]
-pub struct Admin(pub Arc<Ctx>);
+pub struct Admin {
+    pub ctx: Arc<Ctx>,
+    pub loopback: bool,
+}
 
 impl Service for Admin {
     fn refusal(&self, status: StatusCode, why: &str) -> bytes::Bytes {
@@ -23,30 +32,160 @@ impl Service for Admin {
     }
 
     fn body_limit(&self) -> u64 {
-        // The admin endpoints take no body.
+        // The admin endpoints take small JSON bodies at most.
         64 * 1024
     }
 
     async fn call(&self, req: Request) -> Response {
-        match req.uri.path() {
-            "/metrics" => {
-                let mut r = Response::new(StatusCode::OK, Body::full(self.0.state.metrics.render()));
+        let path = req.uri.path().to_string();
+        match path.as_str() {
+            "/healthz" => return builtin::healthz(),
+            "/readyz" => return builtin::readyz(&self.ctx.current.load()),
+            _ => {}
+        }
+        let snap = self.ctx.current.load_full();
+        if let Err(e) = self.admit(&snap, &path, &req) {
+            return error::to_response(&e, Api::OpenAi);
+        }
+        let answer = match (req.method.as_str(), path.as_str()) {
+            ("GET", "/metrics") => {
+                let mut r = Response::new(StatusCode::OK, Body::full(self.ctx.state.metrics.render()));
                 r.add(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
-                r
+                return r;
             }
-            "/healthz" => builtin::healthz(),
-            "/readyz" => builtin::readyz(&self.0.current.load()),
-            path => Response::json(
-                StatusCode::NOT_FOUND,
-                error_body(
-                    Api::OpenAi,
-                    StatusCode::NOT_FOUND,
-                    &format!("unknown admin endpoint `{path}`"),
-                    "not_found",
-                ),
-            ),
+            (_, p) if p == "/admin/api/keys" || p.starts_with("/admin/api/keys/") => {
+                keys_api(&snap, req, &self.ctx).await
+            }
+            _ => Err(GatewayError::not_found(format!("unknown admin endpoint `{path}`"))),
+        };
+        answer.unwrap_or_else(|e| error::to_response(&e, Api::OpenAi))
+    }
+}
+
+impl Admin {
+    /// Who may use the admin listener beyond `/healthz` and `/readyz`: with
+    /// `auth`, a credential whose roles include `admin` (none: 401, another:
+    /// 403), except `/metrics` when `auth { open }` lists it; without `auth`,
+    /// anyone when the listener is on loopback, else `/metrics` only.
+    fn admit(&self, snap: &Snapshot, path: &str, req: &Request) -> Result<(), GatewayError> {
+        let Some(auth) = &snap.graph.auth else {
+            return if self.loopback || path == "/metrics" {
+                Ok(())
+            } else {
+                Err(GatewayError::forbidden(
+                    "the admin API needs an `auth` block when the admin listener is not on a loopback address",
+                ))
+            };
+        };
+        if path == "/metrics" && auth.open.iter().any(|o| o == "/metrics") {
+            return Ok(());
+        }
+        let (key_id, client) = pipeline::identify(snap, &req.headers)?;
+        if client.roles.iter().any(|r| r == "admin") {
+            Ok(())
+        } else {
+            tracing::info!(target: "hapax::admin", client = %client.id, key_id, path, "admin request refused: not an admin");
+            Err(GatewayError::forbidden("this credential has no `admin` role"))
         }
     }
+}
+
+/// One operation on the key store, run on a blocking thread.
+type StoreOp = Box<dyn FnOnce(&Store) -> Result<(StatusCode, serde_json::Value), GatewayError> + Send>;
+
+/// `GET /admin/api/keys`, `POST /admin/api/keys` (a JSON body: `client`, and
+/// optionally `team`, `tier`, `roles`, `expires` as a duration such as
+/// `"90d"`), `POST /admin/api/keys/ID/revoke` and `.../rotate`. A new key is
+/// in the answer once and never again.
+async fn keys_api(snap: &Snapshot, req: Request, ctx: &Ctx) -> Result<Response, GatewayError> {
+    let dir = snap.graph.gateway.data_dir.clone();
+    let (method, path) = (req.method.clone(), req.uri.path().to_string());
+    let (raw, _held) = read_body(req.body, &req.headers, 64 * 1024, ctx.body_timeout).await?;
+    let rest = path.strip_prefix("/admin/api/keys").unwrap_or("");
+    let op: StoreOp =
+        match (method.as_str(), rest) {
+            ("GET", "" | "/") => Box::new(|s: &Store| {
+                let now = keys::now();
+                let data: Vec<_> = s.list().map_err(store_error)?.iter().map(|k| described(k, now)).collect();
+                Ok((StatusCode::OK, serde_json::json!({ "object": "list", "data": data })))
+            }),
+            ("POST", "" | "/") => {
+                let new = new_key(&raw)?;
+                Box::new(move |s: &Store| {
+                    let (key, info) = s.create(&new).map_err(store_error)?;
+                    tracing::info!(target: "hapax::admin", key_id = %info.id, client = %info.client, "key created");
+                    Ok((StatusCode::CREATED, with_key(&info, &key)))
+                })
+            }
+            ("POST", r) if r.ends_with("/revoke") => {
+                let id = r.trim_start_matches('/').trim_end_matches("/revoke").to_string();
+                Box::new(move |s: &Store| {
+                    let info = s.revoke(&id).map_err(store_error)?;
+                    tracing::info!(target: "hapax::admin", key_id = %info.id, "key revoked");
+                    Ok((StatusCode::OK, described(&info, keys::now())))
+                })
+            }
+            ("POST", r) if r.ends_with("/rotate") => {
+                let id = r.trim_start_matches('/').trim_end_matches("/rotate").to_string();
+                Box::new(move |s: &Store| {
+                    let (key, info) = s.rotate(&id).map_err(store_error)?;
+                    tracing::info!(target: "hapax::admin", old = %id, key_id = %info.id, "key rotated");
+                    Ok((StatusCode::CREATED, with_key(&info, &key)))
+                })
+            }
+            _ => return Err(GatewayError::not_found(format!("unknown admin endpoint `{method} {path}`"))),
+        };
+    let done = tokio::task::spawn_blocking(move || {
+        let store = Store::open(&dir).map_err(store_error)?;
+        op(&store)
+    })
+    .await
+    .map_err(|e| GatewayError::internal(format!("the key store task failed: {e}")))??;
+    Ok(Response::json(done.0, done.1.to_string()))
+}
+
+fn store_error(e: KeyError) -> GatewayError {
+    match e {
+        KeyError::NotFound(_) => GatewayError::not_found(e.to_string()),
+        KeyError::Revoked(_) => GatewayError::bad_request(e.to_string()),
+        _ => GatewayError::internal(e.to_string()),
+    }
+}
+
+fn described(k: &KeyInfo, now: u64) -> serde_json::Value {
+    let mut v = serde_json::to_value(k).unwrap_or_default();
+    v["state"] = k.state(now).into();
+    v
+}
+
+fn with_key(info: &KeyInfo, key: &str) -> serde_json::Value {
+    let mut v = described(info, keys::now());
+    v["key"] = key.into();
+    v
+}
+
+fn new_key(raw: &[u8]) -> Result<NewKey, GatewayError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Asked {
+        client: String,
+        team: Option<String>,
+        tier: Option<String>,
+        #[serde(default)]
+        roles: Vec<String>,
+        expires: Option<String>,
+    }
+    let a: Asked =
+        serde_json::from_slice(raw).map_err(|e| GatewayError::bad_request(format!("invalid key request: {e}")))?;
+    let expires_in = match &a.expires {
+        Some(d) => Some(keys::parse_duration(d).ok_or_else(|| {
+            GatewayError::bad_request(format!("`{d}` is not a duration (such as `90d`, `12h`, `30m`)"))
+        })?),
+        None => None,
+    };
+    let new = NewKey { client: a.client, team: a.team, tier: a.tier, roles: a.roles, expires_in };
+    keys::validate(&new).map_err(GatewayError::bad_request)?;
+    Ok(new)
 }
 
 /// The API endpoints.
@@ -54,6 +193,10 @@ impl Service for Admin {
 pub struct Main(pub Arc<Ctx>);
 
 impl Service for Main {
+    fn head_answer(&self, method: &http::Method, uri: &http::Uri, headers: &Headers) -> Option<Response> {
+        pipeline::head_answer(&self.0, method, uri, headers)
+    }
+
     fn refusal(&self, status: StatusCode, why: &str) -> bytes::Bytes {
         // The head could not be read, so neither could the API it speaks.
         error_body(Api::OpenAi, status, why, "invalid_request")

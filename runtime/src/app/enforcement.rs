@@ -36,7 +36,7 @@ pub const DECLARATIONS: &[(&str, Serve)] = &[
     ("gateway.listen.max_streams", Refused),
     ("gateway.admin", Enforced),
     ("gateway.max_body", Enforced),
-    ("gateway.data_dir", Inert("names where embedded state goes; serve keeps none yet, so nothing reads it")),
+    ("gateway.data_dir", Enforced),
     ("gateway.header_timeout", Enforced),
     ("gateway.idle_timeout", Enforced),
     ("gateway.shutdown_grace", Enforced),
@@ -88,9 +88,15 @@ pub const DECLARATIONS: &[(&str, Serve)] = &[
     ("route.sla", Refused),
     ("route.budget", Refused),
     // Identity and what keys on it.
-    ("tier", Refused),
-    ("client", Refused),
-    ("auth", Refused),
+    ("tier", Inert("names a tier and its priority; only queues read the priority, and serve refuses queues")),
+    ("client", Enforced),
+    ("client.tier", Enforced),
+    ("client.team", Enforced),
+    ("client.roles", Enforced),
+    ("auth", Enforced),
+    ("auth.api_keys", Enforced),
+    ("auth.open", Enforced),
+    ("auth.jwt", Refused),
     ("authz", Refused),
     ("audit", Refused),
     // Admission, caching, scripts.
@@ -188,7 +194,7 @@ mod tests {
 
     #[test]
     fn the_features_not_built_yet_are_refused() {
-        for p in ["auth", "authz", "limit", "route.use", "queue", "cache", "script", "budget", "sla", "audit"] {
+        for p in ["auth.jwt", "authz", "limit", "route.use", "queue", "cache", "script", "budget", "sla", "audit"] {
             assert_eq!(lookup(p), Some(Refused), "{p}");
         }
         assert_eq!(lookup("gateway.listen h3"), Some(Refused));

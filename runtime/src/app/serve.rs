@@ -188,14 +188,22 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph, lo
         }
     };
     if let Some(listener) = admin {
+        let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
         if let Ok(addr) = listener.local_addr() {
             let _ = writeln!(out, "admin on http://{addr}");
             tracing::info!(target: "hapax::listen", %addr, "admin listening");
         }
+        if ctx.current.load().graph.auth.is_none() {
+            if loopback {
+                tracing::warn!(target: "hapax::admin", "no `auth` block: the admin API answers anyone on this machine (the admin listener is on loopback)");
+            } else {
+                tracing::warn!(target: "hapax::admin", "no `auth` block and the admin listener is not on loopback: the admin API is refused, /metrics stays open");
+            }
+        }
         loops.push(tokio::spawn(listen::accept_loop(
             listener,
             None,
-            Admin(ctx.clone()),
+            Admin { ctx: ctx.clone(), loopback },
             admin_cfg,
             stop_rx.clone(),
             tracker.clone(),

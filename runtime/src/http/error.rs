@@ -48,6 +48,10 @@ pub enum Kind {
     Unhealthy,
     /// The gateway is at one of its global limits.
     Overloaded,
+    /// No valid credential.
+    Unauthorized,
+    /// A valid credential without the right to do this.
+    Forbidden,
     Internal,
 }
 
@@ -71,6 +75,8 @@ impl Kind {
             Kind::BreakerOpen => "breaker_open",
             Kind::Unhealthy => "unhealthy",
             Kind::Overloaded => "overloaded",
+            Kind::Unauthorized => "unauthorized",
+            Kind::Forbidden => "forbidden",
             Kind::Internal => "internal",
         }
     }
@@ -208,6 +214,14 @@ impl GatewayError {
         e.retry_after = Some(HeaderValue::from_static("1"));
         e
     }
+    /// 401: the request has no valid credential.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(Kind::Unauthorized, Origin::Downstream, false, StatusCode::UNAUTHORIZED, message)
+    }
+    /// 403: the credential is valid but may not do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(Kind::Forbidden, Origin::Downstream, false, StatusCode::FORBIDDEN, message)
+    }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(Kind::Internal, Origin::Gateway, false, StatusCode::INTERNAL_SERVER_ERROR, message)
     }
@@ -273,6 +287,8 @@ impl GatewayError {
             Kind::BreakerOpen => "circuit_open",
             Kind::Unhealthy => "provider_unhealthy",
             Kind::Overloaded => "gateway_overloaded",
+            Kind::Unauthorized => "invalid_api_key",
+            Kind::Forbidden => "permission_denied",
             Kind::Internal => "internal_error",
         }
     }

@@ -13,7 +13,7 @@ use http::{Method, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::Value;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// The API endpoints the gateway serves.
@@ -88,6 +88,9 @@ pub struct Ingress {
     pub include_usage: bool,
     json: OnceLock<Option<Value>>,
     tokens: u64,
+    /// Who sent it, once authenticated (`client.*` in expressions); never
+    /// taken from a header the client sets.
+    pub client: Option<Arc<ClientInfo>>,
 }
 
 impl Ingress {
@@ -147,6 +150,7 @@ impl Ingress {
             include_usage,
             json: OnceLock::new(),
             tokens: chars.div_ceil(4) as u64,
+            client: None,
         })
     }
 
@@ -250,8 +254,7 @@ impl RequestView for Ingress {
         self.json()
     }
     fn client(&self) -> Option<&ClientInfo> {
-        // No authentication yet: every caller is anonymous.
-        None
+        self.client.as_deref()
     }
 }
 

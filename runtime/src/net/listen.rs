@@ -5,7 +5,7 @@
 //! long) and graceful shutdown.
 
 use crate::http::body::ReqBody;
-use crate::http::request::Request;
+use crate::http::request::{Headers, Request};
 use crate::http::response::Response;
 use crate::net::http1::server::{self, Outcome};
 use bytes::{Buf, Bytes};
@@ -30,6 +30,11 @@ pub trait Service: Clone + Send + Sync + 'static {
     fn call(&self, req: Request) -> impl Future<Output = Response> + Send;
     /// The largest request body it takes.
     fn body_limit(&self) -> u64;
+    /// An answer to give from the request's head alone, before its body is
+    /// read (a missing credential); the connection then closes.
+    fn head_answer(&self, _method: &http::Method, _uri: &http::Uri, _headers: &Headers) -> Option<Response> {
+        None
+    }
     /// The JSON body of the answer to a request that cannot be read (its
     /// head is malformed or too large), in the service's error format.
     fn refusal(&self, status: http::StatusCode, why: &str) -> bytes::Bytes;

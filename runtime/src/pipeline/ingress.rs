@@ -1,6 +1,8 @@
-//! The ingress phase: which endpoint the request is for (and so which API
-//! the client speaks), its method, and its body, read within `max_body` and
-//! the body timeout and parsed once into the view the policy sees.
+//! The ingress phase, in two steps around authentication: [`head`] says
+//! which endpoint the request is for (and so which API the client speaks)
+//! and checks its method; [`body`] reads the body within `max_body`,
+//! `max_body_memory` and the body timeout, and parses it once into the view
+//! the policy sees.
 
 use super::{Ctx, Exchange};
 use crate::http::error::GatewayError;
@@ -8,7 +10,7 @@ use crate::http::ingress::{self, Endpoint, Ingress};
 use crate::http::request::Request;
 use crate::wire::Api;
 
-pub async fn read(ctx: &Ctx, ex: &mut Exchange, req: Request) -> Result<Ingress, GatewayError> {
+pub fn head(ex: &mut Exchange, req: &Request) -> Result<Endpoint, GatewayError> {
     let path = req.uri.path();
     let Some(endpoint) = Endpoint::classify(path) else {
         ex.api = if path.starts_with("/v1/messages") { Api::Anthropic } else { Api::OpenAi };
@@ -19,10 +21,15 @@ pub async fn read(ctx: &Ctx, ex: &mut Exchange, req: Request) -> Result<Ingress,
         let (want, got) = (endpoint.method(), &req.method);
         return Err(GatewayError::method_not_allowed(format!("`{path}` takes `{want}`, not `{got}`")));
     }
+    Ok(endpoint)
+}
+
+pub async fn body(ctx: &Ctx, ex: &mut Exchange, req: Request, endpoint: Endpoint) -> Result<Ingress, GatewayError> {
     let Request { method, uri, headers, body } = req;
     let (raw, held) = ingress::read_body(body, &headers, ex.snap.graph.gateway.max_body, ctx.body_timeout).await?;
     ex.body_memory = held;
-    let ingress = Ingress::parse(endpoint, method, uri, headers, raw)?;
+    let mut ingress = Ingress::parse(endpoint, method, uri, headers, raw)?;
+    ingress.client = ex.client.clone();
     ex.rec.stream = ingress.stream;
     Ok(ingress)
 }

@@ -8,7 +8,7 @@
 //! | phase | where | what |
 //! | --- | --- | --- |
 //! | ingress | [`ingress`] | classify the endpoint, read the body within `max_body`, parse it once into the view the policy sees |
-//! | authenticate | (refused until built) | the caller's identity from a key or a token |
+//! | authenticate | [`authn`] | the caller's identity from an API key, read from the head before the body |
 //! | route | here | the graph's `match_route`: the first route whose `match` and `when` hold, else 404 |
 //! | authorize | (refused until built) | Cedar: may this caller use this route, provider and model |
 //! | admit | (refused until built) | limits, budgets, the queue |
@@ -28,6 +28,9 @@
 //! Any phase may fail with a [`GatewayError`]; `error::to_response` is the
 //! one place that turns it into the client's answer.
 
+mod authn;
+
+pub use authn::identify;
 pub(crate) mod builtin;
 mod execute;
 mod ingress;
@@ -36,14 +39,15 @@ mod stream;
 
 use crate::http::body::BodyMemory;
 use crate::http::error::{self, GatewayError};
+use crate::http::ingress::Endpoint;
 use crate::http::ingress::Ingress;
-use crate::http::request::Request;
+use crate::http::request::{Headers, Request};
 use crate::http::response::Response;
 use crate::state::snapshot::{Current, Snapshot};
 use crate::state::State;
 use crate::telemetry::record::{self, Record};
 use crate::wire::Api;
-use hapax_lang::expr::RequestView;
+use hapax_lang::expr::{ClientInfo, RequestView};
 use hapax_lang::graph::RouteId;
 use http::header::{HeaderName, HeaderValue};
 use std::sync::Arc;
@@ -70,6 +74,8 @@ pub struct Exchange {
     pub api: Api,
     /// The access record: timings, route, provider, tokens, status.
     pub rec: Record,
+    /// Who sent it, once authenticated.
+    pub client: Option<Arc<ClientInfo>>,
     /// The request body's share of `max_body_memory`, held until the
     /// request is answered.
     body_memory: BodyMemory,
@@ -89,8 +95,15 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request) -> Response {
         return resp;
     }
     let rec = Record::start(ctx.state.metrics.clone(), request_id.clone(), req.method.clone(), req.uri.clone());
-    let mut ex =
-        Exchange { snap, api: Api::OpenAi, rec, body_memory: BodyMemory::default(), route: None, target: None };
+    let mut ex = Exchange {
+        snap,
+        api: Api::OpenAi,
+        rec,
+        client: None,
+        body_memory: BodyMemory::default(),
+        route: None,
+        target: None,
+    };
     let mut resp = match phases(&ctx, &mut ex, req).await {
         Ok(resp) => resp,
         Err(e) => {
@@ -116,9 +129,25 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request) -> Response {
     resp
 }
 
+/// The ingress head and authenticate phases run early, from the head
+/// alone, by a server that reads bodies whole before it calls the pipeline
+/// (our HTTP/1.1 one): a request they refuse is answered before its body is
+/// read. `None` lets the request go on to all the phases.
+pub fn head_answer(ctx: &Ctx, method: &http::Method, uri: &http::Uri, headers: &Headers) -> Option<Response> {
+    let snap = ctx.current.load();
+    snap.graph.auth.as_ref()?;
+    let api = if uri.path().starts_with("/v1/messages") { Api::Anthropic } else { Api::OpenAi };
+    let refused = Endpoint::classify(uri.path())
+        .filter(|e| e.method() == method)
+        .and_then(|_| authn::check(&snap, uri.path(), headers).err())?;
+    Some(error::to_response(&refused, api))
+}
+
 /// The phases, in order: the one place that says which runs when.
 async fn phases(ctx: &Ctx, ex: &mut Exchange, req: Request) -> Result<Response, GatewayError> {
-    let ingress = ingress::read(ctx, ex, req).await?;
+    let endpoint = ingress::head(ex, &req)?;
+    authn::authenticate(ex, req.uri.path(), &req.headers)?;
+    let ingress = ingress::body(ctx, ex, req, endpoint).await?;
     let route = route(ex, &ingress)?;
     let route = ex.snap.graph.route(route);
     let success = execute::run(&ex.snap, route, &ingress, &mut ex.rec, &ctx.state.metrics).await?;

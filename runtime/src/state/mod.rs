@@ -1,6 +1,8 @@
 //! State: the snapshot a request runs on (the compiled graph plus what is
-//! derived from it) and the registry of what outlives a reload.
+//! derived from it), the registry of what outlives a reload, and the
+//! embedded stores under `data_dir` (API keys).
 
+pub mod keys;
 pub mod registry;
 pub mod snapshot;
 

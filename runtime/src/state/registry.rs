@@ -4,6 +4,7 @@
 //! unchanged declaration keeps its connections and breaker across reloads
 //! and a changed one starts fresh.
 
+use crate::state::keys::Live;
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::provider::Upstream;
 use hapax_lang::expr::stable_hash;
@@ -16,11 +17,26 @@ type Key = (String, u64, Option<u64>);
 pub struct State {
     pub metrics: Arc<Metrics>,
     upstreams: Mutex<HashMap<Key, Weak<Upstream>>>,
+    /// The live key tables, by the store's folder.
+    keys: Mutex<HashMap<std::path::PathBuf, Weak<Live>>>,
 }
 
 impl State {
     pub fn new(metrics: Arc<Metrics>) -> Self {
-        State { metrics, upstreams: Mutex::new(HashMap::new()) }
+        State { metrics, upstreams: Mutex::new(HashMap::new()), keys: Mutex::new(HashMap::new()) }
+    }
+
+    /// The live keys of the store under `data_dir`: the running table when
+    /// there is one, else a new one (which opens or creates the store).
+    pub fn keys(&self, data_dir: &std::path::Path) -> Result<Arc<Live>, String> {
+        let mut map = self.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(live) = map.get(data_dir).and_then(Weak::upgrade) {
+            return Ok(live);
+        }
+        let live = Live::start(data_dir).map_err(|e| e.to_string())?;
+        map.retain(|_, w| w.strong_count() > 0);
+        map.insert(data_dir.to_path_buf(), Arc::downgrade(&live));
+        Ok(live)
     }
 
     /// The runtime of a provider: the existing one when its declaration did

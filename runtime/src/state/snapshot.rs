@@ -3,14 +3,16 @@
 //! may fail; swapping it in cannot. A request holds one snapshot from start
 //! to end, so a reload never changes a request in flight.
 
+use crate::state::keys::Live;
 use crate::state::State;
 use crate::upstream::provider::Upstream;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use hapax_lang::expr::ClientInfo;
 use hapax_lang::fxhash::FxHasher;
 use hapax_lang::graph::Graph;
 use http::HeaderValue;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
@@ -26,6 +28,10 @@ pub struct Snapshot {
     /// and those of the price table. Any other is labelled `other`, so a
     /// client cannot grow the metrics with made-up names.
     known_models: HashSet<Box<str>, BuildHasherDefault<FxHasher>>,
+    /// The live API keys, when `auth { api_keys store }`.
+    pub keys: Option<Arc<Live>>,
+    /// The attributes `client` blocks give, by client id.
+    pub clients: HashMap<String, ClientInfo>,
 }
 
 /// The snapshot being served.
@@ -47,7 +53,20 @@ impl Snapshot {
         for r in &graph.routes {
             known_models.extend(r.all_targets().iter().filter_map(|t| t.model.as_deref()).map(Box::from));
         }
-        Ok(Snapshot { graph, upstreams, route_names, models, known_models })
+        let keys = match &graph.auth {
+            Some(a) if a.api_keys => Some(state.keys(&graph.gateway.data_dir)?),
+            _ => None,
+        };
+        let clients = graph
+            .clients
+            .iter()
+            .map(|c| {
+                let tier = c.tier.map(|t| graph.tiers[t.index()].decl.name.clone());
+                let info = ClientInfo { id: c.decl.name.clone(), tier, team: c.team.clone(), roles: c.roles.clone() };
+                (c.decl.name.clone(), info)
+            })
+            .collect();
+        Ok(Snapshot { graph, upstreams, route_names, models, known_models, keys, clients })
     }
 
     /// The metric label for `model`: itself when the policy or the price

@@ -25,6 +25,9 @@ pub struct Record {
     pub provider: Option<Arc<str>>,
     /// The model asked of the provider.
     pub model: Option<String>,
+    /// The authenticated client and the id of its key (never the key).
+    pub client: Option<String>,
+    pub key_id: Option<String>,
     /// Whether `model` may be a metric label (else it is counted as
     /// `other`); see `Snapshot::model_label`.
     pub model_known: bool,
@@ -62,6 +65,8 @@ impl Record {
             route: None,
             provider: None,
             model: None,
+            client: None,
+            key_id: None,
             model_known: false,
             status: StatusCode::OK,
             stream: false,
@@ -106,6 +111,8 @@ impl Record {
             route: self.route.take(),
             provider: self.provider.take(),
             model: self.model.take(),
+            client: self.client.take(),
+            key_id: self.key_id.take(),
             model_known: self.model_known,
             status: self.status,
             stream: self.stream,
@@ -169,6 +176,8 @@ impl Record {
             route,
             provider,
             model,
+            client = self.client.as_deref().unwrap_or(""),
+            key_id = self.key_id.as_deref().unwrap_or(""),
             status = self.status.as_u16(),
             stream = self.stream,
             latency_ms = ms(elapsed),

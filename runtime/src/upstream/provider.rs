@@ -480,7 +480,7 @@ pub struct UpResponse {
 
 /// A provider's answer body, from either client.
 pub enum UpBody {
-    H1(h1::Body),
+    H1(h1::AnswerBody),
     Hyper(Incoming),
 }
 

@@ -146,7 +146,7 @@ impl Client {
         body: Bytes,
         keep: fn(&str) -> bool,
         deadline: Instant,
-    ) -> Result<Response, Error> {
+    ) -> Result<Answer, Error> {
         let head = encode_head(method, target, &self.shared.host, headers, body.len());
         let mut retried = false;
         loop {
@@ -157,14 +157,14 @@ impl Client {
             };
             match conn.exchange(&head, &body, method, keep, deadline).await {
                 Ok(Head { status, headers, framing, reusable, event_stream }) => {
-                    let body = Body {
+                    let body = AnswerBody {
                         conn: Some(conn),
                         framing,
                         reusable,
                         shared: self.shared.clone(),
                         deadline: Some(deadline),
                     };
-                    return Ok(Response { status, headers, event_stream, body });
+                    return Ok(Answer { status, headers, event_stream, body });
                 }
                 Err(Exchange { error, sent: false }) if reused && !retried => {
                     tracing::debug!(target: "hapax::upstream", error = %error, "stale pooled connection; retrying on a new one");
@@ -220,13 +220,13 @@ impl Shared {
 }
 
 /// An answer's head and its body.
-pub struct Response {
+pub struct Answer {
     pub status: StatusCode,
     /// The headers `keep` chose.
     pub headers: HeaderMap,
     /// `content-type: text/event-stream`.
     pub event_stream: bool,
-    pub body: Body,
+    pub body: AnswerBody,
 }
 
 enum Io {
@@ -468,7 +468,7 @@ pub(crate) fn decode(buf: &mut BytesMut, framing: &mut Framing) -> Result<Option
 
 /// A response body, read as it arrives. Read to the end, its connection goes
 /// back to the pool; dropped before, the connection is closed.
-pub struct Body {
+pub struct AnswerBody {
     conn: Option<Conn>,
     framing: Framing,
     reusable: bool,
@@ -477,7 +477,7 @@ pub struct Body {
     deadline: Option<Instant>,
 }
 
-impl Body {
+impl AnswerBody {
     /// Sets when the rest of the body must have arrived; `None` lifts the
     /// limit (a stream watched by its reader instead).
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {

@@ -95,6 +95,17 @@ where
             }
         };
         first = false;
+        if let Some(resp) = service.head_answer(&head.method, &head.uri, &head.headers) {
+            // Its body is never read, so the connection cannot go on.
+            let info = Info {
+                head_only: head.method == Method::HEAD,
+                http11: head.version == Version::HTTP_11,
+                keep_alive: false,
+            };
+            let _ = conn.respond(resp, info).await;
+            conn.close().await;
+            return Outcome::Closed;
+        }
         let Ok((body, whole)) = conn.read_body(&head, service.body_limit()).await else {
             return Outcome::Closed;
         };
