@@ -51,16 +51,19 @@ route chat {
 }
 POLICY
 }
-start() { # name bin decls route
-  local port; port=$(free_port)
-  policy "$port" "$3" "$4" > "$WORK/$1.hapax"
+# Started in this shell (not in a command substitution), so that the exit
+# trap knows their pids and stops them.
+start() { # name bin decls route -> PORT
+  PORT=$(free_port)
+  policy "$PORT" "$3" "$4" > "$WORK/$1.hapax"
   RUST_LOG=warn "$2" serve "$WORK/$1.hapax" > "$WORK/$1.out" 2>&1 &
   pids+=($!)
-  for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.05; done
-  echo "$port"
+  for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.05; done
 }
-A_PORT=$(start a "$A_BIN" "${A_DECLS:-}" "${A_ROUTE:-}")
-B_PORT=$(start b "$B_BIN" "${B_DECLS:-}" "${B_ROUTE:-}")
+start a "$A_BIN" "${A_DECLS:-}" "${A_ROUTE:-}"
+A_PORT=$PORT
+start b "$B_BIN" "${B_DECLS:-}" "${B_ROUTE:-}"
+B_PORT=$PORT
 
 BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say something short about load balancing."}]}'
 lua() { # header -> a wrk script that POSTs the body
