@@ -12,6 +12,8 @@
 #   A_DECLS, B_DECLS    declarations added to each side's policy
 #   A_ROUTE, B_ROUTE    settings added to each side's route
 #   A_HEADER, B_HEADER  one request header, `name: value`, sent to that side
+#   A_AUTH, B_AUTH      1: that side declares `auth { api_keys store }` and
+#                       every request carries a key it issued
 #
 # Prints a markdown table of medians; see docs/benchmarks.md.
 set -euo pipefail
@@ -34,9 +36,9 @@ pids+=($!)
 for _ in $(seq 100); do grep -q listening "$WORK/mock.out" 2>/dev/null && break; sleep 0.05; done
 MOCK=$(sed -n 's/^listening on //p' "$WORK/mock.out")
 
-policy() { # port decls route-settings
+policy() { # port decls route-settings data-dir
 cat <<POLICY
-gateway { listen http "127.0.0.1:$1" }
+gateway { listen http "127.0.0.1:$1"; data_dir "$4" }
 provider primary {
   type     openai_compatible
   base_url "http://$MOCK/v1"
@@ -55,11 +57,23 @@ POLICY
 # trap knows their pids and stops them.
 start() { # name bin decls route -> PORT
   PORT=$(free_port)
-  policy "$PORT" "$3" "$4" > "$WORK/$1.hapax"
+  policy "$PORT" "$3" "$4" "$WORK/$1-data" > "$WORK/$1.hapax"
   RUST_LOG=warn "$2" serve "$WORK/$1.hapax" > "$WORK/$1.out" 2>&1 &
   pids+=($!)
   for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$PORT/healthz" && break; sleep 0.05; done
 }
+# A side with `X_AUTH=1` requires an API key, made here and sent with every
+# request.
+for side in A B; do
+  auth=${side}_AUTH; decls=${side}_DECLS; header=${side}_HEADER; bin=${side}_BIN
+  if [ "${!auth:-}" = 1 ]; then
+    lower=$(echo "$side" | tr AB ab)
+    printf -v "$decls" '%s\nauth { api_keys store }' "${!decls:-}"
+    policy 1 "${!decls}" "" "$WORK/$lower-data" > "$WORK/$lower-keys.hapax"
+    key=$("${!bin}" keys create --client bench "$WORK/$lower-keys.hapax" | tail -n 1)
+    printf -v "$header" 'authorization: Bearer %s' "$key"
+  fi
+done
 start a "$A_BIN" "${A_DECLS:-}" "${A_ROUTE:-}"
 A_PORT=$PORT
 start b "$B_BIN" "${B_DECLS:-}" "${B_ROUTE:-}"

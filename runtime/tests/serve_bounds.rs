@@ -209,3 +209,34 @@ async fn a_provider_answer_beyond_max_answer_or_max_event_is_a_provider_error() 
     assert!(gw.stderr().contains("longer than max_event"), "the log says why");
     assert!(text.len() < 2048, "the long line was not passed on: {} bytes", text.len());
 }
+
+/// A provider's answer is read as strictly as a client's request: both
+/// framings at once, or a malformed length, is a provider error (502), and
+/// that connection is never used again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_answer_with_ambiguous_framing_is_a_provider_error() {
+    let body = r#"{"id":"x","object":"chat.completion","choices":[]}"#;
+    let mut addrs = Vec::new();
+    for head in [
+        format!("content-length: {}\r\ntransfer-encoding: chunked", body.len()),
+        format!("content-length: {0}\r\ncontent-length: {0}", body.len()),
+        format!("content-length: +{}", body.len()),
+        "transfer-encoding: gzip, chunked".to_string(),
+    ] {
+        let answer = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{head}\r\n\r\n{body}");
+        addrs.push((head, canned(answer.into_bytes()).await));
+    }
+    let mut policy = String::from(GATEWAY);
+    for (i, (_, addr)) in addrs.iter().enumerate() {
+        policy.push_str(&format!(
+            "provider p{i} {{ type openai; base_url \"http://{addr}/v1\" }}\nroute r{i} {{ match POST \"/v1/chat/completions\"; when request.model == \"m{i}\"; to p{i} }}\n"
+        ));
+    }
+    let gw = Gateway::start(&policy);
+    let url = format!("{}/v1/chat/completions", gw.url);
+    for (i, (head, _)) in addrs.iter().enumerate() {
+        let r = post(&url, &chat(&format!("m{i}"), false)).await;
+        assert_eq!(r.status, 502, "{head}: {}", r.text());
+        assert_eq!(r.json()["error"]["code"], "upstream_protocol_error", "{head}: {}", r.text());
+    }
+}

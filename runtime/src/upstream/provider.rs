@@ -199,6 +199,7 @@ impl Upstream {
                     tracing::debug!(target: "hapax::upstream", provider = %self.name, error = %why, "cannot connect");
                     GatewayError::connect(&self.name)
                 }
+                SendError::Protocol(why) => GatewayError::protocol(&self.name, why),
                 SendError::Other(why) => {
                     tracing::debug!(target: "hapax::upstream", provider = %self.name, error = %why, "upstream request failed");
                     GatewayError::reset(&self.name)
@@ -331,6 +332,8 @@ enum Transport {
 enum SendError {
     Connect(String),
     Timeout,
+    /// The provider's answer breaks HTTP (ambiguous or malformed framing).
+    Protocol(&'static str),
     Other(String),
 }
 
@@ -378,6 +381,7 @@ impl Transport {
                     let r = r.map_err(|e| match e {
                         h1::Error::Connect(e) => SendError::Connect(e.to_string()),
                         h1::Error::TimedOut => SendError::Timeout,
+                        h1::Error::Protocol(why) => SendError::Protocol(why),
                         e => SendError::Other(e.to_string()),
                     })?;
                     Ok(UpResponse {
