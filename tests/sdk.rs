@@ -60,6 +60,28 @@ fn wait_for(port: u16) {
     }
 }
 
+/// Serves `policy` (listening on `port`), runs `tests/python/SCRIPT` with
+/// the gateway's URL and `arg`, and returns what it printed; it must pass.
+fn serve_and_run(policy: &Path, port: u16, py: &Path, script: &str, arg: &str) -> String {
+    let hapax = Command::new(env!("CARGO_BIN_EXE_hapax"))
+        .args(["serve", policy.to_str().expect("utf-8")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("hapax runs");
+    let _hapax = Kill(hapax);
+    wait_for(port);
+    let out = Command::new(py)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script))
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg(arg)
+        .output()
+        .expect("python runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    text
+}
+
 #[test]
 fn official_sdks_work_against_hapax() {
     let py = match python() {
@@ -133,22 +155,7 @@ route embeddings {{
         ),
     )
     .expect("write policy");
-    let hapax = Command::new(env!("CARGO_BIN_EXE_hapax"))
-        .args(["serve", policy.to_str().expect("utf-8")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("hapax runs");
-    let _hapax = Kill(hapax);
-    wait_for(port);
-    let out = Command::new(py)
-        .arg(root.join("tests/python/sdk_check.py"))
-        .arg(format!("http://127.0.0.1:{port}"))
-        .arg(format!("http://{mock_addr}"))
-        .output()
-        .expect("python runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{text}");
+    let text = serve_and_run(&policy, port, &py, "sdk_check.py", &format!("http://{mock_addr}"));
     assert!(text.contains("all sdk checks passed"), "{text}");
 }
 
@@ -161,7 +168,6 @@ fn official_sdks_authenticate_with_a_hapax_key() {
             return;
         }
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("hapax-sdk-auth-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -180,22 +186,7 @@ fn official_sdks_authenticate_with_a_hapax_key() {
         .expect("hapax keys");
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let key = String::from_utf8_lossy(&made.stdout).lines().last().unwrap_or("").to_string();
-    let hapax = Command::new(env!("CARGO_BIN_EXE_hapax"))
-        .args(["serve", policy.to_str().expect("utf-8")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("hapax runs");
-    let _hapax = Kill(hapax);
-    wait_for(port);
-    let out = Command::new(py)
-        .arg(root.join("tests/python/sdk_auth.py"))
-        .arg(format!("http://127.0.0.1:{port}"))
-        .arg(&key)
-        .output()
-        .expect("python runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{text}");
+    let text = serve_and_run(&policy, port, &py, "sdk_auth.py", &key);
     assert!(text.contains("all sdk auth checks passed"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
