@@ -232,6 +232,8 @@ pub struct Jwt {
     pub issuer: Option<String>,
     pub audience: Option<String>,
     pub jwks: Option<String>,
+    /// A PEM certificate authority to trust for an `https` JWKS URL.
+    pub ca: Option<PathBuf>,
     pub claims: Vec<(String, String)>,
 }
 

@@ -262,7 +262,11 @@ pub const BLOCKS: &[BlockSpec] = &[
     top("provider.pool", Naming::Singleton, &[s("max_idle"), s("idle_timeout"), choice("http2", ON_OFF)]),
     top("provider.health", Naming::Singleton, &[s("every"), s("path"), s("timeout")]),
     top("provider.breaker", Naming::Singleton, &[s("failures"), s("open_for")]),
-    top("auth.jwt", Naming::Singleton, &[s("issuer"), s("audience"), s("jwks"), nested("claims", "auth.jwt.claims")]),
+    top(
+        "auth.jwt",
+        Naming::Singleton,
+        &[s("issuer"), s("audience"), s("jwks"), s("ca"), nested("claims", "auth.jwt.claims")],
+    ),
     top("auth.jwt.claims", Naming::Singleton, &[s("client"), s("team"), s("roles"), s("tier")]),
     top("audit.sink", Naming::Singleton, &[choice("rotate", &["daily", "hourly", "never"]), s("keep")]),
     top("route.split", Naming::Singleton, &[]),

@@ -507,6 +507,13 @@ const KEYWORDS: &[KeywordDoc] = &[
     ),
     kw(
         "auth.jwt",
+        "ca",
+        "Adds a PEM certificate authority to trust for an `https` JWKS URL, beside the public roots (for an identity provider with a private CA).",
+        r#"ca "PATH""#,
+        r#"ca "certs/idp-ca.pem""#,
+    ),
+    kw(
+        "auth.jwt",
         "claims",
         "Says which token claims hold the client's id, team, roles and tier.",
         r#"claims { client "CLAIM"; team "CLAIM"; roles "CLAIM"; tier "CLAIM" }"#,
@@ -1152,7 +1159,7 @@ mod tests {
         ("tier", &["priority"]),
         ("client", &["tier", "team", "roles"]),
         ("auth", &["api_keys", "jwt", "open"]),
-        ("auth.jwt", &["issuer", "audience", "jwks", "claims"]),
+        ("auth.jwt", &["issuer", "audience", "jwks", "ca", "claims"]),
         ("auth.jwt.claims", &["client", "team", "roles", "tier"]),
         ("authz", &["cedar", "default"]),
         ("limit", &["by", "requests", "tokens", "burst", "scope"]),

@@ -465,7 +465,7 @@ impl Checker<'_> {
                 }
                 "open" => a.open = self.strings(s),
                 _ => {
-                    let mut j = Jwt { issuer: None, audience: None, jwks: None, claims: Vec::new() };
+                    let mut j = Jwt { issuer: None, audience: None, jwks: None, ca: None, claims: Vec::new() };
                     for t in self.settings("auth.jwt", s.block.as_ref()) {
                         match t.key() {
                             "issuer" => {
@@ -481,6 +481,11 @@ impl Checker<'_> {
                                     }),
                                     None => None,
                                 }
+                            }
+                            "ca" => {
+                                j.ca = self
+                                    .one(t, "ca \"certs/idp-ca.pem\"")
+                                    .and_then(|e| self.file_path(e, "the CA certificate"))
                             }
                             _ => {
                                 for c in self.settings("auth.jwt.claims", t.block.as_ref()) {

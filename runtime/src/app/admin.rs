@@ -102,39 +102,38 @@ async fn keys_api(snap: &Snapshot, req: Request, ctx: &Ctx) -> Result<Response, 
     let (method, path) = (req.method.clone(), req.uri.path().to_string());
     let (raw, _held) = read_body(req.body, &req.headers, 64 * 1024, ctx.body_timeout).await?;
     let rest = path.strip_prefix("/admin/api/keys").unwrap_or("");
-    let op: StoreOp =
-        match (method.as_str(), rest) {
-            ("GET", "" | "/") => Box::new(|s: &Store| {
-                let now = keys::now();
-                let data: Vec<_> = s.list().map_err(store_error)?.iter().map(|k| described(k, now)).collect();
-                Ok((StatusCode::OK, serde_json::json!({ "object": "list", "data": data })))
-            }),
-            ("POST", "" | "/") => {
-                let new = new_key(&raw)?;
-                Box::new(move |s: &Store| {
-                    let (key, info) = s.create(&new).map_err(store_error)?;
-                    tracing::info!(target: "hapax::admin", key_id = %info.id, client = %info.client, "key created");
-                    Ok((StatusCode::CREATED, with_key(&info, &key)))
-                })
-            }
-            ("POST", r) if r.ends_with("/revoke") => {
-                let id = r.trim_start_matches('/').trim_end_matches("/revoke").to_string();
-                Box::new(move |s: &Store| {
-                    let info = s.revoke(&id).map_err(store_error)?;
-                    tracing::info!(target: "hapax::admin", key_id = %info.id, "key revoked");
-                    Ok((StatusCode::OK, described(&info, keys::now())))
-                })
-            }
-            ("POST", r) if r.ends_with("/rotate") => {
-                let id = r.trim_start_matches('/').trim_end_matches("/rotate").to_string();
-                Box::new(move |s: &Store| {
-                    let (key, info) = s.rotate(&id).map_err(store_error)?;
-                    tracing::info!(target: "hapax::admin", old = %id, key_id = %info.id, "key rotated");
-                    Ok((StatusCode::CREATED, with_key(&info, &key)))
-                })
-            }
-            _ => return Err(GatewayError::not_found(format!("unknown admin endpoint `{method} {path}`"))),
-        };
+    let op: StoreOp = match (method.as_str(), rest) {
+        ("GET", "" | "/") => Box::new(|s: &Store| {
+            let now = keys::now();
+            let data: Vec<_> = s.list().map_err(store_error)?.iter().map(|k| described(k, now)).collect();
+            Ok((StatusCode::OK, serde_json::json!({ "object": "list", "data": data })))
+        }),
+        ("POST", "" | "/") => {
+            let new = new_key(&raw)?;
+            Box::new(move |s: &Store| {
+                let (key, info) = s.create(&new).map_err(store_error)?;
+                tracing::info!(target: "hapax::admin", key_id = %info.id, client = %info.client, "key created");
+                Ok((StatusCode::CREATED, with_key(&info, &key)))
+            })
+        }
+        ("POST", r) if r.ends_with("/revoke") => {
+            let id = r.trim_start_matches('/').trim_end_matches("/revoke").to_string();
+            Box::new(move |s: &Store| {
+                let info = s.revoke(&id).map_err(store_error)?;
+                tracing::info!(target: "hapax::admin", key_id = %info.id, "key revoked");
+                Ok((StatusCode::OK, described(&info, keys::now())))
+            })
+        }
+        ("POST", r) if r.ends_with("/rotate") => {
+            let id = r.trim_start_matches('/').trim_end_matches("/rotate").to_string();
+            Box::new(move |s: &Store| {
+                let (key, info) = s.rotate(&id).map_err(store_error)?;
+                tracing::info!(target: "hapax::admin", old = %id, key_id = %info.id, "key rotated");
+                Ok((StatusCode::CREATED, with_key(&info, &key)))
+            })
+        }
+        _ => return Err(GatewayError::not_found(format!("unknown admin endpoint `{method} {path}`"))),
+    };
     let done = tokio::task::spawn_blocking(move || {
         let store = Store::open(&dir).map_err(store_error)?;
         op(&store)

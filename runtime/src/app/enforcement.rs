@@ -96,7 +96,16 @@ pub const DECLARATIONS: &[(&str, Serve)] = &[
     ("auth", Enforced),
     ("auth.api_keys", Enforced),
     ("auth.open", Enforced),
-    ("auth.jwt", Refused),
+    ("auth.jwt", Enforced),
+    ("auth.jwt.issuer", Enforced),
+    ("auth.jwt.audience", Enforced),
+    ("auth.jwt.jwks", Enforced),
+    ("auth.jwt.ca", Enforced),
+    ("auth.jwt.claims", Enforced),
+    ("auth.jwt.claims.client", Enforced),
+    ("auth.jwt.claims.team", Enforced),
+    ("auth.jwt.claims.roles", Enforced),
+    ("auth.jwt.claims.tier", Enforced),
     ("authz", Refused),
     ("audit", Refused),
     // Admission, caching, scripts.
@@ -194,7 +203,7 @@ mod tests {
 
     #[test]
     fn the_features_not_built_yet_are_refused() {
-        for p in ["auth.jwt", "authz", "limit", "route.use", "queue", "cache", "script", "budget", "sla", "audit"] {
+        for p in ["authz", "limit", "route.use", "queue", "cache", "script", "budget", "sla", "audit"] {
             assert_eq!(lookup(p), Some(Refused), "{p}");
         }
         assert_eq!(lookup("gateway.listen h3"), Some(Refused));

@@ -47,6 +47,17 @@ pub fn identify(snap: &Snapshot, headers: &Headers) -> Result<(String, Arc<Clien
             "no API key: send it as `Authorization: Bearer KEY` or `x-api-key: KEY`",
         ));
     };
+    if !key.starts_with("hpx_") {
+        if let Some(jwt) = &snap.jwt {
+            return match jwt.verify(key) {
+                Ok(client) => Ok((String::new(), with_static(snap, Arc::new(client)))),
+                Err(why) => {
+                    tracing::info!(target: "hapax::auth", reason = %why.0, "token refused");
+                    Err(GatewayError::unauthorized("the token is not valid"))
+                }
+            };
+        }
+    }
     let Some(live) = &snap.keys else {
         return Err(GatewayError::unauthorized("the API key is not valid"));
     };

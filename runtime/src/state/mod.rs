@@ -2,6 +2,7 @@
 //! derived from it), the registry of what outlives a reload, and the
 //! embedded stores under `data_dir` (API keys).
 
+pub mod jwks;
 pub mod keys;
 pub mod registry;
 pub mod snapshot;

@@ -3,6 +3,7 @@
 //! may fail; swapping it in cannot. A request holds one snapshot from start
 //! to end, so a reload never changes a request in flight.
 
+use crate::state::jwks::Verifier;
 use crate::state::keys::Live;
 use crate::state::State;
 use crate::upstream::provider::Upstream;
@@ -30,6 +31,8 @@ pub struct Snapshot {
     known_models: HashSet<Box<str>, BuildHasherDefault<FxHasher>>,
     /// The live API keys, when `auth { api_keys store }`.
     pub keys: Option<Arc<Live>>,
+    /// The token verifier, when `auth { jwt { ... } }`.
+    pub jwt: Option<Arc<Verifier>>,
     /// The attributes `client` blocks give, by client id.
     pub clients: HashMap<String, ClientInfo>,
 }
@@ -57,6 +60,10 @@ impl Snapshot {
             Some(a) if a.api_keys => Some(state.keys(&graph.gateway.data_dir)?),
             _ => None,
         };
+        let jwt = match graph.auth.as_ref().and_then(|a| a.jwt.as_ref()) {
+            Some(j) => Some(Verifier::start(j)?),
+            None => None,
+        };
         let clients = graph
             .clients
             .iter()
@@ -66,7 +73,7 @@ impl Snapshot {
                 (c.decl.name.clone(), info)
             })
             .collect();
-        Ok(Snapshot { graph, upstreams, route_names, models, known_models, keys, clients })
+        Ok(Snapshot { graph, upstreams, route_names, models, known_models, keys, jwt, clients })
     }
 
     /// The metric label for `model`: itself when the policy or the price

@@ -24,7 +24,7 @@ syn match   hapaxInclude     "^\s*\zs\<import\>"
 syn keyword hapaxSetting     listen cert key congestion zero_rtt max_streams admin max_body data_dir max_connections http2_max_streams max_body_memory max_answer max_event
 syn keyword hapaxSetting     type base_url api_key timeout pool max_idle idle_timeout http2 health every
 syn keyword hapaxSetting     path breaker failures within open_for latency priority team roles
-syn keyword hapaxSetting     api_keys jwt issuer audience jwks claims cedar default by requests tokens
+syn keyword hapaxSetting     api_keys jwt issuer audience jwks ca claims cedar default by requests tokens
 syn keyword hapaxSetting     burst scope capacity concurrency order max_wait on_full persist retry_after
 syn keyword hapaxSetting     adaptive when ttl max_size match use split fallback retry backoff transform
 syn keyword hapaxSetting     to model availability over below error_rate alert webhook for spend warn_at
