@@ -11,6 +11,8 @@
 // The folders, from the top down: each imports only from folders below it
 // (see docs/architecture.md; `tests::folders_import_downward_only`).
 mod app;
+#[doc(hidden)]
+pub mod fuzz;
 mod http;
 mod net;
 pub mod pipeline;

@@ -14,8 +14,9 @@
 
 use std::borrow::Cow;
 
-/// How deep arrays and objects may nest (as `serde_json`'s limit).
-pub const MAX_DEPTH: u32 = 128;
+/// How deep arrays and objects may nest: as deep as `serde_json` reads
+/// (its recursion limit of 128 refuses the 128th level).
+pub const MAX_DEPTH: u32 = 127;
 
 /// What the scan read.
 #[derive(Debug, Default, PartialEq)]
@@ -592,6 +593,23 @@ mod tests {
         assert!(scan(br#"{"x":"\ud800"}"#).is_ok());
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
         assert!(matches!(scan(deep.as_bytes()), Err(Invalid::Syntax { what: "nesting too deep", .. })));
+    }
+
+    /// Found by the fuzz harness's check against serde_json: a body nested
+    /// 128 deep was scanned as valid, and serde_json, whose recursion limit
+    /// of 128 stops at the 128th level, refuses to read it into a value.
+    #[test]
+    fn nests_exactly_as_deep_as_serde_reads() {
+        let deep = include_bytes!("../../../fuzz/regressions/scan/nested-128-deep");
+        assert!(serde_json::from_slice::<serde_json::Value>(deep).is_err());
+        assert!(matches!(scan(deep), Err(Invalid::Syntax { what: "nesting too deep", .. })));
+        for depth in [MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1] {
+            let inner = depth as usize - 1;
+            let body = format!("{{\"a\":{}{}}}", "[".repeat(inner), "]".repeat(inner));
+            let theirs = serde_json::from_slice::<serde_json::Value>(body.as_bytes()).is_ok();
+            assert_eq!(scan(body.as_bytes()).is_ok(), theirs, "{depth} deep");
+            assert_eq!(theirs, depth <= MAX_DEPTH, "{depth} deep");
+        }
     }
 
     /// JSON values of every shape, with strings that need escapes.

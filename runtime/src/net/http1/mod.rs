@@ -5,5 +5,9 @@
 
 pub mod client;
 pub mod codec;
+#[cfg(test)]
+mod differential;
+#[cfg(test)]
+mod fuzz_regressions;
 pub mod server;
 mod timer;

@@ -657,7 +657,14 @@ pub(crate) fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Refusal> {
     let framing = framing.request(http11)?;
     let head = buf.split_to(len).freeze();
     let (t, tl) = (target.0 as usize, target.1 as usize);
-    let uri = Uri::from_maybe_shared(head.slice(t..t + tl)).map_err(|_| (BAD, "invalid target"))?;
+    let Ok(uri) = Uri::from_maybe_shared(head.slice(t..t + tl)) else {
+        // httparse took a target `http` refuses (`@/`): like every other
+        // refusal, leave the head where it was.
+        let mut whole = BytesMut::from(&head[..]);
+        whole.unsplit(std::mem::take(buf));
+        *buf = whole;
+        return Err((BAD, "invalid target"));
+    };
     let headers = Headers::new(head, spans);
     Ok(Some(Head { method, uri, version, headers, keep_alive, framing, expect_continue }))
 }
