@@ -136,7 +136,6 @@ impl Record {
         }
         self.live = false;
         let m = &self.metrics;
-        m.in_flight.dec();
         let now = Instant::now();
         let elapsed = now.saturating_duration_since(self.start);
         let route = self.route.as_ref().and_then(|r| r.to_str().ok()).unwrap_or("");
@@ -167,6 +166,9 @@ impl Record {
                 }
             }
         });
+        // After the counts, so that a scrape that sees the request gone also
+        // sees it counted.
+        m.in_flight.dec();
         let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
         tracing::info!(
             target: "hapax::access",
