@@ -211,6 +211,30 @@ fn no_body_is_read_before_the_credential_is_checked() {
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
 }
 
+/// The model list needs a credential unless `open` lists it, on HTTP/1 and
+/// HTTP/2 alike; the health endpoints never do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_list_needs_a_credential_and_health_does_not() {
+    let gw = Gateway::start(&POLICY.replace("  open     [\"/v1/models\"]\n", ""));
+    let (_, key) = keys(&gw.policy, &["create", "--client", "acme"]);
+    let url = format!("{}/v1/models", gw.url);
+    assert_eq!(get(&url).await.status, 401);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while request(&client(), "GET", &url, "", &[("x-api-key", &key)]).await.status != 200 {
+        assert!(Instant::now() < deadline, "the key was not seen");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // HTTP/2 by prior knowledge skips the HTTP/1 head check: same answer.
+    let h2 = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let r = h2.request(http::Request::get(&url).body(Default::default()).unwrap()).await.unwrap();
+    assert_eq!(r.status(), 401);
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(get(&format!("{}{path}", gw.url)).await.status, 200, "{path}");
+    }
+}
+
 /// Without `auth`, the admin API answers on a loopback admin listener only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_auth_the_admin_api_is_loopback_only() {

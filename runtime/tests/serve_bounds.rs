@@ -121,25 +121,23 @@ fn bodies_beyond_max_body_memory_are_answered_503_until_memory_frees() {
     let mut slow = connect(&gw.url);
     write!(slow, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", big.len()).unwrap();
     slow.write_all(&big.as_bytes()[..100]).unwrap();
-    // Another 3000 would pass 4 KiB: 503 with Retry-After, at once. (The
-    // slow client's head may still be on its way: try until it is held.)
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let refused = loop {
-        let mut s = connect(&gw.url);
-        write!(
-            s,
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{big}",
-            big.len()
-        )
-        .unwrap();
-        let mut out = Vec::new();
-        let _ = s.read_to_end(&mut out);
-        let out = String::from_utf8_lossy(&out).into_owned();
-        if out.starts_with("HTTP/1.1 503") || Instant::now() > deadline {
-            break out;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // Wait until the gateway holds the slow body's memory (the gauge shows
+    // it), so that nothing else can take it first.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let held = format!("hapax_request_body_bytes_held {}", big.len());
+    let m = rt.block_on(metrics_with(gw.admin.as_deref().unwrap(), &held));
+    assert!(m.contains(&held), "{m}");
+    // Another 3000 would pass 4 KiB: 503 with Retry-After, at once.
+    let mut s = connect(&gw.url);
+    write!(
+        s,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{big}",
+        big.len()
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let refused = String::from_utf8_lossy(&out).into_owned();
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     assert!(refused.contains("retry-after: 1") && refused.contains("gateway_overloaded"), "{refused}");
     // A small body still fits beside it.
@@ -170,7 +168,6 @@ fn bodies_beyond_max_body_memory_are_answered_503_until_memory_frees() {
     let _ = s.read_to_end(&mut out);
     assert!(out.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&out));
     // The gauge shows what is held (nothing, between requests).
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let m = rt.block_on(metrics_with(gw.admin.as_deref().unwrap(), "hapax_request_body_bytes_held 0"));
     assert!(m.contains("hapax_request_body_bytes_held 0"), "{m}");
 }

@@ -1,6 +1,7 @@
 //! Endpoints the gateway answers itself: liveness, readiness, the model list
 //! and (on the admin listener) metrics.
 
+use crate::http::request::Headers;
 use crate::http::response::Response;
 use crate::state::snapshot::Snapshot;
 use bytes::Bytes;
@@ -21,15 +22,20 @@ pub fn readyz(snap: &Snapshot) -> Response {
     }
 }
 
-/// The endpoints of the main listener that need no route.
-pub fn answer(method: &Method, path: &str, snap: &Snapshot) -> Option<Response> {
+/// The endpoints of the main listener that need no route. The health
+/// endpoints are open; the model list needs a credential when the policy
+/// declares `auth` (unless `open` lists it).
+pub fn answer(method: &Method, path: &str, headers: &Headers, snap: &Snapshot) -> Option<Response> {
     if method != Method::GET && method != Method::HEAD {
         return None;
     }
     match path {
         "/healthz" => Some(healthz()),
         "/readyz" => Some(readyz(snap)),
-        "/v1/models" | "/v1/models/" => Some(Response::json(StatusCode::OK, snap.models.clone())),
+        "/v1/models" | "/v1/models/" => Some(match super::authn::check(snap, path, headers) {
+            Ok(_) => Response::json(StatusCode::OK, snap.models.clone()),
+            Err(e) => crate::http::error::to_response(&e, crate::wire::Api::OpenAi),
+        }),
         _ => None,
     }
 }

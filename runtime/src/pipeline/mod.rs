@@ -90,7 +90,7 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request) -> Response {
     crate::net::busy_poll::kick();
     let request_id = record::request_id(&req.headers);
     let snap = ctx.current.load_full();
-    if let Some(mut resp) = builtin::answer(&req.method, req.uri.path(), &snap) {
+    if let Some(mut resp) = builtin::answer(&req.method, req.uri.path(), &req.headers, &snap) {
         resp.add(REQUEST_ID.clone(), request_id);
         return resp;
     }
