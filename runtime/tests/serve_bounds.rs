@@ -36,6 +36,20 @@ async fn canned(answer: Vec<u8>) -> String {
     addr
 }
 
+/// One request with `body` on a connection of its own; the whole answer.
+fn post_once(url: &str, body: &str) -> String {
+    let mut s = connect(url);
+    write!(
+        s,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn connect(url: &str) -> TcpStream {
     let s = TcpStream::connect(url.trim_start_matches("http://")).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -128,45 +142,21 @@ fn bodies_beyond_max_body_memory_are_answered_503_until_memory_frees() {
     let m = rt.block_on(metrics_with(gw.admin.as_deref().unwrap(), &held));
     assert!(m.contains(&held), "{m}");
     // Another 3000 would pass 4 KiB: 503 with Retry-After, at once.
-    let mut s = connect(&gw.url);
-    write!(
-        s,
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{big}",
-        big.len()
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let refused = String::from_utf8_lossy(&out).into_owned();
+    let out = post_once(&gw.url, &big);
+    let refused = out;
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     assert!(refused.contains("retry-after: 1") && refused.contains("gateway_overloaded"), "{refused}");
     // A small body still fits beside it.
     let small = body(500);
-    let mut s = connect(&gw.url);
-    write!(
-        s,
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{small}",
-        small.len()
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    assert!(out.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&out));
+    let out = post_once(&gw.url, &small);
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     // The slow one finishes and is answered; then the memory is free again.
     slow.write_all(&big.as_bytes()[100..]).unwrap();
     let mut buf = [0u8; 64];
     let n = slow.read(&mut buf).unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
-    let mut s = connect(&gw.url);
-    write!(
-        s,
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{big}",
-        big.len()
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    assert!(out.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&out));
+    let out = post_once(&gw.url, &big);
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     // The gauge shows what is held (nothing, between requests).
     let m = rt.block_on(metrics_with(gw.admin.as_deref().unwrap(), "hapax_request_body_bytes_held 0"));
     assert!(m.contains("hapax_request_body_bytes_held 0"), "{m}");

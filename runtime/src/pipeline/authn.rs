@@ -16,12 +16,13 @@ use crate::state::snapshot::Snapshot;
 use hapax_lang::expr::ClientInfo;
 use std::sync::Arc;
 
-/// The client a request speaks for, or why it is refused. `None` when the
+/// Sets who a request speaks for, or refuses it; nothing to do when the
 /// policy declares no `auth` or the path is open.
 pub fn authenticate(ex: &mut Exchange, path: &str, headers: &Headers) -> Result<(), GatewayError> {
     let Some((key_id, client)) = check(&ex.snap, path, headers)? else { return Ok(()) };
     ex.rec.client = Some(client.id.clone());
-    ex.rec.key_id = Some(key_id);
+    // A token has no key id; a key's id may be logged, never the key.
+    ex.rec.key_id = (!key_id.is_empty()).then_some(key_id);
     ex.client = Some(client);
     Ok(())
 }

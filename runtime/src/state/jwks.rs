@@ -1,7 +1,8 @@
 //! JSON Web Tokens from an identity provider (`auth { jwt { ... } }`): the
 //! signing keys (a JWKS from a file or an `https` URL, kept in memory and
 //! fetched again, at most every [`MIN_REFRESH`], when a token names a key
-//! it does not know), and the verification of a token.
+//! it does not know or the keys are older than [`MAX_AGE`]), and the
+//! verification of a token.
 //!
 //! Only asymmetric algorithms are accepted, RS256, ES256 and EdDSA, each
 //! only with a key of its own kind: `alg: none`, HS256 signed with a public
@@ -27,6 +28,9 @@ use std::time::{Duration, Instant};
 
 /// The least time between two fetches of the keys.
 pub const MIN_REFRESH: Duration = Duration::from_secs(10);
+/// Keys older than this are fetched again (in the background) when a token
+/// is checked, so a key the provider withdrew stops working.
+pub const MAX_AGE: Duration = Duration::from_secs(300);
 /// How far a token's times may be off.
 pub const LEEWAY: u64 = 60;
 /// The largest JWKS document read.
@@ -133,6 +137,14 @@ impl Verifier {
             return Err(Refused(format!("algorithm {:?} is not accepted", header.alg)));
         }
         let kid = header.kid.ok_or_else(|| refused("the token names no key (`kid`)"))?;
+        let stale = self
+            .last_fetch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some_and(|t| t.elapsed() > MAX_AGE);
+        if stale {
+            self.refresh();
+        }
         let keys = self.keys.load();
         let Some((key, alg)) = keys.get(&kid) else {
             self.refresh();

@@ -321,7 +321,6 @@ struct Entry {
 /// reloaded when it changes.
 pub struct Live {
     table: ArcSwap<HashMap<String, Entry>>,
-    path: PathBuf,
 }
 
 /// Why a credential was refused (said to the client in general terms; the
@@ -343,7 +342,7 @@ impl Live {
         // The version the loaded table stands for: read before loading, so
         // a change between the two is loaded again, never missed.
         let mut seen = store.data_version()?;
-        let live = Arc::new(Live { table: ArcSwap::from_pointee(load(&store)?), path: store.path.clone() });
+        let live = Arc::new(Live { table: ArcSwap::from_pointee(load(&store)?) });
         let weak = Arc::downgrade(&live);
         tokio::spawn(async move {
             loop {
@@ -364,11 +363,6 @@ impl Live {
             }
         });
         Ok(live)
-    }
-
-    /// Where the store is.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// The client a key stands for, if it is a live key.

@@ -4,6 +4,7 @@
 //! unchanged declaration keeps its connections and breaker across reloads
 //! and a changed one starts fresh.
 
+use crate::state::jwks::Verifier;
 use crate::state::keys::Live;
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::provider::Upstream;
@@ -19,11 +20,18 @@ pub struct State {
     upstreams: Mutex<HashMap<Key, Weak<Upstream>>>,
     /// The live key tables, by the store's folder.
     keys: Mutex<HashMap<std::path::PathBuf, Weak<Live>>>,
+    /// The JWT verifiers (with the keys they fetched), by their definition.
+    jwts: Mutex<HashMap<String, Weak<Verifier>>>,
 }
 
 impl State {
     pub fn new(metrics: Arc<Metrics>) -> Self {
-        State { metrics, upstreams: Mutex::new(HashMap::new()), keys: Mutex::new(HashMap::new()) }
+        State {
+            metrics,
+            upstreams: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
+            jwts: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The live keys of the store under `data_dir`: the running table when
@@ -37,6 +45,25 @@ impl State {
         map.retain(|_, w| w.strong_count() > 0);
         map.insert(data_dir.to_path_buf(), Arc::downgrade(&live));
         Ok(live)
+    }
+
+    /// The verifier of a `jwt` block. One whose keys come from a URL is
+    /// kept while the block does not change, so a reload does not drop the
+    /// keys it fetched; one reading a file reads it again at each reload.
+    pub fn jwt(&self, jwt: &hapax_lang::graph::Jwt) -> Result<Arc<Verifier>, String> {
+        let remote = jwt.jwks.as_deref().is_some_and(|j| j.starts_with("https://") || j.starts_with("http://"));
+        if !remote {
+            return Verifier::start(jwt);
+        }
+        let key = format!("{jwt:?}");
+        let mut map = self.jwts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(v) = map.get(&key).and_then(Weak::upgrade) {
+            return Ok(v);
+        }
+        let v = Verifier::start(jwt)?;
+        map.retain(|_, w| w.strong_count() > 0);
+        map.insert(key, Arc::downgrade(&v));
+        Ok(v)
     }
 
     /// The runtime of a provider: the existing one when its declaration did

@@ -61,7 +61,7 @@ impl Snapshot {
             _ => None,
         };
         let jwt = match graph.auth.as_ref().and_then(|a| a.jwt.as_ref()) {
-            Some(j) => Some(Verifier::start(j)?),
+            Some(j) => Some(state.jwt(j)?),
             None => None,
         };
         let clients = graph
