@@ -70,8 +70,11 @@ enum Command {
     Keys(cmd::keys::Keys),
     /// Explain a keyword or a diagnostic code.
     Explain {
-        /// A keyword (`route`, `provider.pool.max_idle`) or a code (`E0501`).
+        /// A keyword (`route`, `provider.pool.max_idle`) or a code (`E0501`);
+        /// `authz` with policy paths prints the Cedar schema Hapax generates.
         topic: String,
+        /// With `authz`: the policy files or folders.
+        paths: Vec<std::path::PathBuf>,
     },
 }
 
@@ -85,7 +88,7 @@ fn main() -> ExitCode {
         Command::Fmt { paths, check } => cmd::fmt::run(&paths, check),
         Command::Test { paths } => cmd::test::run(&paths),
         Command::Graph { paths, format } => cmd::graph::run(&paths, format),
-        Command::Explain { topic } => cmd::explain::run(&topic),
+        Command::Explain { topic, paths } => cmd::explain::run(&topic, &paths),
         Command::Serve { paths } => hapax_runtime::serve(&paths),
         Command::Init { dir } => cmd::init::run(&dir),
         Command::Lsp => hapax_lsp::run(hapax_runtime::enforcement::refused()),

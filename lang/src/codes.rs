@@ -83,6 +83,9 @@ codes! {
     BadTest = "E0601", Error, "a test block that cannot be run";
     // Serving.
     NotEnforced = "E0701", Error, "a declaration `hapax serve` does not enforce yet, so it refuses the policy";
+    // Cedar.
+    CedarSyntax = "E0801", Error, "the Cedar policy file does not parse";
+    CedarInvalid = "E0802", Error, "a Cedar policy that does not fit the schema Hapax generates";
     // Warnings.
     Shadowed = "W0101", Warning, "a route that can never match because an earlier one always wins";
     ClusterScopeWithoutCluster = "W0102", Warning, "`scope cluster` without a `cluster` block";
@@ -90,4 +93,5 @@ codes! {
     Unused = "W0104", Warning, "a declaration nothing uses";
     ConstantCondition = "W0105", Warning, "a condition that is always true or always false";
     NotEnforcedWarning = "W0106", Warning, "a declaration `hapax serve` does not enforce yet (serve refuses it)";
+    CedarWarning = "W0107", Warning, "a Cedar policy the validator warns about";
 }

@@ -298,11 +298,14 @@ fn path_value<'a, R: RequestView + ?Sized>(p: &'a PathRef, req: &'a R) -> Value<
                 .map_or(Vec::new(), |c| c.roles.iter().map(|r| Value::Str(Cow::Borrowed(r.as_str()))).collect()),
         ),
         PathRef::Hour => Value::Num(f64::from(req.clock().0)),
-        PathRef::Weekday => {
-            const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-            Value::Str(Cow::Borrowed(DAYS[usize::from(req.clock().1 % 7)]))
-        }
+        PathRef::Weekday => Value::Str(Cow::Borrowed(weekday(req.clock().1))),
     }
+}
+
+/// A weekday's name, `mon` for 0 … `sun` for 6.
+pub fn weekday(day: u8) -> &'static str {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    DAYS[usize::from(day % 7)]
 }
 
 fn compare(op: Cmp, a: &Value, b: &Value) -> bool {

@@ -248,6 +248,13 @@ pub struct Auth {
 pub struct Authz {
     pub cedar: PathBuf,
     pub default_allow: bool,
+    /// `role "A" inherits ["B", ...]`: a client with role A also has B.
+    pub roles: Vec<(String, Vec<String>)>,
+    /// The request headers (lowercase) given to Cedar as `context.headers`.
+    pub headers: Vec<String>,
+    /// The Cedar policies, compiled and validated; `None` until the whole
+    /// policy checked (or when the Cedar file has errors).
+    pub compiled: Option<std::sync::Arc<crate::authz::Cedar>>,
 }
 
 /// A calendar window, reset at UTC boundaries.
@@ -494,18 +501,37 @@ pub struct Price {
     pub context_window: Option<u64>,
 }
 
-#[derive(Debug, Clone)]
-pub struct Sink {
-    pub file: Option<PathBuf>,
-    pub rotate: Option<String>,
-    pub keep: Option<Duration>,
+/// Where audit events go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkKind {
+    /// A JSON Lines file, rotated and pruned.
+    File(PathBuf),
+    Stdout,
+    /// Batches of JSON Lines POSTed to a URL.
+    Webhook(String),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sink {
+    pub kind: SinkKind,
+    /// `hourly`, `daily`, `weekly` or `never` (files only).
+    pub rotate: Option<String>,
+    /// How long rotated files are kept (files only).
+    pub keep: Option<Duration>,
+    /// Rotate a file when it would grow past this many bytes.
+    pub max_size: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Audit {
     pub sinks: Vec<Sink>,
+    /// Expression paths (`request.body.messages`, `request.header["x"]`)
+    /// whose values are hashed or masked before anything is written.
     pub redact: Vec<String>,
     pub log_prompts: bool,
+    /// `on_full block`: a request waits for the audit writer rather than
+    /// its event being dropped.
+    pub block_when_full: bool,
 }
 
 /// How this node names itself in a cluster.

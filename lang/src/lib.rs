@@ -8,6 +8,7 @@
 //! language server can run the same front end on half-typed files. This
 //! crate does no I/O beyond reading files through a [`Vfs`](loader::Vfs).
 
+pub mod authz;
 pub mod check;
 pub mod codes;
 pub mod diag;

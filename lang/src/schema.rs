@@ -173,7 +173,16 @@ pub const BLOCKS: &[BlockSpec] = &[
     top("tier", Naming::Name, &[s("priority")]),
     top("client", Naming::Name, &[refer("tier", RefKind::Tier), s("team"), s("roles")]),
     top("auth", Naming::Singleton, &[choice("api_keys", &["store", "off"]), nested("jwt", "auth.jwt"), s("open")]),
-    top("authz", Naming::Singleton, &[s("cedar"), choice("default", &["allow", "deny"])]),
+    top(
+        "authz",
+        Naming::Singleton,
+        &[
+            s("cedar"),
+            choice("default", &["allow", "deny"]),
+            Setting { key: "role", repeat: true, choices: &[], refers: None, block: None },
+            s("headers"),
+        ],
+    ),
     top("limit", Naming::Name, &[s("by"), s("requests"), s("tokens"), s("burst"), choice("scope", SCOPES)]),
     top(
         "queue",
@@ -237,12 +246,13 @@ pub const BLOCKS: &[BlockSpec] = &[
             Setting {
                 key: "sink",
                 repeat: true,
-                choices: &["file", "stdout"],
+                choices: &["file", "stdout", "webhook"],
                 refers: None,
                 block: Some("audit.sink"),
             },
             s("redact"),
             choice("log_prompts", ON_OFF),
+            choice("on_full", &["drop", "block"]),
         ],
     ),
     top("cluster", Naming::Singleton, &[s("store"), s("node")]),
@@ -268,7 +278,11 @@ pub const BLOCKS: &[BlockSpec] = &[
         &[s("issuer"), s("audience"), s("jwks"), s("ca"), nested("claims", "auth.jwt.claims")],
     ),
     top("auth.jwt.claims", Naming::Singleton, &[s("client"), s("team"), s("roles"), s("tier")]),
-    top("audit.sink", Naming::Singleton, &[choice("rotate", &["daily", "hourly", "never"]), s("keep")]),
+    top(
+        "audit.sink",
+        Naming::Singleton,
+        &[choice("rotate", &["hourly", "daily", "weekly", "never"]), s("keep"), s("max_size")],
+    ),
     top("route.split", Naming::Singleton, &[]),
     top(
         "test.request",

@@ -134,13 +134,47 @@ fn run_one(g: &Graph, t: &TestCase) -> Outcome {
         }
     }
     if let Some(allow) = t.expect.allow {
-        if g.authz.is_some() {
-            skipped.push(format!("allow {allow}: Cedar authorization is not evaluated by `hapax test` yet"));
-        } else if !allow {
-            failures.push(
+        match (g.authz.as_ref(), matched) {
+            (None, _) if !allow => failures.push(
                 "expected the request to be denied, but no `authz` block is declared, so every request is allowed"
                     .into(),
-            );
+            ),
+            (None, _) => {}
+            (Some(_), None) => failures.push(format!("allow {allow}: the request matched no route to authorize")),
+            (Some(a), Some(r)) => match &a.compiled {
+                None => skipped.push(format!("allow {allow}: the Cedar policies have errors")),
+                Some(cedar) => {
+                    let route = g.route(r);
+                    let target = route.pick(&view, 0);
+                    let provider = &g.provider(target.provider).decl.name;
+                    let (hour, day) = view.clock();
+                    let headers = t.request.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>();
+                    let d = cedar.decide(&crate::authz::Query {
+                        client: view.client.as_ref(),
+                        route: &route.decl.name,
+                        provider,
+                        model: target.model.as_deref().or(view.model()).unwrap_or(""),
+                        stream: view.stream(),
+                        tokens: view.tokens(),
+                        hour: u32::from(hour),
+                        weekday: crate::expr::weekday(day),
+                        headers,
+                    });
+                    if d.allow != allow {
+                        let by = if d.policies.is_empty() {
+                            "no policy applied, so the default decided".to_string()
+                        } else {
+                            format!("decided by {}", d.policies.join(", "))
+                        };
+                        failures.push(format!(
+                            "expected the request to be {}, but Cedar {} it on route `{}` to `{provider}` ({by})",
+                            if allow { "allowed" } else { "denied" },
+                            if d.allow { "allows" } else { "denies" },
+                            route.decl.name
+                        ));
+                    }
+                }
+            },
         }
     }
     Outcome { name: t.decl.name.clone(), loc: t.decl.loc, failures, skipped }

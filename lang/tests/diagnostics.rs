@@ -117,6 +117,15 @@ fn cases() -> Vec<(&'static str, Vec<(&'static str, String)>)> {
         // E0601
         ("test_expects_nothing", with_p("route r { match \"/v1/*\"; to p }\ntest t { request { model \"x\" } }\n")),
         ("test_bad_body", with_p("route r { match \"/v1/*\"; to p }\ntest t {\n  request { body \"{not json\" }\n  expect { route r }\n}\n")),
+        // E0801, E0802, W0107: the Cedar file, checked against the schema.
+        ("cedar_syntax", vec![
+            ("/p/main.hapax", format!("{PROVIDER}authz {{ cedar \"rbac.cedar\" }}\n")),
+            ("/p/rbac.cedar", "permit (principal, action, resource) when { 1 + };\n".into()),
+        ]),
+        ("cedar_invalid", vec![
+            ("/p/main.hapax", format!("{PROVIDER}authz {{ cedar \"rbac.cedar\"; headers [\"x-project\"] }}\n")),
+            ("/p/rbac.cedar", "@id(\"typo\")\npermit (principal, action == Hapax::Action::\"cal\", resource);\n\n@id(\"header\")\npermit (principal, action == Hapax::Action::\"call\", resource)\nwhen { context.headers.x_project == \"a\" };\n\n@id(\"typo\")\nforbid (principal, action, resource);\n\n@id(\"tier\")\npermit (principal, action == Hapax::Action::\"call\", resource) when { principal.tier == \"gold\" };\n".into()),
+        ]),
         // E0701 / W0106: what a test's list says serve refuses (the
         // runtime's own list is tested in hapax-runtime).
         ("not_enforced_serve", vec![

@@ -563,6 +563,20 @@ const KEYWORDS: &[KeywordDoc] = &[
         "default allow|deny",
         "default deny",
     ),
+    kw(
+        "authz",
+        "role",
+        "Makes a role inherit others: a client with the role is also in each inherited role (Cedar entity parents).",
+        r#"role "ROLE" inherits ["ROLE", ...]"#,
+        r#"role "lead" inherits ["researcher", "reader"]"#,
+    ),
+    kw(
+        "authz",
+        "headers",
+        "Lists the request headers Cedar policies may read as `context.headers`.",
+        r#"headers ["NAME", ...]"#,
+        r#"headers ["x-project"]"#,
+    ),
     // limit NAME { ... }
     kw(
         "limit",
@@ -861,8 +875,8 @@ const KEYWORDS: &[KeywordDoc] = &[
     kw(
         "audit",
         "sink",
-        "Sets where audit records are written, such as a JSON Lines file with rotation.",
-        r#"sink file "PATH" [{ rotate PERIOD; keep DURATION }]"#,
+        "Sets where audit records are written: a JSON Lines file with rotation, stdout, or a webhook that receives batches.",
+        r#"sink file "PATH" [{ rotate PERIOD; keep DURATION; max_size SIZE }] | sink stdout | sink webhook "URL""#,
         r#"sink file "logs/audit.jsonl" { rotate daily; keep 30d }"#,
     ),
     kw(
@@ -879,12 +893,19 @@ const KEYWORDS: &[KeywordDoc] = &[
         "log_prompts on|off",
         "log_prompts off",
     ),
+    kw(
+        "audit",
+        "on_full",
+        "Sets what happens when the audit writer falls behind: drop the event (counted in a metric) or make the request wait.",
+        "on_full drop|block",
+        "on_full drop",
+    ),
     // audit { sink ... { ... } }
     kw(
         "audit.sink",
         "rotate",
         "Sets how often the audit file is closed and a new one started.",
-        "rotate hourly|daily|weekly",
+        "rotate hourly|daily|weekly|never",
         "rotate daily",
     ),
     kw(
@@ -893,6 +914,13 @@ const KEYWORDS: &[KeywordDoc] = &[
         "Sets how long rotated audit files are kept before they are deleted.",
         "keep DURATION",
         "keep 30d",
+    ),
+    kw(
+        "audit.sink",
+        "max_size",
+        "Rotates the audit file before it grows past this size.",
+        "max_size SIZE",
+        "max_size 100MiB",
     ),
     // cluster { ... }
     kw(
@@ -1161,7 +1189,7 @@ mod tests {
         ("auth", &["api_keys", "jwt", "open"]),
         ("auth.jwt", &["issuer", "audience", "jwks", "ca", "claims"]),
         ("auth.jwt.claims", &["client", "team", "roles", "tier"]),
-        ("authz", &["cedar", "default"]),
+        ("authz", &["cedar", "default", "role", "headers"]),
         ("limit", &["by", "requests", "tokens", "burst", "scope"]),
         ("queue", &["capacity", "concurrency", "order", "max_wait", "on_full", "persist"]),
         ("cache", &["key", "when", "ttl", "max_size", "scope"]),
@@ -1186,8 +1214,8 @@ mod tests {
         ("sla", &["availability", "latency", "error_rate", "alert"]),
         ("budget", &["for", "spend", "warn_at", "on_exceed"]),
         ("price", &["input", "output", "cached_input", "context"]),
-        ("audit", &["sink", "redact", "log_prompts"]),
-        ("audit.sink", &["rotate", "keep"]),
+        ("audit", &["sink", "redact", "log_prompts", "on_full"]),
+        ("audit.sink", &["rotate", "keep", "max_size"]),
         ("cluster", &["store", "node"]),
         ("test", &["request", "expect"]),
         ("test.request", &["method", "path", "model", "client", "header", "body", "stream", "tokens"]),

@@ -507,10 +507,36 @@ impl Checker<'_> {
         self.block_expected(d, 0);
         let mut cedar = None;
         let mut default_allow = false;
+        let mut roles: Vec<(String, Vec<String>)> = Vec::new();
+        let mut headers = Vec::new();
         for s in self.settings("authz", d.block.as_ref()) {
             match s.key() {
                 "cedar" => {
                     cedar = self.one(s, "cedar \"rbac.cedar\"").and_then(|e| self.file_path(e, "the Cedar policy file"))
+                }
+                "role" => {
+                    let usage = "role \"admin\" inherits [\"operator\"]";
+                    let args = self.args(s, 3, 3, usage);
+                    let [name, word, up] = args[..] else { continue };
+                    let name = self.string(name);
+                    let word = self.word(word, &["inherits"]);
+                    let up = match &up.kind {
+                        ExprKind::List(items) => items.iter().filter_map(|i| self.string(i)).collect(),
+                        _ => self.string(up).into_iter().collect::<Vec<_>>(),
+                    };
+                    if let (Some(name), Some(_)) = (name, word) {
+                        if roles.iter().any(|(r, _)| *r == name) {
+                            let e = self
+                                .error(Code::DuplicateSetting, s.key_span(), format!("role `{name}` is given twice"))
+                                .help("list every role it inherits in one `role` line");
+                            self.err(e);
+                        } else {
+                            roles.push((name, up));
+                        }
+                    }
+                }
+                "headers" => {
+                    headers = self.strings(s).into_iter().map(|h| h.to_ascii_lowercase()).collect();
                 }
                 _ => {
                     default_allow =
@@ -519,7 +545,7 @@ impl Checker<'_> {
             }
         }
         match cedar {
-            Some(cedar) => Some(Authz { cedar, default_allow }),
+            Some(cedar) => Some(Authz { cedar, default_allow, roles, headers, compiled: None }),
             None => {
                 if !d.block.as_ref().is_some_and(|b| b.items.iter().any(|i| i.key() == "cedar")) {
                     let e = self
@@ -1229,22 +1255,38 @@ impl Checker<'_> {
 
     fn audit(&mut self, d: &Directive) -> Audit {
         self.block_expected(d, 0);
-        let mut a = Audit { sinks: Vec::new(), redact: Vec::new(), log_prompts: false };
+        let mut a = Audit { sinks: Vec::new(), redact: Vec::new(), log_prompts: false, block_when_full: false };
         for s in self.settings("audit", d.block.as_ref()) {
             match s.key() {
                 "sink" => {
-                    let args = self.args(s, 1, 2, "sink file \"logs/audit.jsonl\"");
-                    let mut sink = Sink { file: None, rotate: None, keep: None };
-                    if let Some("file") = args.first().and_then(|e| self.word(e, &["file", "stdout"])) {
-                        match args.get(1) {
+                    let usage = "sink file \"logs/audit.jsonl\"";
+                    let args = self.args(s, 1, 2, usage);
+                    let kind = match args.first().and_then(|e| self.word(e, &["file", "stdout", "webhook"])) {
+                        Some("stdout") => {
+                            if args.len() > 1 {
+                                self.args(s, 1, 1, "sink stdout");
+                            }
+                            Some(SinkKind::Stdout)
+                        }
+                        Some("file") => match args.get(1) {
                             Some(p) => {
-                                sink.file = self.string(p).map(|p| crate::loader::normalize(&self.dir().join(p)))
+                                self.string(p).map(|p| SinkKind::File(crate::loader::normalize(&self.dir().join(p))))
                             }
                             None => {
-                                self.args(s, 2, 2, "sink file \"logs/audit.jsonl\"");
+                                self.args(s, 2, 2, usage);
+                                None
                             }
-                        }
-                    }
+                        },
+                        Some(_) => match args.get(1) {
+                            Some(u) => self.url(u, &["http", "https"]).map(SinkKind::Webhook),
+                            None => {
+                                self.args(s, 2, 2, "sink webhook \"https://logs.example.com/hapax\"");
+                                None
+                            }
+                        },
+                        None => None,
+                    };
+                    let mut sink = Sink { kind: SinkKind::Stdout, rotate: None, keep: None, max_size: None };
                     for t in self.settings("audit.sink", s.block.as_ref()) {
                         match t.key() {
                             "rotate" => {
@@ -1253,10 +1295,24 @@ impl Checker<'_> {
                                     .and_then(|e| self.word(e, &["hourly", "daily", "weekly", "never"]))
                                     .map(str::to_string)
                             }
+                            "max_size" => sink.max_size = self.one(t, "max_size 100MiB").and_then(|e| self.size(e)),
                             _ => sink.keep = self.one(t, "keep 30d").and_then(|e| self.duration(e)),
                         }
                     }
-                    a.sinks.push(sink);
+                    if let Some(kind) = kind {
+                        if !matches!(kind, SinkKind::File(_)) && s.block.is_some() {
+                            let e = self
+                                .error(Code::UnknownSetting, s.key_span(), "only a `file` sink rotates and keeps files")
+                                .help("remove the block after this sink");
+                            self.err(e);
+                        }
+                        sink.kind = kind;
+                        a.sinks.push(sink);
+                    }
+                }
+                "on_full" => {
+                    a.block_when_full =
+                        self.one(s, "on_full drop").and_then(|e| self.word(e, &["drop", "block"])) == Some("block")
                 }
                 "redact" => {
                     for arg in &s.args {

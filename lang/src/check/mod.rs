@@ -61,7 +61,7 @@ impl Checked {
 
 /// Checks and compiles a loaded policy set.
 pub fn check(loaded: Loaded, vfs: &dyn Vfs, mode: Mode) -> Checked {
-    let Loaded { sources, asts, diags } = loaded;
+    let Loaded { mut sources, mut asts, diags } = loaded;
     let mut c = Checker {
         file: FileId(0),
         sources: &sources,
@@ -77,10 +77,36 @@ pub fn check(loaded: Loaded, vfs: &dyn Vfs, mode: Mode) -> Checked {
     let mut graph = c.lower(&asts);
     c.check_routes(&mut graph);
     c.report_unused(&graph);
-    let mut diags = Diagnostics(c.diags);
+    let (mut diags, symbols) = (c.diags, c.symbols);
+    cedar(&mut graph, &mut sources, &mut asts, vfs, &mut diags);
+    let mut diags = Diagnostics(diags);
     diags.sort();
-    let symbols = c.symbols;
     Checked { sources, asts, graph, diags, symbols }
+}
+
+/// Reads, checks and compiles the `authz` Cedar file, which joins the
+/// sources (with an empty tree, so file ids stay aligned) so that its
+/// diagnostics point into it. Only a policy with no other error gets its
+/// Cedar compiled: the schema is generated from the rest.
+fn cedar(graph: &mut Graph, sources: &mut SourceMap, asts: &mut Vec<Ast>, vfs: &dyn Vfs, diags: &mut Vec<Diagnostic>) {
+    let Some(path) = graph.authz.as_ref().map(|a| a.cedar.clone()) else { return };
+    let Ok(text) = vfs.read(&path) else { return }; // reported as a missing file
+    let file = match sources.find(&path) {
+        Some(f) => f,
+        None => {
+            asts.push(Ast::default());
+            sources.add(path, text.clone())
+        }
+    };
+    match crate::authz::compile(graph, &text, file) {
+        Ok((cedar, warnings)) => {
+            diags.extend(warnings);
+            if let Some(a) = graph.authz.as_mut() {
+                a.compiled = Some(std::sync::Arc::new(cedar));
+            }
+        }
+        Err(errors) => diags.extend(errors),
+    }
 }
 
 /// Loads and checks in one call.

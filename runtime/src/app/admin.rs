@@ -13,6 +13,7 @@ use crate::pipeline::{self, Ctx};
 use crate::state::keys::{self, KeyError, KeyInfo, NewKey, Store};
 use crate::state::snapshot::Snapshot;
 use crate::wire::Api;
+use hapax_lang::authz::{Action, AdminQuery};
 use http::header::{self, HeaderValue};
 use http::StatusCode;
 use std::sync::Arc;
@@ -81,13 +82,56 @@ impl Admin {
             return Ok(());
         }
         let (key_id, client) = pipeline::identify(snap, &req.headers)?;
-        if client.roles.iter().any(|r| r == "admin") {
+        let allowed = match &snap.authz {
+            // Cedar decides; its built-in policy lets the `admin` role in.
+            Some(cedar) => {
+                let (action, resource) = admin_action(&req.method, path);
+                let (hour, day) = clock();
+                let d = cedar.decide_admin(&AdminQuery {
+                    client: Some(&client),
+                    action,
+                    resource,
+                    method: req.method.as_str(),
+                    path,
+                    hour,
+                    weekday: hapax_lang::expr::weekday(day),
+                });
+                d.allow
+            }
+            None => client.roles.iter().any(|r| r == "admin"),
+        };
+        if allowed {
             Ok(())
         } else {
             tracing::info!(target: "hapax::admin", client = %client.id, key_id, path, "admin request refused: not an admin");
-            Err(GatewayError::forbidden("this credential has no `admin` role"))
+            Err(GatewayError::forbidden("this credential may not use this admin endpoint"))
         }
     }
+}
+
+/// The Cedar action and resource of an admin request: reads are
+/// `admin_read`, writes `admin_write`, except writes to the key store,
+/// `keys_manage`; the resource is the endpoint's first segment after
+/// `/admin/api/` (`keys`, `audit`), or `metrics`.
+fn admin_action<'p>(method: &http::Method, path: &'p str) -> (Action, &'p str) {
+    let resource = match path.strip_prefix("/admin/api/") {
+        Some(rest) => rest.split('/').next().unwrap_or(""),
+        None => path.trim_start_matches('/'),
+    };
+    let action = if method == http::Method::GET || method == http::Method::HEAD {
+        Action::AdminRead
+    } else if resource == "keys" {
+        Action::KeysManage
+    } else {
+        Action::AdminWrite
+    };
+    (action, resource)
+}
+
+/// UTC hour and weekday (0 = Monday), as expressions read them.
+fn clock() -> (u32, u8) {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    (((secs / 3600) % 24) as u32, (((secs / 86400) + 3) % 7) as u8)
 }
 
 /// One operation on the key store, run on a blocking thread.

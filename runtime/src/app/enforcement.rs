@@ -106,7 +106,11 @@ pub const DECLARATIONS: &[(&str, Serve)] = &[
     ("auth.jwt.claims.team", Enforced),
     ("auth.jwt.claims.roles", Enforced),
     ("auth.jwt.claims.tier", Enforced),
-    ("authz", Refused),
+    ("authz", Enforced),
+    ("authz.cedar", Enforced),
+    ("authz.default", Enforced),
+    ("authz.role", Enforced),
+    ("authz.headers", Enforced),
     ("audit", Refused),
     // Admission, caching, scripts.
     ("limit", Refused),
@@ -203,7 +207,7 @@ mod tests {
 
     #[test]
     fn the_features_not_built_yet_are_refused() {
-        for p in ["authz", "limit", "route.use", "queue", "cache", "script", "budget", "sla", "audit"] {
+        for p in ["limit", "route.use", "queue", "cache", "script", "budget", "sla", "audit"] {
             assert_eq!(lookup(p), Some(Refused), "{p}");
         }
         assert_eq!(lookup("gateway.listen h3"), Some(Refused));

@@ -6,6 +6,7 @@
 
 pub mod busy_poll;
 pub mod http1;
+pub mod https;
 pub mod listen;
 pub mod tls;
 pub mod workers;

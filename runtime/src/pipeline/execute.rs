@@ -28,16 +28,22 @@ pub struct Success {
     pub timeout: Duration,
 }
 
-/// Runs the route's targets until one answers.
+/// Runs the route's targets, `primary` (the pick, already authorized)
+/// first, until one answers. A fallback the caller may not use is skipped.
 pub async fn run(
     snap: &Snapshot,
     route: &Route,
+    primary: &Target,
     ingress: &Ingress,
     rec: &mut Record,
     metrics: &Metrics,
 ) -> Result<Success, GatewayError> {
-    let primary = route.pick(ingress, rand::random::<u64>());
-    let chain = std::iter::once(primary).chain(route.fallback.iter().filter(|t| *t != primary));
+    let chain = std::iter::once(primary).chain(route.fallback.iter().filter(|t| *t != primary).filter(|t| {
+        let (Some(cedar), Some(up)) = (snap.authz.as_deref(), snap.upstreams.get(t.provider.index())) else {
+            return true;
+        };
+        super::authz::allows(cedar, route, &up.name, t, ingress)
+    }));
     let tries = 1 + route.retry.as_ref().map_or(0, |r| r.attempts);
     let max_answer = usize::try_from(snap.graph.gateway.max_answer).unwrap_or(usize::MAX);
     let mut last: Option<GatewayError> = None;

@@ -10,7 +10,7 @@
 //! | ingress | [`ingress`] | classify the endpoint, read the body within `max_body`, parse it once into the view the policy sees |
 //! | authenticate | [`authn`] | the caller's identity from an API key, read from the head before the body |
 //! | route | here | the graph's `match_route`: the first route whose `match` and `when` hold, else 404 |
-//! | authorize | (refused until built) | Cedar: may this caller use this route, provider and model |
+//! | authorize | [`authz`] | Cedar: may this caller use this route, provider and model |
 //! | admit | (refused until built) | limits, budgets, the queue |
 //! | cache | (refused until built) | answer from the cache, or join an identical call in flight |
 //! | transform | (refused until built) | rhai scripts on the request |
@@ -29,6 +29,7 @@
 //! one place that turns it into the client's answer.
 
 mod authn;
+mod authz;
 
 pub use authn::identify;
 pub(crate) mod builtin;
@@ -76,6 +77,8 @@ pub struct Exchange {
     pub rec: Record,
     /// Who sent it, once authenticated.
     pub client: Option<Arc<ClientInfo>>,
+    /// Cedar's decision, once authorized.
+    pub decision: Option<hapax_lang::authz::Decision>,
     /// The request body's share of `max_body_memory`, held until the
     /// request is answered.
     body_memory: BodyMemory,
@@ -100,6 +103,7 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request) -> Response {
         api: Api::OpenAi,
         rec,
         client: None,
+        decision: None,
         body_memory: BodyMemory::default(),
         route: None,
         target: None,
@@ -149,8 +153,11 @@ async fn phases(ctx: &Ctx, ex: &mut Exchange, req: Request) -> Result<Response, 
     authn::authenticate(ex, req.uri.path(), &req.headers)?;
     let ingress = ingress::body(ctx, ex, req, endpoint).await?;
     let route = route(ex, &ingress)?;
-    let route = ex.snap.graph.route(route);
-    let success = execute::run(&ex.snap, route, &ingress, &mut ex.rec, &ctx.state.metrics).await?;
+    let snap = ex.snap.clone();
+    let route = snap.graph.route(route);
+    let primary = route.pick(&ingress, rand::random::<u64>());
+    authz::authorize(ex, route, primary, &ingress)?;
+    let success = execute::run(&snap, route, primary, &ingress, &mut ex.rec, &ctx.state.metrics).await?;
     ex.target = target_header(Some(&success.upstream.name), Some(&success.model));
     let max_event = usize::try_from(ex.snap.graph.gateway.max_event).unwrap_or(usize::MAX);
     respond::answer(success, &ingress, max_event, &mut ex.rec)

@@ -17,8 +17,6 @@ use hapax_lang::graph::Jwt;
 use http_body_util::{BodyExt, Empty, Limited};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -204,23 +202,7 @@ pub fn parse(text: &[u8]) -> Result<Keys, String> {
 }
 
 fn https_client(ca: Option<&std::path::Path>) -> Result<Https, String> {
-    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    if let Some(ca) = ca {
-        let certs = CertificateDer::pem_file_iter(ca)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| format!("cannot read the CA `{}`: {e}", ca.display()))?;
-        for c in certs {
-            roots.add(c).map_err(|e| format!("the CA `{}` is not usable: {e}", ca.display()))?;
-        }
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("tls setup failed: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector =
-        hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().build();
-    Ok(hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector))
+    crate::net::https::client(ca)
 }
 
 async fn fetch(client: &Https, url: &str) -> Result<Keys, String> {

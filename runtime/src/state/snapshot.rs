@@ -35,6 +35,8 @@ pub struct Snapshot {
     pub jwt: Option<Arc<Verifier>>,
     /// The attributes `client` blocks give, by client id.
     pub clients: HashMap<String, ClientInfo>,
+    /// The Cedar policies, when `authz` is declared.
+    pub authz: Option<Arc<hapax_lang::authz::Cedar>>,
 }
 
 /// The snapshot being served.
@@ -73,7 +75,11 @@ impl Snapshot {
                 (c.decl.name.clone(), info)
             })
             .collect();
-        Ok(Snapshot { graph, upstreams, route_names, models, known_models, keys, jwt, clients })
+        let authz = match &graph.authz {
+            Some(a) => Some(a.compiled.clone().ok_or("the Cedar policies did not compile")?),
+            None => None,
+        };
+        Ok(Snapshot { graph, upstreams, route_names, models, known_models, keys, jwt, clients, authz })
     }
 
     /// The metric label for `model`: itself when the policy or the price

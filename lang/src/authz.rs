@@ -1,0 +1,485 @@
+//! Cedar authorization: the schema Hapax generates from a policy (namespace
+//! `Hapax`), the operator's Cedar file checked against it, and one decision.
+//!
+//! The model, documented in `docs/authz.md`:
+//! - principal `Client::"id"`, member of `Team::"team"` and of each
+//!   `Role::"role"` it holds; roles inherit through `authz { role A
+//!   inherits [B] }`, which makes `Role::"A"` a member of `Role::"B"`;
+//! - resource `Model::"name"`, a member of the `Route` that matched and of
+//!   the `Provider` asked, so `resource in Route::"chat"`, `resource in
+//!   Provider::"openai"` and `resource == Model::"o1"` all read naturally;
+//! - actions `call` (every request), `stream` (in `call`: a streamed
+//!   request is also asked as `stream`, and denied if a policy forbids it),
+//!   and on the admin listener `admin_read`, `admin_write`, `keys_manage`
+//!   on resource `Admin::"keys"` (the first path segment after
+//!   `/admin/api/`, or `metrics`);
+//! - context: `tokens` (estimated prompt tokens), `stream`, `time.hour`,
+//!   `time.weekday` and `headers`, the request headers `authz { headers
+//!   [...] }` names.
+//!
+//! Hapax adds one policy of its own, [`ADMIN_POLICY`]: the role `admin`
+//! may do every admin action (a `forbid` still wins over it).
+
+use crate::codes::Code;
+use crate::diag::Diagnostic;
+use crate::expr::ClientInfo;
+use crate::graph::Graph;
+use crate::span::{FileId, Span};
+use cedar_policy::{
+    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
+    PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+};
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+
+/// The policy Hapax adds: admins may administer.
+pub const ADMIN_POLICY: &str = r#"@id("hapax.admin_role")
+permit (
+  principal in Hapax::Role::"admin",
+  action in [Hapax::Action::"admin_read", Hapax::Action::"admin_write", Hapax::Action::"keys_manage"],
+  resource
+);"#;
+
+/// What is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Call,
+    Stream,
+    AdminRead,
+    AdminWrite,
+    KeysManage,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Call => "call",
+            Action::Stream => "stream",
+            Action::AdminRead => "admin_read",
+            Action::AdminWrite => "admin_write",
+            Action::KeysManage => "keys_manage",
+        }
+    }
+}
+
+/// One request, as authorization sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Query<'a> {
+    /// `None` for a request nobody authenticated (no `auth`, or an open
+    /// path): the principal is `Client::"anonymous"`, in no team or role.
+    pub client: Option<&'a ClientInfo>,
+    pub route: &'a str,
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub stream: bool,
+    pub tokens: u64,
+    /// UTC hour (0-23) and weekday (`mon` … `sun`).
+    pub hour: u32,
+    pub weekday: &'a str,
+    /// Request headers by lowercase name; only those `authz { headers }`
+    /// names are given to Cedar.
+    pub headers: Vec<(&'a str, &'a str)>,
+}
+
+/// One request on the admin listener.
+#[derive(Debug, Clone)]
+pub struct AdminQuery<'a> {
+    pub client: Option<&'a ClientInfo>,
+    pub action: Action,
+    /// `keys`, `metrics`, …: `Admin::"keys"`.
+    pub resource: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub hour: u32,
+    pub weekday: &'a str,
+}
+
+/// The outcome: allowed or not, and the policies that decided it (their
+/// `@id`, else Cedar's `policyN`). None when the default decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allow: bool,
+    pub policies: Vec<String>,
+    /// Policies whose evaluation failed (they count as not applying).
+    pub errors: usize,
+}
+
+/// The entity types, parsed once.
+#[derive(Debug, Clone)]
+struct Types {
+    client: EntityTypeName,
+    team: EntityTypeName,
+    role: EntityTypeName,
+    route: EntityTypeName,
+    provider: EntityTypeName,
+    model: EntityTypeName,
+    admin: EntityTypeName,
+    action: EntityTypeName,
+}
+
+impl Types {
+    fn new() -> Option<Types> {
+        let t = |n: &str| EntityTypeName::from_str(&format!("Hapax::{n}")).ok();
+        Some(Types {
+            client: t("Client")?,
+            team: t("Team")?,
+            role: t("Role")?,
+            route: t("Route")?,
+            provider: t("Provider")?,
+            model: t("Model")?,
+            admin: t("Admin")?,
+            action: t("Action")?,
+        })
+    }
+    fn uid(ty: &EntityTypeName, id: &str) -> EntityUid {
+        EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
+    }
+}
+
+/// A compiled authorization: policies validated against the schema, plus
+/// the entities every request shares (roles and their hierarchy, actions).
+#[derive(Clone)]
+pub struct Cedar {
+    policies: PolicySet,
+    schema_text: String,
+    types: Types,
+    /// Role entities (with their inherited roles) and action entities.
+    shared: Vec<Entity>,
+    default_allow: bool,
+    headers: Vec<String>,
+    authorizer: std::sync::Arc<Authorizer>,
+}
+
+impl std::fmt::Debug for Cedar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cedar").field("policies", &self.policies.num_of_policies()).finish_non_exhaustive()
+    }
+}
+
+/// The Cedar schema (human syntax) for a policy.
+pub fn schema_text(g: &Graph) -> String {
+    let headers = g.authz.as_ref().map_or(&[][..], |a| &a.headers[..]);
+    let header_fields: String = headers.iter().map(|h| format!("\n      {}?: String,", quote(h))).collect();
+    let roles: Vec<String> = g.authz.as_ref().map_or(Vec::new(), |a| {
+        a.roles.iter().map(|(r, up)| format!("  //   {r} inherits {}\n", up.join(", "))).collect()
+    });
+    format!(
+        r#"// Generated by hapax from the policy: `hapax explain authz POLICY` prints it.
+// Role hierarchy (`authz {{ role A inherits [B] }}`: Role::"A" in Role::"B"):
+{roles}namespace Hapax {{
+  // Who: an authenticated client, in its team and roles.
+  entity Team;
+  entity Role in [Role];
+  entity Client in [Team, Role] = {{
+    tier?: String,
+    team?: String,
+    roles: Set<String>,
+  }};
+  // What: the model asked, in the route that matched and the provider asked.
+  entity Route;
+  entity Provider;
+  entity Model in [Route, Provider];
+  // The admin API: Admin::"keys", Admin::"metrics", ...
+  entity Admin;
+
+  type Time = {{
+    hour: Long,      // UTC, 0-23
+    weekday: String, // "mon" ... "sun"
+  }};
+  type RequestContext = {{
+    tokens: Long,    // estimated prompt tokens
+    stream: Bool,
+    time: Time,
+    headers: {{{header_fields}
+    }},
+  }};
+  type AdminContext = {{
+    method: String,
+    path: String,
+    time: Time,
+  }};
+
+  action call appliesTo {{
+    principal: Client,
+    resource: Model,
+    context: RequestContext,
+  }};
+  action stream in [call] appliesTo {{
+    principal: Client,
+    resource: Model,
+    context: RequestContext,
+  }};
+  action admin_read, admin_write, keys_manage appliesTo {{
+    principal: Client,
+    resource: Admin,
+    context: AdminContext,
+  }};
+}}
+"#,
+        roles = if roles.is_empty() { "//   (none)\n".to_string() } else { roles.concat() }
+    )
+}
+
+/// A Cedar string literal.
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// Compiles the operator's Cedar file for a policy. Errors point into
+/// `file` (the Cedar text). Warnings come with the compiled policies.
+pub fn compile(g: &Graph, text: &str, file: FileId) -> Result<(Cedar, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let Some(authz) = &g.authz else { return Err(Vec::new()) };
+    let internal = |msg: String| vec![Diagnostic::new(Code::CedarInvalid, file, Span::new(0, 0), msg)];
+    let schema_text = schema_text(g);
+    let schema = Schema::from_cedarschema_str(&schema_text)
+        .map_err(|e| internal(format!("the generated Cedar schema does not compile: {e}")))?
+        .0;
+    let types = Types::new().ok_or_else(|| internal("Cedar entity type names do not parse".into()))?;
+    let parsed = PolicySet::from_str(text).map_err(|errs| {
+        errs.iter()
+            .map(|e| {
+                let span = first_label(e, text.len());
+                Diagnostic::new(Code::CedarSyntax, file, span, first_line(&e.to_string())).help(
+                    help_of(e).unwrap_or_else(|| "see https://docs.cedarpolicy.com/policies/syntax-policy.html".into()),
+                )
+            })
+            .collect::<Vec<_>>()
+    })?;
+    let mut diags = Vec::new();
+    let mut policies = PolicySet::new();
+    let mut seen: HashMap<String, ()> = HashMap::new();
+    for t in parsed.templates() {
+        let span = span_of(text, &t.to_string());
+        diags.push(
+            Diagnostic::new(Code::CedarInvalid, file, span, "Cedar templates are not supported")
+                .help("write the policy with concrete entities instead of `?principal` / `?resource`"),
+        );
+    }
+    for p in parsed.policies() {
+        let span = span_of(text, &p.to_string());
+        let id = p.annotation("id").map_or_else(|| p.id().to_string(), str::to_string);
+        if id.starts_with("hapax.") {
+            diags.push(
+                Diagnostic::new(Code::CedarInvalid, file, span, format!("policy id `{id}` is reserved"))
+                    .help("ids starting with `hapax.` belong to the policies Hapax adds"),
+            );
+            continue;
+        }
+        if seen.insert(id.clone(), ()).is_some() {
+            diags.push(
+                Diagnostic::new(Code::CedarInvalid, file, span, format!("two policies share the id `{id}`"))
+                    .help("give each `@id(\"...\")` a different name"),
+            );
+            continue;
+        }
+        if let Err(e) = policies.add(p.new_id(PolicyId::new(&id))) {
+            diags.push(Diagnostic::new(Code::CedarInvalid, file, span, first_line(&e.to_string())));
+        }
+    }
+    match PolicySet::from_str(ADMIN_POLICY).map(|s| s.policies().cloned().collect::<Vec<_>>()) {
+        Ok(admin) => {
+            for p in admin {
+                let id = p.annotation("id").unwrap_or("hapax.admin_role").to_string();
+                if let Err(e) = policies.add(p.new_id(PolicyId::new(id))) {
+                    diags.push(Diagnostic::new(Code::CedarInvalid, file, Span::new(0, 0), e.to_string()));
+                }
+            }
+        }
+        Err(e) => diags.extend(internal(format!("the built-in admin policy does not parse: {e}"))),
+    }
+    let validator = Validator::new(schema.clone());
+    let result = validator.validate(&policies, ValidationMode::Strict);
+    for e in result.validation_errors() {
+        let span = first_label(e, text.len());
+        let msg = first_line(&e.to_string());
+        diags.push(
+            Diagnostic::new(Code::CedarInvalid, file, span, msg)
+                .help(help_of(e).unwrap_or_else(|| "`hapax explain authz POLICY` prints the schema".into())),
+        );
+    }
+    for w in result.validation_warnings() {
+        let span = first_label(w, text.len());
+        diags.push(Diagnostic::new(Code::CedarWarning, file, span, first_line(&w.to_string())));
+    }
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(diags);
+    }
+    // The shared entities: each role with the roles it inherits, and the
+    // actions with their groups.
+    let mut shared: Vec<Entity> = authz
+        .roles
+        .iter()
+        .map(|(role, up)| {
+            let parents = up.iter().map(|r| Types::uid(&types.role, r)).collect();
+            Entity::new_no_attrs(Types::uid(&types.role, role), parents)
+        })
+        .collect();
+    match schema.action_entities() {
+        Ok(actions) => shared.extend(actions.iter().cloned()),
+        Err(e) => return Err(internal(format!("the schema's actions do not build: {e}"))),
+    }
+    let cedar = Cedar {
+        policies,
+        schema_text,
+        types,
+        shared,
+        default_allow: authz.default_allow,
+        headers: authz.headers.clone(),
+        authorizer: std::sync::Arc::new(Authorizer::new()),
+    };
+    Ok((cedar, diags))
+}
+
+/// Where a policy's own text (Cedar keeps it) is in the file.
+fn span_of(text: &str, policy: &str) -> Span {
+    text.find(policy).map_or(Span::new(0, 0), |at| Span::new(at, at + policy.len()))
+}
+
+/// The span of a Cedar error's first label, within the file.
+fn first_label(e: &dyn miette::Diagnostic, len: usize) -> Span {
+    e.labels()
+        .and_then(|mut l| l.next())
+        .map(|l| {
+            let start = l.offset().min(len);
+            Span::new(start, (start + l.len()).min(len))
+        })
+        .unwrap_or(Span::new(0, 0))
+}
+
+fn help_of(e: &dyn miette::Diagnostic) -> Option<String> {
+    e.help().map(|h| first_line(&h.to_string()))
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_string()
+}
+
+impl Cedar {
+    /// The generated schema, as `hapax explain authz` prints it.
+    pub fn schema(&self) -> &str {
+        &self.schema_text
+    }
+
+    /// The request headers given to Cedar.
+    pub fn headers(&self) -> &[String] {
+        &self.headers
+    }
+
+    /// The number of policies, the built-in one included.
+    pub fn len(&self) -> usize {
+        self.policies.num_of_policies()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn principal(&self, client: Option<&ClientInfo>) -> Entity {
+        let t = &self.types;
+        let Some(c) = client else {
+            return Entity::new_no_attrs(Types::uid(&t.client, "anonymous"), HashSet::new());
+        };
+        let mut parents: HashSet<EntityUid> = c.roles.iter().map(|r| Types::uid(&t.role, r)).collect();
+        let mut attrs = HashMap::with_capacity(3);
+        if let Some(team) = &c.team {
+            parents.insert(Types::uid(&t.team, team));
+            attrs.insert("team".to_string(), RestrictedExpression::new_string(team.clone()));
+        }
+        if let Some(tier) = &c.tier {
+            attrs.insert("tier".to_string(), RestrictedExpression::new_string(tier.clone()));
+        }
+        attrs.insert(
+            "roles".to_string(),
+            RestrictedExpression::new_set(c.roles.iter().map(|r| RestrictedExpression::new_string(r.clone()))),
+        );
+        let uid = Types::uid(&t.client, &c.id);
+        Entity::new(uid.clone(), attrs, parents.clone()).unwrap_or_else(|_| Entity::new_no_attrs(uid, parents))
+    }
+
+    fn time(hour: u32, weekday: &str) -> RestrictedExpression {
+        RestrictedExpression::new_record([
+            ("hour".to_string(), RestrictedExpression::new_long(i64::from(hour))),
+            ("weekday".to_string(), RestrictedExpression::new_string(weekday.to_string())),
+        ])
+        .unwrap_or_else(|_| RestrictedExpression::new_bool(false))
+    }
+
+    /// Decides a request on the main listener.
+    pub fn decide(&self, q: &Query) -> Decision {
+        let t = &self.types;
+        let model = Entity::new_no_attrs(
+            Types::uid(&t.model, q.model),
+            HashSet::from([Types::uid(&t.route, q.route), Types::uid(&t.provider, q.provider)]),
+        );
+        let headers: Vec<(String, RestrictedExpression)> = self
+            .headers
+            .iter()
+            .filter_map(|h| {
+                let v = q.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(h))?.1;
+                Some((h.clone(), RestrictedExpression::new_string(v.to_string())))
+            })
+            .collect();
+        let context = [
+            ("tokens".to_string(), RestrictedExpression::new_long(i64::try_from(q.tokens).unwrap_or(i64::MAX))),
+            ("stream".to_string(), RestrictedExpression::new_bool(q.stream)),
+            ("time".to_string(), Self::time(q.hour, q.weekday)),
+            (
+                "headers".to_string(),
+                RestrictedExpression::new_record(headers).unwrap_or_else(|_| RestrictedExpression::new_bool(false)),
+            ),
+        ];
+        let principal = self.principal(q.client);
+        let entities = [principal, model];
+        let call = self.ask(&entities, Action::Call, &context);
+        if !q.stream || !call.allow {
+            return call;
+        }
+        // A stream is a call too; a policy may still forbid streaming.
+        let stream = self.ask(&entities, Action::Stream, &context);
+        if !stream.allow && !stream.policies.is_empty() {
+            return stream;
+        }
+        call
+    }
+
+    /// Decides a request on the admin listener.
+    pub fn decide_admin(&self, q: &AdminQuery) -> Decision {
+        let admin = Entity::new_no_attrs(Types::uid(&self.types.admin, q.resource), HashSet::new());
+        let context = [
+            ("method".to_string(), RestrictedExpression::new_string(q.method.to_string())),
+            ("path".to_string(), RestrictedExpression::new_string(q.path.to_string())),
+            ("time".to_string(), Self::time(q.hour, q.weekday)),
+        ];
+        self.ask(&[self.principal(q.client), admin], q.action, &context)
+    }
+
+    fn ask(&self, entities: &[Entity; 2], action: Action, context: &[(String, RestrictedExpression)]) -> Decision {
+        let deny = Decision { allow: false, policies: Vec::new(), errors: 1 };
+        let [principal, resource] = entities;
+        let request = Request::new(
+            principal.uid(),
+            Types::uid(&self.types.action, action.as_str()),
+            resource.uid(),
+            match Context::from_pairs(context.iter().cloned()) {
+                Ok(c) => c,
+                Err(_) => return deny,
+            },
+            None,
+        );
+        let Ok(request) = request else { return deny };
+        let all = self.shared.iter().cloned().chain(entities.iter().cloned());
+        let Ok(store) = Entities::from_entities(all, None) else { return deny };
+        let response = self.authorizer.is_authorized(&request, &self.policies, &store);
+        let diagnostics = response.diagnostics();
+        let mut policies: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
+        policies.sort_unstable();
+        let errors = diagnostics.errors().count();
+        let allow = match response.decision() {
+            CedarDecision::Allow => true,
+            // The default decides only when no policy did and none failed
+            // (a failed `forbid` must not turn into an allow).
+            CedarDecision::Deny => self.default_allow && policies.is_empty() && errors == 0,
+        };
+        Decision { allow, policies, errors }
+    }
+}
