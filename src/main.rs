@@ -68,6 +68,9 @@ enum Command {
     /// Issue, list, revoke and rotate API keys.
     #[command(subcommand)]
     Keys(cmd::keys::Keys),
+    /// Verify audit logs.
+    #[command(subcommand)]
+    Audit(cmd::audit::Audit),
     /// Explain a keyword or a diagnostic code.
     Explain {
         /// A keyword (`route`, `provider.pool.max_idle`) or a code (`E0501`);
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Command::Init { dir } => cmd::init::run(&dir),
         Command::Lsp => hapax_lsp::run(hapax_runtime::enforcement::refused()),
         Command::Keys(k) => cmd::keys::run(k),
+        Command::Audit(a) => cmd::audit::run(a),
     };
     ExitCode::from(status)
 }

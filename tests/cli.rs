@@ -201,7 +201,7 @@ fn contract_example_is_valid() {
     assert!(out.contains("0 errors,") && out.contains("queue `batch_jobs` is never used"), "{out}");
     let warnings = out.matches("warning[").count();
     assert_eq!(warnings, 1 + out.matches("warning[W0106]").count(), "{out}");
-    for what in ["`listen h3`", "`use`", "`budget`", "`audit`"] {
+    for what in ["`listen h3`", "`use`", "`budget`", "`cluster`"] {
         assert!(out.contains(&format!("warning[W0106]: {what} is declared")), "{what}: {out}");
     }
     let o = run(&["test", file.to_str().expect("utf-8")]);

@@ -87,6 +87,13 @@ impl Vfs for Overlay<'_> {
     }
 }
 
+/// Whether an open document is checked as Hapax, the root of its own set.
+/// A Cedar file (`authz { cedar "..." }`) is not: its buffer overlays the
+/// disk, and it is checked, as Cedar, with the policies that name it.
+fn is_hapax(path: &Path) -> bool {
+    path.extension().is_none_or(|e| e != "cedar")
+}
+
 /// Everything the handlers read.
 #[derive(Default)]
 pub struct World {
@@ -113,7 +120,7 @@ impl World {
     /// the sets of closed documents.
     pub fn recheck(&mut self, changed: Option<&[PathBuf]>) {
         self.sets.retain(|root, _| self.docs.map.contains_key(root));
-        let mut roots: Vec<PathBuf> = self.docs.map.keys().cloned().collect();
+        let mut roots: Vec<PathBuf> = self.docs.map.keys().filter(|p| is_hapax(p)).cloned().collect();
         roots.sort();
         for root in roots {
             let stale = match (changed, self.sets.get(&root)) {
@@ -145,6 +152,9 @@ impl World {
             if let Some(id) = set.sources.find(path) {
                 return Some((set.clone(), id));
             }
+        }
+        if !is_hapax(path) {
+            return None;
         }
         let c = self.check_set(path)?;
         let id = c.sources.find(path)?;

@@ -389,3 +389,60 @@ fn declarations_serve_refuses_are_warnings_in_the_editor() {
     assert_eq!(diags[1]["range"]["start"]["line"], 5, "{diags:?}");
     assert_eq!(c.shutdown(), 0);
 }
+
+/// The Cedar file an `authz` block names is checked with the policy: its
+/// errors are published under its own URI, and cleared once it is fixed.
+#[test]
+fn cedar_file_diagnostics_are_published_and_cleared() {
+    let dir = temp_dir("cedar");
+    let main = dir.join("main.hapax");
+    let cedar = dir.join("rbac.cedar");
+    let text = "provider p { type mock }\nauthz { cedar \"rbac.cedar\" }\nroute r { match POST \"/v1/chat/completions\"; to p }\n";
+    let broken = "// who may call\npermit (principal, action == Hapax::Action::\"cal\", resource);\n";
+    std::fs::write(&main, text).expect("write");
+    std::fs::write(&cedar, broken).expect("write");
+    let (muri, curi) = (uri(&main), uri(&cedar));
+    let mut c = Client::start(&dir);
+
+    // Opening the policy publishes the Cedar file's errors under its URI.
+    c.open(&muri, text);
+    let diags = c.diagnostics(&curi);
+    let e0802: Vec<&Value> = diags.iter().filter(|d| d["code"] == "E0802").collect();
+    assert_eq!(e0802.len(), 1, "{diags:?}");
+    let e = e0802[0];
+    assert_eq!(e["source"], "hapax");
+    assert_eq!(e["severity"], 1);
+    assert_eq!(e["range"]["start"], pos_of(broken, "Hapax::Action::\"cal\"", 0), "{e}");
+    assert_eq!(e["range"]["end"], pos_of(broken, ", resource", 0), "{e}");
+    let msg = e["message"].as_str().unwrap_or("");
+    assert!(msg.contains("unrecognized action") && msg.contains("did you mean `Hapax::Action::\"call\"`?"), "{msg}");
+    // None of them lands in the policy itself.
+    let own = c.diagnostics(&muri);
+    assert!(own.iter().all(|d| !d["code"].as_str().unwrap_or("").starts_with("E08")), "{own:?}");
+
+    // Fixed on disk, then the policy saved: the Cedar file's list is emptied.
+    std::fs::write(&cedar, broken.replace("\"cal\"", "\"call\"")).expect("write");
+    c.notify("textDocument/didSave", json!({ "textDocument": { "uri": muri } }));
+    assert_eq!(c.diagnostics(&curi), Vec::<Value>::new());
+
+    // Broken again and re-checked by an edit of the policy: back again.
+    std::fs::write(&cedar, broken).expect("write");
+    c.change_full(&muri, 2, text);
+    assert_eq!(codes(&c.diagnostics(&curi)).iter().filter(|c| *c == "E0802").count(), 1);
+
+    // Opened in the editor, the Cedar buffer overlays the disk and is still
+    // checked as Cedar with its policy, not as a .hapax file of its own.
+    c.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": { "uri": curi, "languageId": "cedar", "version": 1, "text": broken } }),
+    );
+    let diags = c.diagnostics(&curi);
+    assert!(
+        diags.iter().all(|d| d["code"].as_str().unwrap_or("").starts_with("E08") || d["code"] == "W0107"),
+        "{diags:?}"
+    );
+    assert_eq!(diags.iter().filter(|d| d["code"] == "E0802").count(), 1, "{diags:?}");
+    c.change_full(&curi, 2, &broken.replace("\"cal\"", "\"call\""));
+    assert_eq!(c.diagnostics_at(&curi, 2), Vec::<Value>::new());
+    assert_eq!(c.shutdown(), 0);
+}

@@ -27,8 +27,8 @@ function createClient() {
       { scheme: "untitled", language: "hapax" },
     ],
     synchronize: {
-      // Imported files can change on disk; let the server recompile the set.
-      fileEvents: vscode.workspace.createFileSystemWatcher("**/*.hapax"),
+      // Imported files and Cedar policies can change on disk; let the server recompile the set.
+      fileEvents: vscode.workspace.createFileSystemWatcher("**/*.{hapax,cedar}"),
     },
   };
 

@@ -12,6 +12,8 @@ use crate::pipeline::builtin;
 use crate::pipeline::{self, Ctx};
 use crate::state::keys::{self, KeyError, KeyInfo, NewKey, Store};
 use crate::state::snapshot::Snapshot;
+use crate::telemetry::audit::search::{self, Filter};
+use crate::telemetry::audit::Event;
 use crate::wire::Api;
 use hapax_lang::authz::{Action, AdminQuery};
 use http::header::{self, HeaderValue};
@@ -45,9 +47,11 @@ impl Service for Admin {
             _ => {}
         }
         let snap = self.ctx.current.load_full();
-        if let Err(e) = self.admit(&snap, &path, &req) {
-            return error::to_response(&e, Api::OpenAi);
-        }
+        let method = req.method.clone();
+        let who = match self.admit(&snap, &path, &req) {
+            Ok(who) => who,
+            Err(e) => return error::to_response(&e, Api::OpenAi),
+        };
         let answer = match (req.method.as_str(), path.as_str()) {
             ("GET", "/metrics") => {
                 let mut r = Response::new(StatusCode::OK, Body::full(self.ctx.state.metrics.render()));
@@ -57,10 +61,79 @@ impl Service for Admin {
             (_, p) if p == "/admin/api/keys" || p.starts_with("/admin/api/keys/") => {
                 keys_api(&snap, req, &self.ctx).await
             }
+            ("GET", "/admin/api/audit") => audit_search(&snap, req.uri.query()).await,
+            ("GET", "/admin/api/audit/stream") => audit_stream(&snap, req.uri.query()),
             _ => Err(GatewayError::not_found(format!("unknown admin endpoint `{path}`"))),
         };
-        answer.unwrap_or_else(|e| error::to_response(&e, Api::OpenAi))
+        let resp = answer.unwrap_or_else(|e| error::to_response(&e, Api::OpenAi));
+        // Every admin action is audited; reading the audit log is not (a
+        // tail would record itself).
+        if let (Some(audit), false) = (&snap.audit, path.starts_with("/admin/api/audit")) {
+            let (key_id, client) = who.unwrap_or_default();
+            audit.emit(
+                Event::new("admin")
+                    .set("decision", "allow")
+                    .set("method", method.as_str())
+                    .set("path", path.as_str())
+                    .set("client", client)
+                    .set("key_id", key_id)
+                    .set("status", resp.status.as_u16()),
+            );
+        }
+        resp
     }
+}
+
+/// `GET /admin/api/audit?client=&route=&decision=&kind=&since=&until=&limit=`:
+/// the newest matching events of the audit files, newest first.
+async fn audit_search(snap: &Snapshot, query: Option<&str>) -> Result<Response, GatewayError> {
+    let audit = snap.audit.as_ref().ok_or_else(|| GatewayError::not_found("the policy declares no `audit`"))?;
+    let filter = Filter::parse(query).map_err(GatewayError::bad_request)?;
+    let files = audit.files();
+    if files.is_empty() {
+        return Err(GatewayError::bad_request("search needs a `sink file`; the stream endpoint works without one"));
+    }
+    audit.flush(std::time::Duration::from_secs(2));
+    let found = tokio::task::spawn_blocking(move || search::search(&files, &filter))
+        .await
+        .map_err(|e| GatewayError::internal(format!("the audit search failed: {e}")))?;
+    let body = serde_json::json!({ "object": "list", "data": found });
+    Ok(Response::json(StatusCode::OK, body.to_string()))
+}
+
+/// `GET /admin/api/audit/stream` with the same filters (but `limit`): the
+/// events as they are written, as Server-Sent Events (`data: EVENT`), with a
+/// comment every 15 s so that a closed connection is noticed.
+fn audit_stream(snap: &Snapshot, query: Option<&str>) -> Result<Response, GatewayError> {
+    use futures_util::StreamExt;
+    use tokio::sync::broadcast::error::RecvError;
+    let audit = snap.audit.as_ref().ok_or_else(|| GatewayError::not_found("the policy declares no `audit`"))?;
+    let filter = Filter::parse(query).map_err(GatewayError::bad_request)?;
+    let rx = audit.subscribe();
+    let events = futures_util::stream::unfold((rx, filter), |(mut rx, filter)| async move {
+        loop {
+            let frame = match tokio::time::timeout(std::time::Duration::from_secs(15), rx.recv()).await {
+                Err(_) => ": keepalive\n\n".to_string(),
+                Ok(Ok(line)) => {
+                    let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+                    if !filter.matches(&v) {
+                        continue;
+                    }
+                    format!("data: {line}\n\n")
+                }
+                Ok(Err(RecvError::Lagged(n))) => format!("event: lagged\ndata: {{\"missed\":{n}}}\n\n"),
+                Ok(Err(RecvError::Closed)) => return None,
+            };
+            let frame: Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible> =
+                Ok(hyper::body::Frame::data(bytes::Bytes::from(frame)));
+            return Some((frame, (rx, filter)));
+        }
+    });
+    let body = http_body_util::StreamBody::new(events.boxed());
+    let mut r = Response::new(StatusCode::OK, Body::stream(body));
+    r.add(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    r.add(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(r)
 }
 
 impl Admin {
@@ -68,10 +141,10 @@ impl Admin {
     /// `auth`, a credential whose roles include `admin` (none: 401, another:
     /// 403), except `/metrics` when `auth { open }` lists it; without `auth`,
     /// anyone when the listener is on loopback, else `/metrics` only.
-    fn admit(&self, snap: &Snapshot, path: &str, req: &Request) -> Result<(), GatewayError> {
+    fn admit(&self, snap: &Snapshot, path: &str, req: &Request) -> Result<Option<(String, String)>, GatewayError> {
         let Some(auth) = &snap.graph.auth else {
             return if self.loopback || path == "/metrics" {
-                Ok(())
+                Ok(None)
             } else {
                 Err(GatewayError::forbidden(
                     "the admin API needs an `auth` block when the admin listener is not on a loopback address",
@@ -79,9 +152,9 @@ impl Admin {
             };
         };
         if path == "/metrics" && auth.open.iter().any(|o| o == "/metrics") {
-            return Ok(());
+            return Ok(None);
         }
-        let (key_id, client) = pipeline::identify(snap, &req.headers)?;
+        let (key_id, client) = pipeline::identify(snap, path, &req.headers)?;
         let allowed = match &snap.authz {
             // Cedar decides; its built-in policy lets the `admin` role in.
             Some(cedar) => {
@@ -101,11 +174,21 @@ impl Admin {
             None => client.roles.iter().any(|r| r == "admin"),
         };
         if allowed {
-            Ok(())
-        } else {
-            tracing::info!(target: "hapax::admin", client = %client.id, key_id, path, "admin request refused: not an admin");
-            Err(GatewayError::forbidden("this credential may not use this admin endpoint"))
+            return Ok(Some((key_id, client.id.clone())));
         }
+        tracing::info!(target: "hapax::admin", client = %client.id, key_id, path, "admin request refused: not an admin");
+        if let Some(a) = &snap.audit {
+            a.emit(
+                Event::new("admin")
+                    .set("decision", "deny")
+                    .set("method", req.method.as_str())
+                    .set("path", path)
+                    .set("client", client.id.as_str())
+                    .set("key_id", key_id.as_str())
+                    .set("status", 403),
+            );
+        }
+        Err(GatewayError::forbidden("this credential may not use this admin endpoint"))
     }
 }
 

@@ -111,7 +111,14 @@ pub const DECLARATIONS: &[(&str, Serve)] = &[
     ("authz.default", Enforced),
     ("authz.role", Enforced),
     ("authz.headers", Enforced),
-    ("audit", Refused),
+    ("audit", Enforced),
+    ("audit.sink", Enforced),
+    ("audit.sink.rotate", Enforced),
+    ("audit.sink.keep", Enforced),
+    ("audit.sink.max_size", Enforced),
+    ("audit.redact", Enforced),
+    ("audit.log_prompts", Enforced),
+    ("audit.on_full", Enforced),
     // Admission, caching, scripts.
     ("limit", Refused),
     ("queue", Refused),
@@ -207,7 +214,7 @@ mod tests {
 
     #[test]
     fn the_features_not_built_yet_are_refused() {
-        for p in ["limit", "route.use", "queue", "cache", "script", "budget", "sla", "audit"] {
+        for p in ["limit", "route.use", "queue", "cache", "script", "budget", "sla"] {
             assert_eq!(lookup(p), Some(Refused), "{p}");
         }
         assert_eq!(lookup("gateway.listen h3"), Some(Refused));

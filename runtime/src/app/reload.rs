@@ -159,6 +159,7 @@ pub async fn reload(ctx: &Ctx, source: &Source) -> Option<Vec<PathBuf>> {
     let files = policy::files(&checked, source);
     if !checked.ok() {
         metrics.reloads.with_label_values(&["failed"]).inc();
+        audit_reload(ctx, "failed", Some(checked.diags.errors()));
         tracing::warn!(
             target: "hapax::reload",
             errors = checked.diags.errors(),
@@ -191,12 +192,21 @@ pub async fn reload(ctx: &Ctx, source: &Source) -> Option<Vec<PathBuf>> {
             crate::http::body::set_body_memory_limit(snap.graph.gateway.max_body_memory);
             ctx.current.store(Arc::new(snap));
             metrics.reloads.with_label_values(&["ok"]).inc();
+            audit_reload(ctx, "ok", None);
             tracing::info!(target: "hapax::reload", routes, "policy reloaded");
         }
         Err(e) => {
             metrics.reloads.with_label_values(&["failed"]).inc();
+            audit_reload(ctx, "failed", None);
             tracing::warn!(target: "hapax::reload", error = %e, "reload failed; keeping the running policy");
         }
     }
     Some(files)
+}
+
+/// Records a reload in the audit log of the policy now running.
+fn audit_reload(ctx: &Ctx, result: &str, errors: Option<usize>) {
+    if let Some(a) = &ctx.current.load().audit {
+        a.emit(crate::telemetry::audit::Event::new("reload").set("result", result).set("errors", errors));
+    }
 }

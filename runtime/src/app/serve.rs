@@ -76,6 +76,9 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph, lo
             return FAILED;
         }
     };
+    if let Some(a) = &snapshot.audit {
+        a.emit(crate::telemetry::audit::Event::new("start").set("routes", snapshot.graph.routes.len()));
+    }
     let ctx = Arc::new(Ctx { current: ArcSwap::from_pointee(snapshot), state, body_timeout: gw.idle_timeout });
     crate::http::body::set_body_memory_limit(gw.max_body_memory);
     let cfg = ConnConfig {
@@ -234,6 +237,10 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph, lo
         sig = signals.next() => tracing::warn!(target: "hapax::serve", signal = sig, "second signal; closing the remaining connections now"),
     }
     workers.stop();
+    if let Some(a) = &ctx.current.load().audit {
+        a.emit(crate::telemetry::audit::Event::new("stop"));
+    }
+    ctx.state.close_audit(Duration::from_secs(5)).await;
     0
 }
 

@@ -13,6 +13,7 @@ use crate::http::error::GatewayError;
 use crate::http::request::Headers;
 use crate::state::keys::{self, Refusal};
 use crate::state::snapshot::Snapshot;
+use crate::telemetry::audit::Event;
 use hapax_lang::expr::ClientInfo;
 use std::sync::Arc;
 
@@ -38,15 +39,35 @@ pub fn check(
     if auth.open.iter().any(|open| matches(open, path)) {
         return Ok(None);
     }
-    identify(snap, headers).map(Some)
+    identify(snap, path, headers).map(Some)
 }
 
-/// The key and the client of a request's credential.
-pub fn identify(snap: &Snapshot, headers: &Headers) -> Result<(String, Arc<ClientInfo>), GatewayError> {
+/// The key and the client of a request's credential; a refusal is
+/// audited.
+pub fn identify(snap: &Snapshot, path: &str, headers: &Headers) -> Result<(String, Arc<ClientInfo>), GatewayError> {
+    identify_quietly(snap, headers).map_err(|refused| {
+        let (e, key_id, reason) = *refused;
+        if let Some(a) = &snap.audit {
+            a.emit(
+                Event::new("auth")
+                    .set("decision", "deny")
+                    .set("reason", reason)
+                    .set("key_id", key_id)
+                    .set("path", path)
+                    .set("user_agent", headers.get_str("user-agent").map(|u| &u[..u.len().min(256)])),
+            );
+        }
+        e
+    })
+}
+
+/// The answer, the key id (when the credential names one) and why, for the audit log.
+type Refused = Box<(GatewayError, Option<String>, String)>;
+
+fn identify_quietly(snap: &Snapshot, headers: &Headers) -> Result<(String, Arc<ClientInfo>), Refused> {
     let Some(key) = credential(headers) else {
-        return Err(GatewayError::unauthorized(
-            "no API key: send it as `Authorization: Bearer KEY` or `x-api-key: KEY`",
-        ));
+        let e = GatewayError::unauthorized("no API key: send it as `Authorization: Bearer KEY` or `x-api-key: KEY`");
+        return Err(Box::new((e, None, "no credential".into())));
     };
     if !key.starts_with("hpx_") {
         if let Some(jwt) = &snap.jwt {
@@ -54,23 +75,34 @@ pub fn identify(snap: &Snapshot, headers: &Headers) -> Result<(String, Arc<Clien
                 Ok(client) => Ok((String::new(), with_static(snap, Arc::new(client)))),
                 Err(why) => {
                     tracing::info!(target: "hapax::auth", reason = %why.0, "token refused");
-                    Err(GatewayError::unauthorized("the token is not valid"))
+                    Err(Box::new((
+                        GatewayError::unauthorized("the token is not valid"),
+                        None,
+                        format!("token: {}", why.0),
+                    )))
                 }
             };
         }
     }
     let Some(live) = &snap.keys else {
-        return Err(GatewayError::unauthorized("the API key is not valid"));
+        return Err(Box::new((GatewayError::unauthorized("the API key is not valid"), None, "no key store".into())));
     };
     match live.check(key, keys::now()) {
         Ok((id, client)) => Ok((id, with_static(snap, client))),
         Err(why) => {
             let id = keys::parse(key).map_or("", |(id, _)| id);
             tracing::info!(target: "hapax::auth", key_id = id, reason = ?why, "credential refused");
-            Err(GatewayError::unauthorized(match why {
+            let e = GatewayError::unauthorized(match why {
                 Refusal::Expired => "the API key has expired",
                 Refusal::Malformed | Refusal::Unknown | Refusal::Wrong => "the API key is not valid",
-            }))
+            });
+            let reason = match why {
+                Refusal::Expired => "key expired",
+                Refusal::Malformed => "key malformed",
+                Refusal::Unknown => "key unknown or revoked",
+                Refusal::Wrong => "key secret wrong",
+            };
+            Err(Box::new((e, (!id.is_empty()).then(|| id.to_string()), reason.into())))
         }
     }
 }

@@ -19,6 +19,9 @@ pub fn authorize(ex: &mut Exchange, route: &Route, target: &Target, ingress: &In
     let Some(cedar) = ex.snap.authz.as_deref() else { return Ok(()) };
     let provider = &ex.snap.graph.provider(target.provider).decl.name;
     let decision = decide(cedar, &route.decl.name, provider, target, ingress);
+    // The record names what was asked for, even when it is refused.
+    ex.rec.provider = ex.snap.upstreams.get(target.provider.index()).map(|u| u.name.clone());
+    ex.rec.model = Some(target.model.as_deref().or_else(|| ingress.model()).unwrap_or("").to_string());
     let allow = decision.allow;
     if !allow {
         tracing::info!(
@@ -30,7 +33,7 @@ pub fn authorize(ex: &mut Exchange, route: &Route, target: &Target, ingress: &In
             "request denied"
         );
     }
-    ex.decision = Some(decision);
+    ex.rec.decision = Some(decision);
     if allow {
         Ok(())
     } else {

@@ -77,8 +77,6 @@ pub struct Exchange {
     pub rec: Record,
     /// Who sent it, once authenticated.
     pub client: Option<Arc<ClientInfo>>,
-    /// Cedar's decision, once authorized.
-    pub decision: Option<hapax_lang::authz::Decision>,
     /// The request body's share of `max_body_memory`, held until the
     /// request is answered.
     body_memory: BodyMemory,
@@ -103,7 +101,6 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request) -> Response {
         api: Api::OpenAi,
         rec,
         client: None,
-        decision: None,
         body_memory: BodyMemory::default(),
         route: None,
         target: None,
@@ -151,7 +148,11 @@ pub fn head_answer(ctx: &Ctx, method: &http::Method, uri: &http::Uri, headers: &
 async fn phases(ctx: &Ctx, ex: &mut Exchange, req: Request) -> Result<Response, GatewayError> {
     let endpoint = ingress::head(ex, &req)?;
     authn::authenticate(ex, req.uri.path(), &req.headers)?;
+    ex.rec.audit = ex.snap.audit.clone();
     let ingress = ingress::body(ctx, ex, req, endpoint).await?;
+    if let Some(a) = &ex.rec.audit {
+        ex.rec.audit_request = Some(audit_view(&ingress, a.log_prompts()));
+    }
     let route = route(ex, &ingress)?;
     let snap = ex.snap.clone();
     let route = snap.graph.route(route);
@@ -161,6 +162,31 @@ async fn phases(ctx: &Ctx, ex: &mut Exchange, req: Request) -> Result<Response, 
     ex.target = target_header(Some(&success.upstream.name), Some(&success.model));
     let max_event = usize::try_from(ex.snap.graph.gateway.max_event).unwrap_or(usize::MAX);
     respond::answer(success, &ingress, max_event, &mut ex.rec)
+}
+
+/// Headers an audit event never shows: credentials and cookies.
+const SECRET_HEADERS: &[&str] =
+    &["authorization", "x-api-key", "proxy-authorization", "cookie", "set-cookie", "api-key"];
+
+/// The request as its audit event shows it: its headers (not the
+/// credentials; at most 32, each cut at 256 bytes) and, under `log_prompts
+/// on`, its body. Redaction happens in the writer.
+fn audit_view(ingress: &Ingress, with_body: bool) -> serde_json::Value {
+    let mut headers = serde_json::Map::new();
+    for (name, value) in ingress.headers.iter() {
+        if headers.len() >= 32 || SECRET_HEADERS.contains(&name) {
+            continue;
+        }
+        let v = String::from_utf8_lossy(&value[..value.len().min(256)]).into_owned();
+        headers.insert(name.to_string(), serde_json::Value::from(v));
+    }
+    let mut view = serde_json::json!({ "headers": headers });
+    if with_body {
+        if let Some(body) = ingress.body() {
+            view["body"] = body.clone();
+        }
+    }
+    view
 }
 
 /// The route phase: the first route whose `match` and `when` hold.

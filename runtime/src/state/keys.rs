@@ -321,6 +321,8 @@ struct Entry {
 /// reloaded when it changes.
 pub struct Live {
     table: ArcSwap<HashMap<String, Entry>>,
+    /// Where key changes seen in the store are recorded, if anywhere.
+    pub audit: arc_swap::ArcSwapOption<crate::telemetry::audit::Auditor>,
 }
 
 /// Why a credential was refused (said to the client in general terms; the
@@ -342,7 +344,7 @@ impl Live {
         // The version the loaded table stands for: read before loading, so
         // a change between the two is loaded again, never missed.
         let mut seen = store.data_version()?;
-        let live = Arc::new(Live { table: ArcSwap::from_pointee(load(&store)?) });
+        let live = Arc::new(Live { table: ArcSwap::from_pointee(load(&store)?), audit: Default::default() });
         let weak = Arc::downgrade(&live);
         tokio::spawn(async move {
             loop {
@@ -352,6 +354,7 @@ impl Live {
                     Ok(v) if v != seen => match load(&store) {
                         Ok(t) => {
                             seen = v;
+                            live.record_changes(&live.table.load(), &t);
                             live.table.store(Arc::new(t));
                             tracing::info!(target: "hapax::auth", keys = live.table.load().len(), "keys reloaded");
                         }
@@ -363,6 +366,25 @@ impl Live {
             }
         });
         Ok(live)
+    }
+
+    /// Audits the keys that appeared in or left the store (by the CLI or
+    /// the admin API, in this process or another).
+    fn record_changes(&self, old: &HashMap<String, Entry>, new: &HashMap<String, Entry>) {
+        let Some(audit) = self.audit.load_full() else { return };
+        let changes = new
+            .iter()
+            .filter(|(id, _)| !old.contains_key(*id))
+            .map(|(id, e)| (id, e, "key_added"))
+            .chain(old.iter().filter(|(id, _)| !new.contains_key(*id)).map(|(id, e)| (id, e, "key_removed")));
+        for (id, e, action) in changes {
+            audit.emit(
+                crate::telemetry::audit::Event::new("key")
+                    .set("action", action)
+                    .set("key_id", id.as_str())
+                    .set("client", e.client.id.as_str()),
+            );
+        }
     }
 
     /// The client a key stands for, if it is a live key.

@@ -6,6 +6,7 @@
 
 use crate::state::jwks::Verifier;
 use crate::state::keys::Live;
+use crate::telemetry::audit::Auditor;
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::provider::Upstream;
 use hapax_lang::expr::stable_hash;
@@ -22,6 +23,8 @@ pub struct State {
     keys: Mutex<HashMap<std::path::PathBuf, Weak<Live>>>,
     /// The JWT verifiers (with the keys they fetched), by their definition.
     jwts: Mutex<HashMap<String, Weak<Verifier>>>,
+    /// The process's one audit writer, once a policy declared `audit`.
+    audit: Mutex<Option<Arc<Auditor>>>,
 }
 
 impl State {
@@ -31,6 +34,27 @@ impl State {
             upstreams: Mutex::new(HashMap::new()),
             keys: Mutex::new(HashMap::new()),
             jwts: Mutex::new(HashMap::new()),
+            audit: Mutex::new(None),
+        }
+    }
+
+    /// The auditor, started or reconfigured for `audit`.
+    pub fn auditor(&self, audit: &hapax_lang::graph::Audit) -> Result<Arc<Auditor>, String> {
+        let mut slot = self.audit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(a) = slot.as_ref() {
+            a.configure(audit)?;
+            return Ok(a.clone());
+        }
+        let a = Auditor::start(audit, self.metrics.clone())?;
+        *slot = Some(a.clone());
+        Ok(a)
+    }
+
+    /// Writes every audit event still queued and stops the writer.
+    pub async fn close_audit(&self, limit: std::time::Duration) {
+        let a = self.audit.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(a) = a {
+            a.close(limit).await;
         }
     }
 

@@ -6,6 +6,7 @@
 use crate::state::jwks::Verifier;
 use crate::state::keys::Live;
 use crate::state::State;
+use crate::telemetry::audit::Auditor;
 use crate::upstream::provider::Upstream;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -37,6 +38,8 @@ pub struct Snapshot {
     pub clients: HashMap<String, ClientInfo>,
     /// The Cedar policies, when `authz` is declared.
     pub authz: Option<Arc<hapax_lang::authz::Cedar>>,
+    /// The audit log, when `audit` is declared.
+    pub audit: Option<Arc<Auditor>>,
 }
 
 /// The snapshot being served.
@@ -79,7 +82,14 @@ impl Snapshot {
             Some(a) => Some(a.compiled.clone().ok_or("the Cedar policies did not compile")?),
             None => None,
         };
-        Ok(Snapshot { graph, upstreams, route_names, models, known_models, keys, jwt, clients, authz })
+        let audit = match &graph.audit {
+            Some(a) => Some(state.auditor(a)?),
+            None => None,
+        };
+        if let Some(live) = &keys {
+            live.audit.store(audit.clone());
+        }
+        Ok(Snapshot { graph, upstreams, route_names, models, known_models, keys, jwt, clients, authz, audit })
     }
 
     /// The metric label for `model`: itself when the policy or the price

@@ -36,6 +36,10 @@ pub struct Metrics {
     /// Reloads by result (`ok` or `failed`).
     pub reloads: IntCounterVec,
     pub in_flight: IntGauge,
+    /// Audit events written, by kind.
+    pub audit_events: IntCounterVec,
+    /// Audit events lost, by kind (`webhook`: lines a webhook could not take).
+    pub audit_dropped: IntCounterVec,
     /// Request body bytes held, read when metrics are rendered.
     body_memory: IntGauge,
 }
@@ -93,6 +97,14 @@ impl Metrics {
         registry.register(Box::new(provider_healthy.clone()))?;
         registry.register(Box::new(reloads.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
+        let audit_events =
+            IntCounterVec::new(Opts::new("hapax_audit_events_total", "Audit events written, by kind"), &["kind"])?;
+        let audit_dropped = IntCounterVec::new(
+            Opts::new("hapax_audit_dropped_total", "Audit events dropped because a sink fell behind, by kind"),
+            &["kind"],
+        )?;
+        registry.register(Box::new(audit_events.clone()))?;
+        registry.register(Box::new(audit_dropped.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -105,6 +117,8 @@ impl Metrics {
             provider_healthy,
             reloads,
             in_flight,
+            audit_events,
+            audit_dropped,
             body_memory,
         })
     }

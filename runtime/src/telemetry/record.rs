@@ -7,10 +7,12 @@
 
 use crate::http::error::GatewayError;
 use crate::http::request::Headers;
+use crate::telemetry::audit::{Auditor, Event};
 use crate::telemetry::metrics::Metrics;
 use crate::wire::Api;
 use crate::wire::Usage;
 use bytes::Bytes;
+use hapax_lang::authz::Decision;
 use http::{HeaderValue, Method, StatusCode, Uri};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +44,13 @@ pub struct Record {
     /// An answer whose usage is read when the record is finished.
     usage_in: Option<(Api, Bytes)>,
     live: bool,
+    /// Where the request's audit event goes, when `audit` is declared.
+    pub audit: Option<Arc<Auditor>>,
+    /// Cedar's decision, when `authz` is declared and the request got that far.
+    pub decision: Option<Decision>,
+    /// The request as the audit event shows it (headers, and the body under
+    /// `log_prompts on`), before redaction.
+    pub audit_request: Option<serde_json::Value>,
 }
 
 /// Finishes a record when dropped; see [`crate::http::body::Body::finish_after`].
@@ -78,6 +87,9 @@ impl Record {
             error: None,
             usage_in: None,
             live: true,
+            audit: None,
+            decision: None,
+            audit_request: None,
         }
     }
 
@@ -124,6 +136,9 @@ impl Record {
             error: self.error,
             usage_in: self.usage_in.take(),
             live: self.live,
+            audit: self.audit.take(),
+            decision: self.decision.take(),
+            audit_request: self.audit_request.take(),
         };
         self.live = false;
         other
@@ -191,6 +206,28 @@ impl Record {
             error = self.error.unwrap_or(""),
             "request"
         );
+        if let Some(audit) = self.audit.take() {
+            let mut e = Event::new("request")
+                .set("request_id", self.request_id.to_str().unwrap_or(""))
+                .set("method", self.method.as_str())
+                .set("path", self.uri.path())
+                .set("client", self.client.as_deref())
+                .set("key_id", self.key_id.as_deref())
+                .set("route", route)
+                .set("provider", provider)
+                .set("model", model)
+                .set("status", self.status.as_u16())
+                .set("error", self.error)
+                .set("stream", self.stream)
+                .set("tokens", serde_json::json!({ "input": tokens_in, "output": tokens_out }))
+                .set("latency_ms", ms(elapsed))
+                .set("attempts", self.attempts)
+                .set("request", self.audit_request.take());
+            if let Some(d) = self.decision.take() {
+                e = e.set("decision", if d.allow { "allow" } else { "deny" }).set("policies", d.policies);
+            }
+            audit.emit(e);
+        }
     }
 }
 

@@ -200,7 +200,7 @@ pub fn client() -> HttpClient {
 }
 
 /// Sends a JSON request and waits (at most 20 s) for the response head.
-async fn send(
+pub async fn send(
     client: &HttpClient,
     method: &str,
     url: &str,
