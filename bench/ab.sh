@@ -14,6 +14,8 @@
 #   A_HEADER, B_HEADER  one request header, `name: value`, sent to that side
 #   A_AUTH, B_AUTH      1: that side declares `auth { api_keys store }` and
 #                       every request carries a key it issued
+#   CEDAR               the text of `rbac.cedar` beside both policies (for
+#                       `authz { cedar "rbac.cedar" }` in a side's decls)
 #
 # Prints a markdown table of medians; see docs/benchmarks.md.
 set -euo pipefail
@@ -31,6 +33,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+printf '%s\n' "${CEDAR:-}" > "$WORK/rbac.cedar"
 $BIN/mock-upstream --listen 127.0.0.1:0 > "$WORK/mock.out" &
 pids+=($!)
 for _ in $(seq 100); do grep -q listening "$WORK/mock.out" 2>/dev/null && break; sleep 0.05; done

@@ -377,7 +377,12 @@ impl Cedar {
     fn principal(&self, client: Option<&ClientInfo>) -> Entity {
         let t = &self.types;
         let Some(c) = client else {
-            return Entity::new_no_attrs(Types::uid(&t.client, "anonymous"), HashSet::new());
+            // The schema's required attributes, so that no policy reading
+            // them fails (and is skipped) for an anonymous caller.
+            let uid = Types::uid(&t.client, "anonymous");
+            let attrs = HashMap::from([("roles".to_string(), RestrictedExpression::new_set([]))]);
+            return Entity::new(uid.clone(), attrs, HashSet::new())
+                .unwrap_or_else(|_| Entity::new_no_attrs(uid, HashSet::new()));
         };
         let mut parents: HashSet<EntityUid> = c.roles.iter().map(|r| Types::uid(&t.role, r)).collect();
         let mut attrs = HashMap::with_capacity(3);
@@ -430,12 +435,12 @@ impl Cedar {
         ];
         let principal = self.principal(q.client);
         let entities = [principal, model];
-        let call = self.ask(&entities, Action::Call, &context);
+        let call = self.ask(&entities, Action::Call, &context, self.default_allow);
         if !q.stream || !call.allow {
             return call;
         }
         // A stream is a call too; a policy may still forbid streaming.
-        let stream = self.ask(&entities, Action::Stream, &context);
+        let stream = self.ask(&entities, Action::Stream, &context, self.default_allow);
         if !stream.allow && !stream.policies.is_empty() {
             return stream;
         }
@@ -450,10 +455,20 @@ impl Cedar {
             ("path".to_string(), RestrictedExpression::new_string(q.path.to_string())),
             ("time".to_string(), Self::time(q.hour, q.weekday)),
         ];
-        self.ask(&[self.principal(q.client), admin], q.action, &context)
+        self.ask(&[self.principal(q.client), admin], q.action, &context, false)
     }
 
-    fn ask(&self, entities: &[Entity; 2], action: Action, context: &[(String, RestrictedExpression)]) -> Decision {
+    /// One question to Cedar. `default_allow` is the policy's `default`
+    /// for requests, and always false for admin actions (`default allow`
+    /// never opens the admin API). A `forbid` whose evaluation fails denies
+    /// (Cedar would skip it): a forbid must not open anything by failing.
+    fn ask(
+        &self,
+        entities: &[Entity; 2],
+        action: Action,
+        context: &[(String, RestrictedExpression)],
+        default_allow: bool,
+    ) -> Decision {
         let deny = Decision { allow: false, policies: Vec::new(), errors: 1 };
         let [principal, resource] = entities;
         let request = Request::new(
@@ -471,15 +486,126 @@ impl Cedar {
         let Ok(store) = Entities::from_entities(all, None) else { return deny };
         let response = self.authorizer.is_authorized(&request, &self.policies, &store);
         let diagnostics = response.diagnostics();
+        let errors = diagnostics.errors().count();
+        let failed_forbids: Vec<String> = diagnostics
+            .errors()
+            .map(|e| {
+                let cedar_policy::AuthorizationError::PolicyEvaluationError(e) = e;
+                e.policy_id()
+            })
+            .filter(|id| self.policies.policy(id).is_some_and(|p| p.effect() == cedar_policy::Effect::Forbid))
+            .map(ToString::to_string)
+            .collect();
+        if !failed_forbids.is_empty() {
+            return Decision { allow: false, policies: failed_forbids, errors };
+        }
         let mut policies: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
         policies.sort_unstable();
-        let errors = diagnostics.errors().count();
         let allow = match response.decision() {
             CedarDecision::Allow => true,
-            // The default decides only when no policy did and none failed
-            // (a failed `forbid` must not turn into an allow).
-            CedarDecision::Deny => self.default_allow && policies.is_empty() && errors == 0,
+            // The default decides only when no policy did and none failed.
+            CedarDecision::Deny => default_allow && policies.is_empty() && errors == 0,
         };
         Decision { allow, policies, errors }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{check, load, MemFs, Mode};
+    use std::path::PathBuf;
+
+    fn compiled(authz: &str, cedar: &str) -> Result<std::sync::Arc<Cedar>, Vec<String>> {
+        let mut fs = MemFs::default();
+        let policy = format!(
+            "provider p {{ type mock }}\nauthz {{ cedar \"rbac.cedar\"; {authz} }}\nroute r {{ match POST \"/v1/*\"; to p }}\n"
+        );
+        fs.files.insert(PathBuf::from("/t/main.hapax"), policy);
+        fs.files.insert(PathBuf::from("/t/rbac.cedar"), cedar.to_string());
+        let checked = check(load(&[PathBuf::from("/t/main.hapax")], &fs).unwrap(), &fs, Mode::Check);
+        if checked.diags.has_errors() {
+            return Err(checked.diags.0.iter().map(|d| format!("{} {}", d.code.as_str(), d.message)).collect());
+        }
+        Ok(checked.graph.authz.and_then(|a| a.compiled).unwrap())
+    }
+
+    fn client(roles: &[&str]) -> ClientInfo {
+        ClientInfo { id: "c".into(), roles: roles.iter().map(|r| r.to_string()).collect(), ..ClientInfo::default() }
+    }
+
+    fn call<'a>(client: Option<&'a ClientInfo>, stream: bool, tokens: u64) -> Query<'a> {
+        Query {
+            client,
+            route: "r",
+            provider: "p",
+            model: "m",
+            stream,
+            tokens,
+            hour: 12,
+            weekday: "mon",
+            headers: vec![],
+        }
+    }
+
+    fn admin<'a>(client: Option<&'a ClientInfo>) -> AdminQuery<'a> {
+        AdminQuery {
+            client,
+            action: Action::KeysManage,
+            resource: "keys",
+            method: "POST",
+            path: "/admin/api/keys",
+            hour: 12,
+            weekday: "mon",
+        }
+    }
+
+    #[test]
+    fn default_allow_never_opens_the_admin_api() {
+        let c = compiled("default allow", "").unwrap();
+        let nobody = client(&[]);
+        assert!(c.decide(&call(Some(&nobody), false, 1)).allow);
+        assert!(!c.decide_admin(&admin(Some(&nobody))).allow);
+        assert!(c.decide_admin(&admin(Some(&client(&["admin"])))).allow);
+    }
+
+    #[test]
+    fn a_forbid_that_fails_to_evaluate_denies() {
+        let cedar = r#"
+            permit (principal, action, resource);
+            @id("overflow") forbid (principal, action == Hapax::Action::"stream", resource)
+              when { context.tokens * 4000000000000000000 > 5 };
+        "#;
+        let c = compiled("default deny", cedar).unwrap();
+        let who = client(&[]);
+        assert!(c.decide(&call(Some(&who), false, 3)).allow);
+        let d = c.decide(&call(Some(&who), true, 3));
+        assert!(!d.allow, "{d:?}");
+        assert_eq!(d.policies, vec!["overflow".to_string()]);
+        // Under `default allow` too.
+        let c = compiled("default allow", cedar).unwrap();
+        assert!(!c.decide(&call(Some(&who), true, 3)).allow);
+    }
+
+    #[test]
+    fn an_anonymous_caller_has_the_attributes_policies_read() {
+        let cedar = r#"
+            permit (principal, action, resource in Hapax::Route::"r");
+            forbid (principal, action, resource) unless { principal.roles.contains("paid") };
+        "#;
+        let c = compiled("default deny", cedar).unwrap();
+        assert!(!c.decide(&call(None, false, 1)).allow);
+        assert!(c.decide(&call(Some(&client(&["paid"])), false, 1)).allow);
+    }
+
+    #[test]
+    fn roles_inherit_through_the_hierarchy_and_cycles_are_refused() {
+        let cedar = r#"permit (principal in Hapax::Role::"reader", action, resource);"#;
+        let c =
+            compiled(r#"role "lead" inherits ["researcher"]; role "researcher" inherits ["reader"]"#, cedar).unwrap();
+        assert!(c.decide(&call(Some(&client(&["lead"])), false, 1)).allow);
+        assert!(!c.decide(&call(Some(&client(&["intern"])), false, 1)).allow);
+        let err = compiled(r#"role "a" inherits ["b"]; role "b" inherits ["a"]"#, cedar).unwrap_err();
+        assert!(err.iter().any(|e| e.starts_with("E0803") && e.contains("a -> b -> a")), "{err:?}");
     }
 }

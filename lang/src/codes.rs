@@ -86,6 +86,7 @@ codes! {
     // Cedar.
     CedarSyntax = "E0801", Error, "the Cedar policy file does not parse";
     CedarInvalid = "E0802", Error, "a Cedar policy that does not fit the schema Hapax generates";
+    RoleCycle = "E0803", Error, "roles that inherit each other in a cycle";
     // Warnings.
     Shadowed = "W0101", Warning, "a route that can never match because an earlier one always wins";
     ClusterScopeWithoutCluster = "W0102", Warning, "`scope cluster` without a `cluster` block";

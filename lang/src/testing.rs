@@ -144,34 +144,43 @@ fn run_one(g: &Graph, t: &TestCase) -> Outcome {
             (Some(a), Some(r)) => match &a.compiled {
                 None => skipped.push(format!("allow {allow}: the Cedar policies have errors")),
                 Some(cedar) => {
+                    // Every arm the route may pick: the expectation holds
+                    // for the request whichever arm it lands on.
                     let route = g.route(r);
-                    let target = route.pick(&view, 0);
-                    let provider = &g.provider(target.provider).decl.name;
+                    let targets: Vec<&crate::graph::Target> = match &route.targets {
+                        Targets::One(t) => vec![t],
+                        Targets::Split { arms, .. } => arms.iter().map(|a| &a.target).collect(),
+                    };
                     let (hour, day) = view.clock();
-                    let headers = t.request.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>();
-                    let d = cedar.decide(&crate::authz::Query {
-                        client: view.client.as_ref(),
-                        route: &route.decl.name,
-                        provider,
-                        model: target.model.as_deref().or(view.model()).unwrap_or(""),
-                        stream: view.stream(),
-                        tokens: view.tokens(),
-                        hour: u32::from(hour),
-                        weekday: crate::expr::weekday(day),
-                        headers,
-                    });
-                    if d.allow != allow {
-                        let by = if d.policies.is_empty() {
-                            "no policy applied, so the default decided".to_string()
-                        } else {
-                            format!("decided by {}", d.policies.join(", "))
-                        };
-                        failures.push(format!(
-                            "expected the request to be {}, but Cedar {} it on route `{}` to `{provider}` ({by})",
-                            if allow { "allowed" } else { "denied" },
-                            if d.allow { "allows" } else { "denies" },
-                            route.decl.name
-                        ));
+                    for target in targets {
+                        let provider = &g.provider(target.provider).decl.name;
+                        let headers =
+                            t.request.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>();
+                        let d = cedar.decide(&crate::authz::Query {
+                            client: view.client.as_ref(),
+                            route: &route.decl.name,
+                            provider,
+                            model: target.model.as_deref().or(view.model()).unwrap_or(""),
+                            stream: view.stream(),
+                            tokens: view.tokens(),
+                            hour: u32::from(hour),
+                            weekday: crate::expr::weekday(day),
+                            headers,
+                        });
+                        if d.allow != allow {
+                            let by = if d.policies.is_empty() {
+                                "no policy applied, so the default decided".to_string()
+                            } else {
+                                format!("decided by {}", d.policies.join(", "))
+                            };
+                            failures.push(format!(
+                                "expected the request to be {}, but Cedar {} it on route `{}` to `{provider}` ({by})",
+                                if allow { "allowed" } else { "denied" },
+                                if d.allow { "allows" } else { "denies" },
+                                route.decl.name
+                            ));
+                            break;
+                        }
                     }
                 }
             },

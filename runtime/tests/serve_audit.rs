@@ -213,6 +213,34 @@ async fn every_decision_is_audited_redacted_chained_searchable_and_delivered() {
         let r = request(&client(), "POST", &chat_url, &chat("m", false), &h).await;
         assert_eq!(r.status, *want, "{headers:?}: {}", r.text());
     }
+    // Over raw HTTP/1 with the header names as a client may write them: a
+    // capitalized key header and a header to redact, and a user agent cut
+    // in the middle of a character after a wrong key.
+    let addr = url.trim_start_matches("http://").to_string();
+    let raw = |head: String| {
+        let addr = addr.clone();
+        async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            s.write_all(head.as_bytes()).await.unwrap();
+            let mut out = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+            String::from_utf8_lossy(&out).into_owned()
+        }
+    };
+    let req = |headers: &str| {
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let answer =
+        raw(req(&format!("X-Api-Key: {alice}\r\nX-User: {SECRET_USER}\r\nAuthorization: Bearer {alice}\r\n"))).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let ua = format!("{}\u{e9}", "A".repeat(255));
+    let answer = raw(req(&format!("X-Api-Key: {wrong}\r\nUser-Agent: {ua}\r\n"))).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+
     // The admin listener: none, a non-admin, an admin creating a key.
     assert_eq!(request(&client(), "GET", &format!("{admin}/admin/api/keys"), "", &[]).await.status, 401);
     assert_eq!(admin_get(&format!("{admin}/admin/api/keys"), &format!("Bearer {bob}")).await.status, 403);
@@ -297,6 +325,12 @@ async fn every_decision_is_audited_redacted_chained_searchable_and_delivered() {
     assert_eq!(allowed["request"]["body"]["messages"], "[redacted]", "{allowed}");
     assert!(allowed["request"]["headers"]["x-user"].as_str().unwrap().starts_with("sha256:"));
     assert!(allowed["request"]["headers"].get("authorization").is_none());
+    // The request sent with capitalized names: no key, the user hashed.
+    let capital = all.iter().find(|e| e["kind"] == "request" && e["request"]["headers"]["host"] == "x").unwrap();
+    assert!(capital["request"]["headers"]["x-user"].as_str().unwrap().starts_with("sha256:"), "{capital}");
+    assert!(capital["request"]["headers"].get("x-api-key").is_none(), "{capital}");
+    // The cut user agent is in its auth event, whole characters only.
+    assert!(all.iter().any(|e| e["kind"] == "auth" && e["user_agent"] == "A".repeat(255)));
     assert!(all.iter().any(|e| e["kind"] == "key" && e["action"] == "key_added" && e["client"] == "carol"));
 
     // Redaction: the secrets are in no file the gateway wrote.

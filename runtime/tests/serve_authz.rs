@@ -76,6 +76,9 @@ unless { resource == Hapax::Model::"claude-x" };
 
 @id("ops-read-keys")
 permit (principal in Hapax::Role::"ops", action == Hapax::Action::"admin_read", resource == Hapax::Admin::"keys");
+
+@id("ops-manage-keys")
+permit (principal in Hapax::Role::"ops", action == Hapax::Action::"keys_manage", resource == Hapax::Admin::"keys");
 "#;
 
 /// One cell of the matrix: who, their key, the model, extra headers, the status.
@@ -192,8 +195,23 @@ async fn cedar_decides_every_request_by_client_route_model_and_context() {
         let u = keys_url.clone();
         async move { request(&client(), "POST", &u, r#"{"client":"x"}"#, &[("authorization", &k)]).await.status }
     };
-    assert_eq!(post(as_(&ops)).await, 403);
     assert_eq!(post(as_(&root)).await, 201);
+    // `keys_manage` may not mint a role its holder lacks (an admin key).
+    let make = |k: String, roles: &'static str| {
+        let u = keys_url.clone();
+        async move {
+            let body = format!(r#"{{"client":"x","roles":{roles}}}"#);
+            request(&client(), "POST", &u, &body, &[("authorization", &k)]).await.status
+        }
+    };
+    assert_eq!(make(as_(&ops), r#"["admin"]"#).await, 403);
+    assert_eq!(make(as_(&ops), r#"["ops"]"#).await, 201);
+    assert_eq!(make(as_(&bob), r#"[]"#).await, 403);
+    // Nor rotate the admin's key into one it holds.
+    let root_id = &root[4..16];
+    let rot =
+        request(&client(), "POST", &format!("{keys_url}/{root_id}/rotate"), "", &[("authorization", &as_(&ops))]).await;
+    assert_eq!(rot.status, 403, "{}", rot.text());
     let metrics = request(&client(), "GET", &format!("{admin}/metrics"), "", &[("authorization", &as_(&ops))]).await;
     assert_eq!(metrics.status, 403);
 

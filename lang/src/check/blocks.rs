@@ -544,6 +544,18 @@ impl Checker<'_> {
                 }
             }
         }
+        // A cycle would make Cedar's entity hierarchy fail for every request.
+        if let Some(cycle) = role_cycle(&roles) {
+            let at = d
+                .block
+                .as_ref()
+                .and_then(|b| b.items.iter().find(|i| i.key() == "role"))
+                .map_or(d.head_span(), |i| i.key_span());
+            let e = self
+                .error(Code::RoleCycle, at, format!("roles inherit each other in a cycle: {}", cycle.join(" -> ")))
+                .help("a role may not inherit itself, directly or through others");
+            self.err(e);
+        }
         match cedar {
             Some(cedar) => Some(Authz { cedar, default_allow, roles, headers, compiled: None }),
             None => {
@@ -1526,4 +1538,34 @@ fn model_key(e: &Expr) -> ModelKey {
 fn fmt_num(v: f64) -> String {
     let s = format!("{v:.2}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The first cycle among `role A inherits [B]` lines, as a path A -> … -> A.
+fn role_cycle(roles: &[(String, Vec<String>)]) -> Option<Vec<String>> {
+    fn walk<'r>(
+        role: &'r str,
+        roles: &'r [(String, Vec<String>)],
+        path: &mut Vec<&'r str>,
+        done: &mut std::collections::HashSet<&'r str>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|r| *r == role) {
+            let mut cycle: Vec<String> = path[at..].iter().map(|r| r.to_string()).collect();
+            cycle.push(role.to_string());
+            return Some(cycle);
+        }
+        if !done.insert(role) {
+            return None;
+        }
+        path.push(role);
+        let up = roles.iter().find(|(r, _)| r == role).map_or(&[][..], |(_, up)| &up[..]);
+        for next in up {
+            if let Some(c) = walk(next, roles, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = std::collections::HashSet::new();
+    roles.iter().find_map(|(r, _)| walk(r, roles, &mut Vec::new(), &mut done))
 }

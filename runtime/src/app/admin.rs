@@ -16,6 +16,7 @@ use crate::telemetry::audit::search::{self, Filter};
 use crate::telemetry::audit::Event;
 use crate::wire::Api;
 use hapax_lang::authz::{Action, AdminQuery};
+use hapax_lang::expr::ClientInfo;
 use http::header::{self, HeaderValue};
 use http::StatusCode;
 use std::sync::Arc;
@@ -59,7 +60,7 @@ impl Service for Admin {
                 return r;
             }
             (_, p) if p == "/admin/api/keys" || p.starts_with("/admin/api/keys/") => {
-                keys_api(&snap, req, &self.ctx).await
+                keys_api(&snap, req, &self.ctx, who.as_ref().map(|(_, c)| c.as_ref())).await
             }
             ("GET", "/admin/api/audit") => audit_search(&snap, req.uri.query()).await,
             ("GET", "/admin/api/audit/stream") => audit_stream(&snap, req.uri.query()),
@@ -69,7 +70,7 @@ impl Service for Admin {
         // Every admin action is audited; reading the audit log is not (a
         // tail would record itself).
         if let (Some(audit), false) = (&snap.audit, path.starts_with("/admin/api/audit")) {
-            let (key_id, client) = who.unwrap_or_default();
+            let (key_id, client) = who.map_or_else(Default::default, |(k, c)| (k, c.id.clone()));
             audit.emit(
                 Event::new("admin")
                     .set("decision", "allow")
@@ -93,10 +94,14 @@ async fn audit_search(snap: &Snapshot, query: Option<&str>) -> Result<Response, 
     if files.is_empty() {
         return Err(GatewayError::bad_request("search needs a `sink file`; the stream endpoint works without one"));
     }
-    audit.flush(std::time::Duration::from_secs(2));
-    let found = tokio::task::spawn_blocking(move || search::search(&files, &filter))
-        .await
-        .map_err(|e| GatewayError::internal(format!("the audit search failed: {e}")))?;
+    let audit = audit.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        // What was sent before the search is in the files.
+        audit.flush(std::time::Duration::from_secs(2));
+        search::search(&files, &filter)
+    })
+    .await
+    .map_err(|e| GatewayError::internal(format!("the audit search failed: {e}")))?;
     let body = serde_json::json!({ "object": "list", "data": found });
     Ok(Response::json(StatusCode::OK, body.to_string()))
 }
@@ -141,7 +146,7 @@ impl Admin {
     /// `auth`, a credential whose roles include `admin` (none: 401, another:
     /// 403), except `/metrics` when `auth { open }` lists it; without `auth`,
     /// anyone when the listener is on loopback, else `/metrics` only.
-    fn admit(&self, snap: &Snapshot, path: &str, req: &Request) -> Result<Option<(String, String)>, GatewayError> {
+    fn admit(&self, snap: &Snapshot, path: &str, req: &Request) -> Result<Option<Caller>, GatewayError> {
         let Some(auth) = &snap.graph.auth else {
             return if self.loopback || path == "/metrics" {
                 Ok(None)
@@ -174,7 +179,7 @@ impl Admin {
             None => client.roles.iter().any(|r| r == "admin"),
         };
         if allowed {
-            return Ok(Some((key_id, client.id.clone())));
+            return Ok(Some((key_id, client)));
         }
         tracing::info!(target: "hapax::admin", client = %client.id, key_id, path, "admin request refused: not an admin");
         if let Some(a) = &snap.audit {
@@ -217,6 +222,9 @@ fn clock() -> (u32, u8) {
     (((secs / 3600) % 24) as u32, (((secs / 86400) + 3) % 7) as u8)
 }
 
+/// An admin request's key id and client.
+type Caller = (String, Arc<ClientInfo>);
+
 /// One operation on the key store, run on a blocking thread.
 type StoreOp = Box<dyn FnOnce(&Store) -> Result<(StatusCode, serde_json::Value), GatewayError> + Send>;
 
@@ -224,7 +232,31 @@ type StoreOp = Box<dyn FnOnce(&Store) -> Result<(StatusCode, serde_json::Value),
 /// optionally `team`, `tier`, `roles`, `expires` as a duration such as
 /// `"90d"`), `POST /admin/api/keys/ID/revoke` and `.../rotate`. A new key is
 /// in the answer once and never again.
-async fn keys_api(snap: &Snapshot, req: Request, ctx: &Ctx) -> Result<Response, GatewayError> {
+/// Whether `caller` may make, rotate or revoke a key with `roles`: an
+/// admin may; anyone else Cedar lets manage keys only for roles it holds
+/// itself, so that `keys_manage` cannot mint an admin.
+fn may_grant(caller: Option<&ClientInfo>, roles: &[String]) -> Result<(), GatewayError> {
+    let Some(c) = caller else { return Ok(()) };
+    if c.roles.iter().any(|r| r == "admin") || roles.iter().all(|r| c.roles.contains(r)) {
+        return Ok(());
+    }
+    Err(GatewayError::forbidden("a key may only carry roles its maker holds"))
+}
+
+/// The key a `KEY_OR_ID` names, for [`may_grant`].
+fn roles_of(s: &Store, key_or_id: &str) -> Result<Vec<String>, GatewayError> {
+    let id = keys::parse(key_or_id).map_or(key_or_id, |(id, _)| id);
+    let found = s.list().map_err(store_error)?.into_iter().find(|k| k.id == id);
+    found.map(|k| k.roles).ok_or_else(|| GatewayError::not_found(format!("no key `{id}`")))
+}
+
+async fn keys_api(
+    snap: &Snapshot,
+    req: Request,
+    ctx: &Ctx,
+    caller: Option<&ClientInfo>,
+) -> Result<Response, GatewayError> {
+    let caller = caller.cloned();
     let dir = snap.graph.gateway.data_dir.clone();
     let (method, path) = (req.method.clone(), req.uri.path().to_string());
     let (raw, _held) = read_body(req.body, &req.headers, 64 * 1024, ctx.body_timeout).await?;
@@ -237,6 +269,7 @@ async fn keys_api(snap: &Snapshot, req: Request, ctx: &Ctx) -> Result<Response, 
         }),
         ("POST", "" | "/") => {
             let new = new_key(&raw)?;
+            may_grant(caller.as_ref(), &new.roles)?;
             Box::new(move |s: &Store| {
                 let (key, info) = s.create(&new).map_err(store_error)?;
                 tracing::info!(target: "hapax::admin", key_id = %info.id, client = %info.client, "key created");
@@ -246,6 +279,7 @@ async fn keys_api(snap: &Snapshot, req: Request, ctx: &Ctx) -> Result<Response, 
         ("POST", r) if r.ends_with("/revoke") => {
             let id = r.trim_start_matches('/').trim_end_matches("/revoke").to_string();
             Box::new(move |s: &Store| {
+                may_grant(caller.as_ref(), &roles_of(s, &id)?)?;
                 let info = s.revoke(&id).map_err(store_error)?;
                 tracing::info!(target: "hapax::admin", key_id = %info.id, "key revoked");
                 Ok((StatusCode::OK, described(&info, keys::now())))
@@ -254,6 +288,7 @@ async fn keys_api(snap: &Snapshot, req: Request, ctx: &Ctx) -> Result<Response, 
         ("POST", r) if r.ends_with("/rotate") => {
             let id = r.trim_start_matches('/').trim_end_matches("/rotate").to_string();
             Box::new(move |s: &Store| {
+                may_grant(caller.as_ref(), &roles_of(s, &id)?)?;
                 let (key, info) = s.rotate(&id).map_err(store_error)?;
                 tracing::info!(target: "hapax::admin", old = %id, key_id = %info.id, "key rotated");
                 Ok((StatusCode::CREATED, with_key(&info, &key)))

@@ -185,6 +185,7 @@ pub async fn reload(ctx: &Ctx, source: &Source) -> Option<Vec<PathBuf>> {
             "changes to listeners, admin, busy_poll, max_connections or http2_max_streams take effect at the next restart"
         );
     }
+    let old_audit = old.audit.clone();
     drop(old);
     match Snapshot::build(graph, &ctx.state) {
         Ok(snap) => {
@@ -193,6 +194,12 @@ pub async fn reload(ctx: &Ctx, source: &Source) -> Option<Vec<PathBuf>> {
             ctx.current.store(Arc::new(snap));
             metrics.reloads.with_label_values(&["ok"]).inc();
             audit_reload(ctx, "ok", None);
+            // A reload that turns the audit log off is its last event.
+            if ctx.current.load().audit.is_none() {
+                if let Some(a) = old_audit {
+                    a.emit(crate::telemetry::audit::Event::new("reload").set("result", "ok").set("audit", "off"));
+                }
+            }
             tracing::info!(target: "hapax::reload", routes, "policy reloaded");
         }
         Err(e) => {

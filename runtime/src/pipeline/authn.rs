@@ -48,13 +48,13 @@ pub fn identify(snap: &Snapshot, path: &str, headers: &Headers) -> Result<(Strin
     identify_quietly(snap, headers).map_err(|refused| {
         let (e, key_id, reason) = *refused;
         if let Some(a) = &snap.audit {
-            a.emit(
+            a.emit_nonblocking(
                 Event::new("auth")
                     .set("decision", "deny")
                     .set("reason", reason)
                     .set("key_id", key_id)
-                    .set("path", path)
-                    .set("user_agent", headers.get_str("user-agent").map(|u| &u[..u.len().min(256)])),
+                    .set("path", cut(path, 1024))
+                    .set("user_agent", headers.get_str("user-agent").map(|u| cut(u, 256))),
             );
         }
         e
@@ -107,6 +107,15 @@ fn identify_quietly(snap: &Snapshot, headers: &Headers) -> Result<(String, Arc<C
     }
 }
 
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// `Authorization: Bearer KEY`, else `x-api-key: KEY`.
 fn credential(headers: &Headers) -> Option<&str> {
     if let Some(v) = headers.get_str("authorization") {
@@ -140,6 +149,14 @@ fn with_static(snap: &Snapshot, client: Arc<ClientInfo>) -> Arc<ClientInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cuts_fall_on_character_boundaries() {
+        let ua = format!("{}é", "A".repeat(255));
+        assert_eq!(cut(&ua, 256), "A".repeat(255));
+        assert_eq!(cut("short", 256), "short");
+        assert_eq!(cut("ééé", 3), "é");
+    }
 
     #[test]
     fn open_paths_are_exact_or_prefixes() {

@@ -151,7 +151,9 @@ async fn phases(ctx: &Ctx, ex: &mut Exchange, req: Request) -> Result<Response, 
     ex.rec.audit = ex.snap.audit.clone();
     let ingress = ingress::body(ctx, ex, req, endpoint).await?;
     if let Some(a) = &ex.rec.audit {
-        ex.rec.audit_request = Some(audit_view(&ingress, a.log_prompts()));
+        let (view, body) = audit_view(&ingress, a.log_prompts());
+        ex.rec.audit_request = Some(view);
+        ex.rec.audit_body = body;
     }
     let route = route(ex, &ingress)?;
     let snap = ex.snap.clone();
@@ -168,25 +170,30 @@ async fn phases(ctx: &Ctx, ex: &mut Exchange, req: Request) -> Result<Response, 
 const SECRET_HEADERS: &[&str] =
     &["authorization", "x-api-key", "proxy-authorization", "cookie", "set-cookie", "api-key"];
 
-/// The request as its audit event shows it: its headers (not the
-/// credentials; at most 32, each cut at 256 bytes) and, under `log_prompts
-/// on`, its body. Redaction happens in the writer.
-fn audit_view(ingress: &Ingress, with_body: bool) -> serde_json::Value {
+/// The request as its audit event shows it: its headers, by lowercase
+/// name (not the credentials; at most 32, each cut at 256 bytes) and, under
+/// `log_prompts on`, its body when it is at most `MAX_BODY` bytes (else its
+/// size). The writer parses the body and redacts.
+fn audit_view(ingress: &Ingress, with_body: bool) -> (serde_json::Value, Option<bytes::Bytes>) {
     let mut headers = serde_json::Map::new();
     for (name, value) in ingress.headers.iter() {
-        if headers.len() >= 32 || SECRET_HEADERS.contains(&name) {
+        let name = name.to_ascii_lowercase();
+        if headers.len() >= 32 || SECRET_HEADERS.contains(&name.as_str()) {
             continue;
         }
         let v = String::from_utf8_lossy(&value[..value.len().min(256)]).into_owned();
-        headers.insert(name.to_string(), serde_json::Value::from(v));
+        headers.insert(name, serde_json::Value::from(v));
     }
     let mut view = serde_json::json!({ "headers": headers });
+    let mut body = None;
     if with_body {
-        if let Some(body) = ingress.body() {
-            view["body"] = body.clone();
+        if ingress.raw.len() <= crate::telemetry::audit::MAX_BODY {
+            body = Some(ingress.raw.clone());
+        } else {
+            view["body_omitted_bytes"] = ingress.raw.len().into();
         }
     }
-    view
+    (view, body)
 }
 
 /// The route phase: the first route whose `match` and `when` hold.

@@ -382,7 +382,8 @@ impl Live {
                 crate::telemetry::audit::Event::new("key")
                     .set("action", action)
                     .set("key_id", id.as_str())
-                    .set("client", e.client.id.as_str()),
+                    .set("client", e.client.id.as_str())
+                    .set("roles", e.client.roles.clone()),
             );
         }
     }

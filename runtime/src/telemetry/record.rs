@@ -51,6 +51,8 @@ pub struct Record {
     /// The request as the audit event shows it (headers, and the body under
     /// `log_prompts on`), before redaction.
     pub audit_request: Option<serde_json::Value>,
+    /// The request body for the audit event (under `log_prompts on`).
+    pub audit_body: Option<Bytes>,
 }
 
 /// Finishes a record when dropped; see [`crate::http::body::Body::finish_after`].
@@ -90,6 +92,7 @@ impl Record {
             audit: None,
             decision: None,
             audit_request: None,
+            audit_body: None,
         }
     }
 
@@ -139,6 +142,7 @@ impl Record {
             audit: self.audit.take(),
             decision: self.decision.take(),
             audit_request: self.audit_request.take(),
+            audit_body: self.audit_body.take(),
         };
         self.live = false;
         other
@@ -225,7 +229,11 @@ impl Record {
                 .set("request", self.audit_request.take());
             if let Some(d) = self.decision.take() {
                 e = e.set("decision", if d.allow { "allow" } else { "deny" }).set("policies", d.policies);
+                if d.errors > 0 {
+                    e = e.set("policy_errors", d.errors);
+                }
             }
+            e.body = self.audit_body.take();
             audit.emit(e);
         }
     }

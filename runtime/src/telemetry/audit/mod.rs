@@ -30,12 +30,18 @@ use std::time::{Duration, SystemTime};
 /// field raises it.
 pub const VERSION: u64 = 1;
 
-/// Events waiting for the writer, at most.
-const QUEUE: usize = 16 * 1024;
+/// Events waiting for the writer, at most. An event is a few hundred bytes
+/// of fields plus, under `log_prompts on`, a body of at most [`MAX_BODY`]:
+/// the queue holds at most about 100 MiB.
+const QUEUE: usize = 4096;
+
+/// The largest request body an event carries (under `log_prompts on`); a
+/// larger one is noted by its size only.
+pub const MAX_BODY: usize = 16 * 1024;
 
 /// Live tails (`/admin/api/audit/stream`) get the sealed lines through
 /// this; a tail that falls further behind is told how many it missed.
-const TAIL: usize = 4096;
+const TAIL: usize = 1024;
 
 /// One event before it is sealed: its kind and its fields.
 #[derive(Debug, Clone)]
@@ -43,11 +49,14 @@ pub struct Event {
     pub ts: SystemTime,
     pub kind: &'static str,
     pub fields: Map<String, Value>,
+    /// A request body (at most [`MAX_BODY`]), parsed by the writer into
+    /// `request.body`, off the request path.
+    pub body: Option<bytes::Bytes>,
 }
 
 impl Event {
     pub fn new(kind: &'static str) -> Self {
-        Event { ts: SystemTime::now(), kind, fields: Map::new() }
+        Event { ts: SystemTime::now(), kind, fields: Map::new(), body: None }
     }
 
     /// Sets a field; `None` and empty strings are left out.
@@ -136,8 +145,19 @@ impl Auditor {
 
     /// Hands an event to the writer; never blocks under `on_full drop`.
     pub fn emit(&self, event: Event) {
+        self.emit_with(event, self.block.load(Ordering::Relaxed));
+    }
+
+    /// Hands an event to the writer without ever waiting, whatever
+    /// `on_full` says: for events a client without a credential causes, so
+    /// that a flood of them cannot stall the gateway.
+    pub fn emit_nonblocking(&self, event: Event) {
+        self.emit_with(event, false);
+    }
+
+    fn emit_with(&self, event: Event, wait: bool) {
         let kind = event.kind;
-        if !self.send(Msg::Event(event), self.block.load(Ordering::Relaxed)) {
+        if !self.send(Msg::Event(event), wait) {
             self.metrics.audit_dropped.with_label_values(&[kind]).inc();
         }
     }

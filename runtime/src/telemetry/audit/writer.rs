@@ -143,6 +143,31 @@ impl FileSink {
         }
     }
 
+    /// After a crash: a last line cut short (no newline) is cut off, so
+    /// that the chain goes on from the last whole line.
+    fn repair(&mut self) {
+        let _ = self.out.flush();
+        let Ok(text) = std::fs::read(&self.path) else { return };
+        if text.is_empty() || text.ends_with(b"\n") {
+            return;
+        }
+        let keep = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        match self.out.get_ref().set_len(keep as u64) {
+            Ok(()) => {
+                self.size = keep as u64;
+                tracing::warn!(
+                    target: "hapax::audit",
+                    file = %self.path.display(),
+                    bytes = text.len() - keep,
+                    "the audit file ended in a partial line (a crash); it was cut off"
+                );
+            }
+            Err(e) => {
+                tracing::error!(target: "hapax::audit", file = %self.path.display(), error = %e, "cannot repair the audit file")
+            }
+        }
+    }
+
     fn flush(&mut self) {
         if let Err(e) = self.out.flush() {
             tracing::error!(target: "hapax::audit", file = %self.path.display(), error = %e, "cannot write the audit file");
@@ -168,9 +193,7 @@ pub fn rotated(active: &Path) -> Vec<PathBuf> {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
                     p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                        n.starts_with(&prefix)
-                            && n.ends_with(&ext)
-                            && n.as_bytes()[prefix.len()..].first().is_some_and(u8::is_ascii_digit)
+                        n.strip_prefix(&prefix).and_then(|r| r.strip_suffix(&ext)).is_some_and(is_stamp)
                     })
                 })
                 .collect()
@@ -182,6 +205,18 @@ pub fn rotated(active: &Path) -> Vec<PathBuf> {
 
 /// Tasks to wait for at shutdown.
 pub type Tasks = Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>;
+
+/// `YYYYMMDDTHHMMSSZ-NNN`, the part of a rotated file's name after the stem.
+fn is_stamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 20
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'T'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && b[15] == b'Z'
+        && b[16] == b'-'
+        && b[17..].iter().all(u8::is_ascii_digit)
+}
 
 pub struct Writer {
     metrics: Arc<Metrics>,
@@ -255,9 +290,14 @@ impl Writer {
             }
         }
         if self.seq == 0 {
-            if let Some((hash, seq)) = files.first().and_then(|f| chain::tail_of(&f.path)) {
-                self.prev = hash;
-                self.seq = seq;
+            if let Some(first) = files.first_mut() {
+                first.repair();
+                let last =
+                    chain::tail_of(&first.path).or_else(|| rotated(&first.path).last().and_then(|p| chain::tail_of(p)));
+                if let Some((hash, seq)) = last {
+                    self.prev = hash;
+                    self.seq = seq;
+                }
             }
         }
         for f in &files {
@@ -333,6 +373,12 @@ impl Writer {
     /// Redacts, seals and writes one event.
     fn write(&mut self, e: Event) {
         let mut fields = e.fields;
+        if let Some(raw) = &e.body {
+            let body = serde_json::from_slice::<Value>(raw).unwrap_or_else(|_| Value::from("[not JSON]"));
+            if let Some(Value::Object(req)) = fields.get_mut("request") {
+                req.insert("body".into(), body);
+            }
+        }
         self.rules.apply(&mut fields);
         let mut obj = Map::with_capacity(fields.len() + 5);
         obj.insert("v".into(), Value::from(VERSION));
@@ -380,5 +426,29 @@ mod tests {
         assert_eq!(period_of(t(monday), 7 * 86_400), period_of(t(monday + 6 * 86_400 + 86_399), 7 * 86_400));
         assert_ne!(period_of(t(monday - 1), 7 * 86_400), period_of(t(monday), 7 * 86_400));
         assert_eq!(period_of(t(12_345), 0), 0);
+    }
+
+    #[test]
+    fn only_rotated_names_are_taken_for_rotated_files() {
+        assert!(is_stamp("20261202T160405Z-000"));
+        assert!(is_stamp("20261202T160405Z-1234"));
+        assert!(!is_stamp("1"));
+        assert!(!is_stamp("20261202T160405Z"));
+        assert!(!is_stamp("2026120xT160405Z-000"));
+    }
+
+    #[test]
+    fn a_partial_last_line_is_cut_and_the_chain_goes_on() {
+        let dir = std::env::temp_dir().join(format!("hapax-audit-repair-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("audit.jsonl");
+        let (line, hash) = chain::seal(&format!("{{\"seq\":1,\"prev\":\"{GENESIS}\"}}"));
+        std::fs::write(&path, format!("{line}\n{{\"seq\":2,\"kind\":\"requ")).unwrap();
+        let mut f = FileSink::open(path.clone(), None, None, None).unwrap();
+        f.repair();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{line}\n"));
+        assert_eq!(chain::tail_of(&path), Some((hash, 1)));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
