@@ -148,6 +148,42 @@ pub struct Cedar {
     default_allow: bool,
     headers: Vec<String>,
     authorizer: std::sync::Arc<Authorizer>,
+    /// Tells this compiled set's cached entity stores from another's.
+    generation: u64,
+}
+
+/// Where the next compiled set's generation comes from.
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Entity stores per worker thread: building one (the closure of the
+/// hierarchy) is most of a decision's cost, and a worker sees the same few
+/// clients and models over and over. Bounded; emptied when full.
+const CACHED_STORES: usize = 1024;
+
+/// What a cached store was built for, compared in full on a hit.
+struct StoreKey {
+    generation: u64,
+    client: Option<ClientInfo>,
+    route: String,
+    provider: String,
+    model: String,
+}
+
+impl StoreKey {
+    fn is(&self, generation: u64, q: &Query) -> bool {
+        self.generation == generation
+            && self.client.as_ref() == q.client
+            && self.route == q.route
+            && self.provider == q.provider
+            && self.model == q.model
+    }
+}
+
+type Stores = HashMap<u64, (StoreKey, std::rc::Rc<Entities>)>;
+
+thread_local! {
+    static STORES: std::cell::RefCell<(std::collections::hash_map::RandomState, Stores)> =
+        std::cell::RefCell::new((std::collections::hash_map::RandomState::new(), HashMap::new()));
 }
 
 impl std::fmt::Debug for Cedar {
@@ -326,6 +362,7 @@ pub fn compile(g: &Graph, text: &str, file: FileId) -> Result<(Cedar, Vec<Diagno
         default_allow: authz.default_allow,
         headers: authz.headers.clone(),
         authorizer: std::sync::Arc::new(Authorizer::new()),
+        generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
     };
     Ok((cedar, diags))
 }
@@ -412,8 +449,9 @@ impl Cedar {
     /// Decides a request on the main listener.
     pub fn decide(&self, q: &Query) -> Decision {
         let t = &self.types;
+        let model_uid = Types::uid(&t.model, q.model);
         let model = Entity::new_no_attrs(
-            Types::uid(&t.model, q.model),
+            model_uid.clone(),
             HashSet::from([Types::uid(&t.route, q.route), Types::uid(&t.provider, q.provider)]),
         );
         let headers: Vec<(String, RestrictedExpression)> = self
@@ -433,18 +471,49 @@ impl Cedar {
                 RestrictedExpression::new_record(headers).unwrap_or_else(|_| RestrictedExpression::new_bool(false)),
             ),
         ];
-        let principal = self.principal(q.client);
-        let entities = [principal, model];
-        let call = self.ask(&entities, Action::Call, &context, self.default_allow);
+        let uids = (self.principal_uid(q.client), model_uid);
+        let store = self.store(q, model);
+        let call = self.ask(&store, &uids, Action::Call, &context, self.default_allow);
         if !q.stream || !call.allow {
             return call;
         }
         // A stream is a call too; a policy may still forbid streaming.
-        let stream = self.ask(&entities, Action::Stream, &context, self.default_allow);
+        let stream = self.ask(&store, &uids, Action::Stream, &context, self.default_allow);
         if !stream.allow && !stream.policies.is_empty() {
             return stream;
         }
         call
+    }
+
+    fn principal_uid(&self, client: Option<&ClientInfo>) -> EntityUid {
+        Types::uid(&self.types.client, client.map_or("anonymous", |c| c.id.as_str()))
+    }
+
+    /// The entity store for a request: cached per worker thread.
+    fn store(&self, q: &Query, model: Entity) -> std::rc::Rc<Entities> {
+        use std::hash::BuildHasher;
+        STORES.with_borrow_mut(|(hasher, stores)| {
+            let h = hasher.hash_one((self.generation, q.client, q.route, q.provider, q.model));
+            if let Some((key, store)) = stores.get(&h) {
+                if key.is(self.generation, q) {
+                    return store.clone();
+                }
+            }
+            let all = self.shared.iter().cloned().chain([self.principal(q.client), model]);
+            let store = std::rc::Rc::new(Entities::from_entities(all, None).unwrap_or_else(|_| Entities::empty()));
+            if stores.len() >= CACHED_STORES {
+                stores.clear();
+            }
+            let key = StoreKey {
+                generation: self.generation,
+                client: q.client.cloned(),
+                route: q.route.to_string(),
+                provider: q.provider.to_string(),
+                model: q.model.to_string(),
+            };
+            stores.insert(h, (key, store.clone()));
+            store
+        })
     }
 
     /// Decides a request on the admin listener.
@@ -455,7 +524,12 @@ impl Cedar {
             ("path".to_string(), RestrictedExpression::new_string(q.path.to_string())),
             ("time".to_string(), Self::time(q.hour, q.weekday)),
         ];
-        self.ask(&[self.principal(q.client), admin], q.action, &context, false)
+        let uids = (self.principal_uid(q.client), admin.uid());
+        let all = self.shared.iter().cloned().chain([self.principal(q.client), admin]);
+        let Ok(store) = Entities::from_entities(all, None) else {
+            return Decision { allow: false, policies: Vec::new(), errors: 1 };
+        };
+        self.ask(&store, &uids, q.action, &context, false)
     }
 
     /// One question to Cedar. `default_allow` is the policy's `default`
@@ -464,17 +538,17 @@ impl Cedar {
     /// (Cedar would skip it): a forbid must not open anything by failing.
     fn ask(
         &self,
-        entities: &[Entity; 2],
+        store: &Entities,
+        (principal, resource): &(EntityUid, EntityUid),
         action: Action,
         context: &[(String, RestrictedExpression)],
         default_allow: bool,
     ) -> Decision {
         let deny = Decision { allow: false, policies: Vec::new(), errors: 1 };
-        let [principal, resource] = entities;
         let request = Request::new(
-            principal.uid(),
+            principal.clone(),
             Types::uid(&self.types.action, action.as_str()),
-            resource.uid(),
+            resource.clone(),
             match Context::from_pairs(context.iter().cloned()) {
                 Ok(c) => c,
                 Err(_) => return deny,
@@ -482,9 +556,11 @@ impl Cedar {
             None,
         );
         let Ok(request) = request else { return deny };
-        let all = self.shared.iter().cloned().chain(entities.iter().cloned());
-        let Ok(store) = Entities::from_entities(all, None) else { return deny };
-        let response = self.authorizer.is_authorized(&request, &self.policies, &store);
+        if store.get(principal).is_none() {
+            // The store could not be built: never decide on an empty one.
+            return deny;
+        }
+        let response = self.authorizer.is_authorized(&request, &self.policies, store);
         let diagnostics = response.diagnostics();
         let errors = diagnostics.errors().count();
         let failed_forbids: Vec<String> = diagnostics

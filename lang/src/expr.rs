@@ -31,7 +31,7 @@ pub trait RequestView {
 }
 
 /// The authenticated caller, as far as routing needs it.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ClientInfo {
     pub id: String,
     pub tier: Option<String>,
