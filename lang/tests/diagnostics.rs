@@ -126,6 +126,10 @@ fn cases() -> Vec<(&'static str, Vec<(&'static str, String)>)> {
             ("/p/main.hapax", format!("{PROVIDER}authz {{ cedar \"rbac.cedar\"; headers [\"x-project\"] }}\n")),
             ("/p/rbac.cedar", "@id(\"typo\")\npermit (principal, action == Hapax::Action::\"cal\", resource);\n\n@id(\"header\")\npermit (principal, action == Hapax::Action::\"call\", resource)\nwhen { context.headers.x_project == \"a\" };\n\n@id(\"typo\")\nforbid (principal, action, resource);\n\n@id(\"tier\")\npermit (principal, action == Hapax::Action::\"call\", resource) when { principal.tier == \"gold\" };\n".into()),
         ]),
+        ("role_cycle", vec![
+            ("/p/main.hapax", format!("{PROVIDER}authz {{\n  cedar \"rbac.cedar\"\n  role \"a\" inherits [\"b\"]\n  role \"b\" inherits [\"a\"]\n}}\n")),
+            ("/p/rbac.cedar", "forbid(principal, action, resource);\n".into()),
+        ]),
         // E0701 / W0106: what a test's list says serve refuses (the
         // runtime's own list is tested in hapax-runtime).
         ("not_enforced_serve", vec![

@@ -71,8 +71,8 @@ fn whole_session() {
     // Diagnostics on open: the same codes as `hapax check`, with help.
     c.open(&uri, BROKEN);
     let diags = c.diagnostics(&uri);
-    // The limit and its use are valid but not enforced by serve yet: W0106.
-    assert_eq!(codes(&diags), ["E0202", "E0204", "W0106", "W0106"], "{diags:?}");
+    // The limit and its use are valid and enforced: no W0106.
+    assert_eq!(codes(&diags), ["E0202", "E0204"], "{diags:?}");
     let unknown = diags.iter().find(|d| d["code"] == "E0204").expect("E0204");
     assert_eq!(unknown["source"], "hapax");
     assert_eq!(unknown["severity"], 1);
@@ -99,7 +99,7 @@ fn whole_session() {
 
     // Fixing the file leaves only the warnings about what serve refuses.
     c.change_full(&uri, 2, &fixed());
-    assert_eq!(codes(&c.diagnostics(&uri)), ["W0106", "W0106"]);
+    assert_eq!(codes(&c.diagnostics(&uri)), Vec::<String>::new());
     let text = fixed();
 
     // Hover: a keyword, a reference, a model.
@@ -377,7 +377,7 @@ fn split_weight_and_declare_fixes() {
 fn declarations_serve_refuses_are_warnings_in_the_editor() {
     let dir = temp_dir("refused");
     let main = dir.join("main.hapax");
-    let text = "provider echo { type mock }\nlimit l { requests 1 per 1m }\nroute r {\n  match POST \"/v1/*\"\n  to echo\n  use l\n}\n";
+    let text = "provider echo { type mock }\nbudget b { spend 5 USD per day }\nroute r {\n  match POST \"/v1/*\"\n  to echo\n  budget b\n}\n";
     std::fs::write(&main, text).expect("write");
     let muri = uri(&main);
     let mut c = Client::start(&dir);
@@ -385,7 +385,7 @@ fn declarations_serve_refuses_are_warnings_in_the_editor() {
     let diags = c.diagnostics(&muri);
     assert_eq!(codes(&diags), ["W0106", "W0106"], "{diags:?}");
     assert_eq!(diags[0]["severity"], 2, "a warning: {diags:?}");
-    assert!(diags[0]["message"].as_str().unwrap_or("").contains("`limit` is declared but `hapax serve`"), "{diags:?}");
+    assert!(diags[0]["message"].as_str().unwrap_or("").contains("`budget` is declared but `hapax serve`"), "{diags:?}");
     assert_eq!(diags[1]["range"]["start"]["line"], 5, "{diags:?}");
     assert_eq!(c.shutdown(), 0);
 }

@@ -99,8 +99,9 @@ fn serve_once(dir: &Path, policy: &str) -> (Option<i32>, String, String) {
 fn every_refused_declaration_stops_serve_from_starting() {
     let dir = folder_with_files("refused");
     let refused = enforcement::refused();
-    // 20 before `authz` (serve_authz) and `audit` (serve_audit) landed.
-    assert!(refused.len() >= 17, "the list shrank to {}: each removal needs its feature", refused.len());
+    // 20 before `authz` (serve_authz), `audit` (serve_audit), `limit` and
+    // `use` (serve_limits) landed.
+    assert!(refused.len() >= 15, "the list shrank to {}: each removal needs its feature", refused.len());
     for path in refused {
         let Some(policy) = uses(path) else { panic!("no policy here uses the refused `{path}`: add one to `uses`") };
         let (code, stdout, stderr) = serve_once(dir.path(), &policy);
@@ -118,27 +119,27 @@ fn every_refused_declaration_stops_serve_from_starting() {
 
 /// The case from the issue: an operator declares keys, a deny-all Cedar
 /// policy and a limit of one request a minute, and expects protection.
-#[test]
-fn the_protected_looking_policy_is_refused_with_one_diagnostic_per_use() {
+/// Every part of it is enforced now, so serve starts and protects: no key
+/// is 401, a valid key is denied by Cedar (403).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_protected_looking_policy_now_protects() {
     let dir = folder_with_files("issue");
     let policy = format!(
-        "gateway {{ listen http \"127.0.0.1:0\" }}\n{PROVIDER}auth {{ api_keys store }}\nauthz {{ cedar \"rbac.cedar\"; default deny }}\nlimit one {{ requests 1 per 1m }}\n{}",
+        "gateway {{ listen http \"127.0.0.1:0\"; data_dir \"state\" }}\n{PROVIDER}auth {{ api_keys store }}\nauthz {{ cedar \"rbac.cedar\"; default deny }}\nlimit one {{ requests 1 per 1m }}\n{}",
         route("  use one\n")
     );
-    let (code, stdout, stderr) = serve_once(dir.path(), &policy);
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(!stdout.contains("listening on"));
-    // `auth { api_keys store }` runs now; what it protects must not be
-    // taken for protected by the rest.
-    // `authz` runs now too (its Cedar file denies everything).
-    for (what, line) in [("limit", 5), ("use", 9)] {
-        let msg = format!("`{what}` is declared but `hapax serve` does not enforce it yet");
-        let at = format!("policy.hapax:{line}:");
-        let block = stderr.split("error[").find(|b| b.contains(&msg)).unwrap_or_else(|| panic!("{msg}\n{stderr}"));
-        assert!(block.contains(&at), "{what} at {at}\n{stderr}");
+    let path = dir.path().join("policy.hapax");
+    std::fs::write(&path, policy).expect("write policy");
+    let out =
+        Command::new(hapax_bin()).args(["keys", "create", "--client", "c"]).arg(&path).output().expect("hapax keys");
+    let key = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("").to_string();
+    let gw = Gateway::start_in(dir, path, &[]);
+    let url = format!("{}/v1/chat/completions", gw.url);
+    assert_eq!(post(&url, &chat("m", false)).await.status, 401);
+    for _ in 0..3 {
+        let r = request(&client(), "POST", &url, &chat("m", false), &[("x-api-key", &key)]).await;
+        assert_eq!(r.status, 403, "{}", r.text());
     }
-    assert_eq!(stderr.matches("error[E0701]").count(), 2, "{stderr}");
-    assert!(stderr.contains("the policy has 2 errors; not starting"), "{stderr}");
 }
 
 fn reloads(metrics: &str, result: &str) -> u64 {
@@ -162,8 +163,8 @@ async fn a_reload_that_brings_in_a_refused_declaration_is_refused() {
     let admin = gw.admin.clone().expect("admin listener");
     assert_eq!(post(&url, &chat("m", false)).await.header("x-hapax-route"), "a");
 
-    // The edit renames the route and adds a limit: refused whole.
-    std::fs::write(&path, policy("b", "limit l { requests 1 per 1m }\n")).expect("write");
+    // The edit renames the route and adds a queue: refused whole.
+    std::fs::write(&path, policy("b", "queue q { capacity 10 }\n")).expect("write");
     let _ = Command::new("kill").args(["-HUP", &gw.child.id().to_string()]).status();
     let m = metrics_with(&admin, "hapax_reloads_total{result=\"failed\"}").await;
     assert!(reloads(&m, "failed") >= 1, "the reload must count as failed:\n{m}");
@@ -175,7 +176,7 @@ async fn a_reload_that_brings_in_a_refused_declaration_is_refused() {
         assert!(Instant::now() < deadline, "the diagnostics are logged:\n{}", gw.stderr());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(gw.stderr().contains("`limit` is declared but `hapax serve` does not enforce it yet"), "{}", gw.stderr());
+    assert!(gw.stderr().contains("`queue` is declared but `hapax serve` does not enforce it yet"), "{}", gw.stderr());
 
     // Taking it out again reloads.
     std::fs::write(&path, policy("c", "")).expect("write");

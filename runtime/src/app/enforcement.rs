@@ -81,7 +81,7 @@ pub const DECLARATIONS: &[(&str, Serve)] = &[
     ("route.fallback", Enforced),
     ("route.retry", Enforced),
     ("route.timeout", Enforced),
-    ("route.use", Refused),
+    ("route.use", Enforced),
     ("route.queue", Refused),
     ("route.cache", Refused),
     ("route.transform", Refused),
@@ -120,7 +120,12 @@ pub const DECLARATIONS: &[(&str, Serve)] = &[
     ("audit.log_prompts", Enforced),
     ("audit.on_full", Enforced),
     // Admission, caching, scripts.
-    ("limit", Refused),
+    ("limit", Enforced),
+    ("limit.by", Enforced),
+    ("limit.requests", Enforced),
+    ("limit.tokens", Enforced),
+    ("limit.burst", Enforced),
+    ("limit.scope", Enforced),
     ("queue", Refused),
     ("cache", Refused),
     ("script", Refused),
@@ -214,7 +219,7 @@ mod tests {
 
     #[test]
     fn the_features_not_built_yet_are_refused() {
-        for p in ["limit", "route.use", "queue", "cache", "script", "budget", "sla"] {
+        for p in ["queue", "cache", "script", "budget", "sla"] {
             assert_eq!(lookup(p), Some(Refused), "{p}");
         }
         assert_eq!(lookup("gateway.listen h3"), Some(Refused));

@@ -48,6 +48,8 @@ pub enum Kind {
     Unhealthy,
     /// The gateway is at one of its global limits.
     Overloaded,
+    /// A `limit` the route uses is exhausted for this caller.
+    RateLimited,
     /// No valid credential.
     Unauthorized,
     /// A valid credential without the right to do this.
@@ -75,6 +77,7 @@ impl Kind {
             Kind::BreakerOpen => "breaker_open",
             Kind::Unhealthy => "unhealthy",
             Kind::Overloaded => "overloaded",
+            Kind::RateLimited => "rate_limited",
             Kind::Unauthorized => "unauthorized",
             Kind::Forbidden => "forbidden",
             Kind::Internal => "internal",
@@ -214,6 +217,12 @@ impl GatewayError {
         e.retry_after = Some(HeaderValue::from_static("1"));
         e
     }
+    /// 429: a limit is exhausted; `retry_after` in seconds, when known.
+    pub fn rate_limited(message: impl Into<String>, retry_after: Option<u64>) -> Self {
+        let mut e = Self::new(Kind::RateLimited, Origin::Downstream, false, StatusCode::TOO_MANY_REQUESTS, message);
+        e.retry_after = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok());
+        e
+    }
     /// 401: the request has no valid credential.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(Kind::Unauthorized, Origin::Downstream, false, StatusCode::UNAUTHORIZED, message)
@@ -287,6 +296,7 @@ impl GatewayError {
             Kind::BreakerOpen => "circuit_open",
             Kind::Unhealthy => "provider_unhealthy",
             Kind::Overloaded => "gateway_overloaded",
+            Kind::RateLimited => "rate_limit_exceeded",
             Kind::Unauthorized => "invalid_api_key",
             Kind::Forbidden => "permission_denied",
             Kind::Internal => "internal_error",

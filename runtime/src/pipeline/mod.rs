@@ -11,7 +11,7 @@
 //! | authenticate | [`authn`] | the caller's identity from an API key, read from the head before the body |
 //! | route | here | the graph's `match_route`: the first route whose `match` and `when` hold, else 404 |
 //! | authorize | [`authz`] | Cedar: may this caller use this route, provider and model |
-//! | admit | (refused until built) | limits, budgets, the queue |
+//! | admit | [`admit`] | the route's `use` limits (budgets and the queue to come) |
 //! | cache | (refused until built) | answer from the cache, or join an identical call in flight |
 //! | transform | (refused until built) | rhai scripts on the request |
 //! | upstream | [`execute`] | pick the target, try it with retries, breakers and fallbacks, translating the API |
@@ -28,6 +28,7 @@
 //! Any phase may fail with a [`GatewayError`]; `error::to_response` is the
 //! one place that turns it into the client's answer.
 
+mod admit;
 mod authn;
 mod authz;
 
@@ -84,6 +85,8 @@ pub struct Exchange {
     route: Option<HeaderValue>,
     /// `x-hapax-target`, once a target answered or failed.
     target: Option<HeaderValue>,
+    /// The rate-limit headers of the route's limits.
+    limit_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// Answers one request on the main listener.
@@ -104,6 +107,7 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request) -> Response {
         body_memory: BodyMemory::default(),
         route: None,
         target: None,
+        limit_headers: Vec::new(),
     };
     let mut resp = match phases(&ctx, &mut ex, req).await {
         Ok(resp) => resp,
@@ -121,6 +125,9 @@ pub async fn handle(ctx: Arc<Ctx>, req: Request) -> Response {
     }
     if let Some(t) = ex.target {
         resp.add(TARGET.clone(), t);
+    }
+    for (name, value) in ex.limit_headers {
+        resp.add(name, value);
     }
     // Account, once the answer is sent (a stream finishes its own record
     // when it ends).
@@ -160,6 +167,7 @@ async fn phases(ctx: &Ctx, ex: &mut Exchange, req: Request) -> Result<Response, 
     let route = snap.graph.route(route);
     let primary = route.pick(&ingress, rand::random::<u64>());
     authz::authorize(ex, route, primary, &ingress)?;
+    admit::admit(ex, route, &ingress)?;
     let success = execute::run(&snap, route, primary, &ingress, &mut ex.rec, &ctx.state.metrics).await?;
     ex.target = target_header(Some(&success.upstream.name), Some(&success.model));
     let max_event = usize::try_from(ex.snap.graph.gateway.max_event).unwrap_or(usize::MAX);

@@ -6,6 +6,7 @@
 
 use crate::state::jwks::Verifier;
 use crate::state::keys::Live;
+use crate::state::limiter::Limiter;
 use crate::telemetry::audit::Auditor;
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::provider::Upstream;
@@ -25,6 +26,9 @@ pub struct State {
     jwts: Mutex<HashMap<String, Weak<Verifier>>>,
     /// The process's one audit writer, once a policy declared `audit`.
     audit: Mutex<Option<Arc<Auditor>>>,
+    /// The limiters, by name and definition: a reload that leaves a
+    /// `limit` unchanged keeps its counters; a changed one starts afresh.
+    limiters: Mutex<HashMap<(String, u64), Weak<Limiter>>>,
 }
 
 impl State {
@@ -35,7 +39,21 @@ impl State {
             keys: Mutex::new(HashMap::new()),
             jwts: Mutex::new(HashMap::new()),
             audit: Mutex::new(None),
+            limiters: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The limiter of a `limit` declaration.
+    pub fn limiter(&self, limit: &hapax_lang::graph::Limit) -> Arc<Limiter> {
+        let key = (limit.decl.name.clone(), limit.decl.fingerprint);
+        let mut map = self.limiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(l) = map.get(&key).and_then(Weak::upgrade) {
+            return l;
+        }
+        let l = Arc::new(Limiter::new(limit));
+        map.retain(|_, w| w.strong_count() > 0);
+        map.insert(key, Arc::downgrade(&l));
+        l
     }
 
     /// The auditor, started or reconfigured for `audit`.

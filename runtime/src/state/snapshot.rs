@@ -40,6 +40,8 @@ pub struct Snapshot {
     pub authz: Option<Arc<hapax_lang::authz::Cedar>>,
     /// The audit log, when `audit` is declared.
     pub audit: Option<Arc<Auditor>>,
+    /// Indexed by `LimitId`.
+    pub limits: Vec<Arc<crate::state::limiter::Limiter>>,
 }
 
 /// The snapshot being served.
@@ -89,7 +91,8 @@ impl Snapshot {
         if let Some(live) = &keys {
             live.audit.store(audit.clone());
         }
-        Ok(Snapshot { graph, upstreams, route_names, models, known_models, keys, jwt, clients, authz, audit })
+        let limits = graph.limits.iter().map(|l| state.limiter(l)).collect();
+        Ok(Snapshot { graph, upstreams, route_names, models, known_models, keys, jwt, clients, authz, audit, limits })
     }
 
     /// The metric label for `model`: itself when the policy or the price

@@ -53,6 +53,15 @@ pub struct Record {
     pub audit_request: Option<serde_json::Value>,
     /// The request body for the audit event (under `log_prompts on`).
     pub audit_body: Option<Bytes>,
+    /// What the route's limits reserved, settled when the record finishes.
+    pub grants: Vec<Box<dyn Settle>>,
+}
+
+/// A reservation to settle once the answer is done (a limit's tokens).
+pub trait Settle: Send {
+    /// `used`: the tokens the provider reported, when it did; `success`:
+    /// whether the answer was a success.
+    fn settle(self: Box<Self>, used: Option<u64>, success: bool);
 }
 
 /// Finishes a record when dropped; see [`crate::http::body::Body::finish_after`].
@@ -93,6 +102,7 @@ impl Record {
             decision: None,
             audit_request: None,
             audit_body: None,
+            grants: Vec::new(),
         }
     }
 
@@ -143,6 +153,7 @@ impl Record {
             decision: self.decision.take(),
             audit_request: self.audit_request.take(),
             audit_body: self.audit_body.take(),
+            grants: std::mem::take(&mut self.grants),
         };
         self.live = false;
         other
@@ -169,6 +180,13 @@ impl Record {
             Some(u) => (u.input_tokens, u.output_tokens),
             None => (self.prompt_estimate, 0),
         };
+        // Limits: the tokens reserved become the tokens used. A failed
+        // request used none; a success without usage (a stream cut short
+        // before its usage) keeps what was reserved.
+        let used = self.usage.as_ref().map(|u| u.input_tokens + u.output_tokens);
+        for grant in self.grants.drain(..) {
+            grant.settle(used, self.status.is_success());
+        }
         m.answered(route, provider, label, self.status.as_str(), |s| {
             s.requests.inc();
             s.duration.observe(elapsed.as_secs_f64());
