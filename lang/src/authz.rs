@@ -150,6 +150,10 @@ pub struct Cedar {
     authorizer: std::sync::Arc<Authorizer>,
     /// Tells this compiled set's cached entity stores from another's.
     generation: u64,
+    /// Whether any policy may read `context` (the word appears in the
+    /// file): when none does, a decision depends only on the entities and
+    /// is cached with them.
+    reads_context: bool,
 }
 
 /// Where the next compiled set's generation comes from.
@@ -179,7 +183,9 @@ impl StoreKey {
     }
 }
 
-type Stores = HashMap<u64, (StoreKey, std::rc::Rc<Entities>)>;
+/// A store and, when no policy reads `context`, the decisions made with
+/// it (for a plain and a streamed request).
+type Stores = HashMap<u64, (StoreKey, std::rc::Rc<Entities>, [Option<Decision>; 2])>;
 
 thread_local! {
     static STORES: std::cell::RefCell<(std::collections::hash_map::RandomState, Stores)> =
@@ -363,6 +369,7 @@ pub fn compile(g: &Graph, text: &str, file: FileId) -> Result<(Cedar, Vec<Diagno
         headers: authz.headers.clone(),
         authorizer: std::sync::Arc::new(Authorizer::new()),
         generation: GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        reads_context: text.contains("context"),
     };
     Ok((cedar, diags))
 }
@@ -448,12 +455,34 @@ impl Cedar {
 
     /// Decides a request on the main listener.
     pub fn decide(&self, q: &Query) -> Decision {
+        if self.reads_context {
+            return self.decide_now(q);
+        }
+        if let Some(d) = self.with_entry(q, |cached| cached.clone()).flatten() {
+            return d;
+        }
+        let d = self.decide_now(q);
+        self.with_entry(q, |cached| *cached = Some(d.clone()));
+        d
+    }
+
+    /// The cached decision slot of a query's store, if the store is cached.
+    fn with_entry<T>(&self, q: &Query, f: impl FnOnce(&mut Option<Decision>) -> T) -> Option<T> {
+        use std::hash::BuildHasher;
+        STORES.with_borrow_mut(|(hasher, stores)| {
+            let h = hasher.hash_one((self.generation, q.client, q.route, q.provider, q.model));
+            match stores.get_mut(&h) {
+                Some((key, _, decisions)) if key.is(self.generation, q) => {
+                    Some(f(&mut decisions[usize::from(q.stream)]))
+                }
+                _ => None,
+            }
+        })
+    }
+
+    fn decide_now(&self, q: &Query) -> Decision {
         let t = &self.types;
         let model_uid = Types::uid(&t.model, q.model);
-        let model = Entity::new_no_attrs(
-            model_uid.clone(),
-            HashSet::from([Types::uid(&t.route, q.route), Types::uid(&t.provider, q.provider)]),
-        );
         let headers: Vec<(String, RestrictedExpression)> = self
             .headers
             .iter()
@@ -471,8 +500,13 @@ impl Cedar {
                 RestrictedExpression::new_record(headers).unwrap_or_else(|_| RestrictedExpression::new_bool(false)),
             ),
         ];
-        let uids = (self.principal_uid(q.client), model_uid);
-        let store = self.store(q, model);
+        let uids = (self.principal_uid(q.client), model_uid.clone());
+        let store = self.store(q, || {
+            Entity::new_no_attrs(
+                model_uid,
+                HashSet::from([Types::uid(&t.route, q.route), Types::uid(&t.provider, q.provider)]),
+            )
+        });
         let call = self.ask(&store, &uids, Action::Call, &context, self.default_allow);
         if !q.stream || !call.allow {
             return call;
@@ -490,16 +524,16 @@ impl Cedar {
     }
 
     /// The entity store for a request: cached per worker thread.
-    fn store(&self, q: &Query, model: Entity) -> std::rc::Rc<Entities> {
+    fn store(&self, q: &Query, model: impl FnOnce() -> Entity) -> std::rc::Rc<Entities> {
         use std::hash::BuildHasher;
         STORES.with_borrow_mut(|(hasher, stores)| {
             let h = hasher.hash_one((self.generation, q.client, q.route, q.provider, q.model));
-            if let Some((key, store)) = stores.get(&h) {
+            if let Some((key, store, _)) = stores.get(&h) {
                 if key.is(self.generation, q) {
                     return store.clone();
                 }
             }
-            let all = self.shared.iter().cloned().chain([self.principal(q.client), model]);
+            let all = self.shared.iter().cloned().chain([self.principal(q.client), model()]);
             let store = std::rc::Rc::new(Entities::from_entities(all, None).unwrap_or_else(|_| Entities::empty()));
             if stores.len() >= CACHED_STORES {
                 stores.clear();
@@ -511,7 +545,7 @@ impl Cedar {
                 provider: q.provider.to_string(),
                 model: q.model.to_string(),
             };
-            stores.insert(h, (key, store.clone()));
+            stores.insert(h, (key, store.clone(), [None, None]));
             store
         })
     }
@@ -672,6 +706,35 @@ mod tests {
         let c = compiled("default deny", cedar).unwrap();
         assert!(!c.decide(&call(None, false, 1)).allow);
         assert!(c.decide(&call(Some(&client(&["paid"])), false, 1)).allow);
+    }
+
+    #[test]
+    fn cached_decisions_stay_per_client_model_and_stream() {
+        // No policy reads `context`, so decisions are cached.
+        let cedar = r#"
+            permit (principal in Hapax::Role::"paid", action, resource);
+            forbid (principal, action, resource == Hapax::Model::"o1") unless { principal in Hapax::Role::"lead" };
+            forbid (principal in Hapax::Role::"intern", action == Hapax::Action::"stream", resource);
+        "#;
+        let c = compiled("default deny", cedar).unwrap();
+        assert!(!c.reads_context);
+        let (paid, lead, intern) = (client(&["paid"]), client(&["paid", "lead"]), client(&["paid", "intern"]));
+        for _ in 0..3 {
+            for (who, model, stream, want) in [
+                (&paid, "m", false, true),
+                (&paid, "o1", false, false),
+                (&lead, "o1", false, true),
+                (&intern, "m", false, true),
+                (&intern, "m", true, false),
+                (&paid, "m", true, true),
+            ] {
+                let q = Query { model, ..call(Some(who), stream, 1) };
+                assert_eq!(c.decide(&q).allow, want, "{who:?} {model} stream={stream}");
+            }
+        }
+        // A reload (a new compile) does not see the old set's decisions.
+        let c2 = compiled("default deny", "forbid (principal, action, resource);").unwrap();
+        assert!(!c2.decide(&call(Some(&paid), false, 1)).allow);
     }
 
     #[test]
