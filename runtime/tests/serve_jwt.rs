@@ -105,7 +105,9 @@ async fn tokens_are_verified_and_forgeries_refused() {
     let dir = TempDir::new("jwt");
     std::fs::write(dir.path().join("jwks.json"), k.jwks.to_string()).unwrap();
     let path = dir.path().join("policy.hapax");
-    std::fs::write(&path, policy("file(\"jwks.json\")")).unwrap();
+    // With an audit log: every refused token is an `auth` event.
+    let audited = format!("{}audit {{ sink file \"audit.jsonl\" }}\n", policy("file(\"jwks.json\")"));
+    std::fs::write(&path, audited).unwrap();
     let gw = Gateway::start_in(dir, path, &[]);
 
     for (alg, kid, key) in
@@ -155,7 +157,10 @@ async fn tokens_are_verified_and_forgeries_refused() {
         }),
         ("garbage", "a.b.c".to_string()),
     ];
+    let count = forgeries.len();
+    let mut sent = Vec::new();
     for (what, t) in forgeries {
+        sent.push(t.clone());
         let r = send(&gw.url, &t).await;
         assert_eq!(r.status, 401, "{what}: {}", r.text());
         assert_eq!(r.json()["error"]["code"], "invalid_api_key", "{what}");
@@ -164,6 +169,28 @@ async fn tokens_are_verified_and_forgeries_refused() {
     let r = send(&gw.url, &token(Algorithm::ES256, "ec1", &k.ec, json!({"exp": now() - 5}))).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(!gw.stderr().contains(sig), "a token reached the log");
+    // Each forgery is audited as a refused credential, and no token is in
+    // the audit file.
+    let file = gw.dir.path().join("audit.jsonl");
+    let text = eventually("the auth events written", async || {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let n = text.lines().filter(|l| l.contains("\"kind\":\"auth\"")).count();
+        if n >= count {
+            Ok(text)
+        } else {
+            Err(format!("{n} of {count}"))
+        }
+    })
+    .await;
+    for line in text.lines().filter(|l| l.contains("\"kind\":\"auth\"")) {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(e["decision"], "deny");
+        assert!(e["reason"].as_str().unwrap().starts_with("token: "), "{e}");
+    }
+    for t in &sent {
+        let secret_part = t.rsplit('.').next().unwrap_or("");
+        assert!(secret_part.len() < 8 || !text.contains(secret_part), "a token reached the audit file");
+    }
 }
 
 /// A JWKS served over HTTPS (a private CA named by `ca`), fetched at start

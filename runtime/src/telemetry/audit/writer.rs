@@ -438,6 +438,30 @@ mod tests {
     }
 
     #[test]
+    fn rotated_files_past_keep_are_removed_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("hapax-audit-keep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let touch = |name: &str, age: Duration| {
+            let p = dir.join(name);
+            std::fs::write(&p, "x\n").unwrap();
+            let f = std::fs::File::options().write(true).open(&p).unwrap();
+            f.set_modified(SystemTime::now() - age).unwrap();
+            p
+        };
+        let day = Duration::from_secs(86_400);
+        let old = touch("audit-20261101T000000Z-000.jsonl", 31 * day);
+        let young = touch("audit-20261201T000000Z-000.jsonl", day);
+        let other = touch("audit-1.jsonl", 31 * day);
+        let active = touch("audit.jsonl", 31 * day);
+        let f = FileSink::open(active.clone(), Some("daily"), Some(30 * day), None).unwrap();
+        f.prune();
+        assert!(!old.exists(), "past keep");
+        assert!(young.exists() && other.exists() && active.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_partial_last_line_is_cut_and_the_chain_goes_on() {
         let dir = std::env::temp_dir().join(format!("hapax-audit-repair-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
