@@ -289,7 +289,7 @@ pub fn compile(g: &Graph, text: &str, file: FileId) -> Result<(Cedar, Vec<Diagno
     })?;
     let mut diags = Vec::new();
     let mut policies = PolicySet::new();
-    let mut seen: HashMap<String, ()> = HashMap::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for t in parsed.templates() {
         let span = span_of(text, &t.to_string());
         diags.push(
@@ -307,7 +307,7 @@ pub fn compile(g: &Graph, text: &str, file: FileId) -> Result<(Cedar, Vec<Diagno
             );
             continue;
         }
-        if seen.insert(id.clone(), ()).is_some() {
+        if !seen.insert(id.clone()) {
             diags.push(
                 Diagnostic::new(Code::CedarInvalid, file, span, format!("two policies share the id `{id}`"))
                     .help("give each `@id(\"...\")` a different name"),

@@ -25,9 +25,14 @@ pub trait RequestView {
     fn client(&self) -> Option<&ClientInfo>;
     /// UTC hour (0-23) and weekday (0 = Monday).
     fn clock(&self) -> (u8, u8) {
-        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        (((secs / 3600) % 24) as u8, (((secs / 86400) + 3) % 7) as u8)
+        utc_clock()
     }
+}
+
+/// The UTC hour (0-23) and weekday (0 = Monday) now.
+pub fn utc_clock() -> (u8, u8) {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    (((secs / 3600) % 24) as u8, (((secs / 86400) + 3) % 7) as u8)
 }
 
 /// The authenticated caller, as far as routing needs it.

@@ -164,14 +164,14 @@ impl Admin {
             // Cedar decides; its built-in policy lets the `admin` role in.
             Some(cedar) => {
                 let (action, resource) = admin_action(&req.method, path);
-                let (hour, day) = clock();
+                let (hour, day) = hapax_lang::expr::utc_clock();
                 let d = cedar.decide_admin(&AdminQuery {
                     client: Some(&client),
                     action,
                     resource,
                     method: req.method.as_str(),
                     path,
-                    hour,
+                    hour: u32::from(hour),
                     weekday: hapax_lang::expr::weekday(day),
                 });
                 d.allow
@@ -214,12 +214,6 @@ fn admin_action<'p>(method: &http::Method, path: &'p str) -> (Action, &'p str) {
         Action::AdminWrite
     };
     (action, resource)
-}
-
-/// UTC hour and weekday (0 = Monday), as expressions read them.
-fn clock() -> (u32, u8) {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    (((secs / 3600) % 24) as u32, (((secs / 86400) + 3) % 7) as u8)
 }
 
 /// An admin request's key id and client.

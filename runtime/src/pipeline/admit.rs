@@ -83,10 +83,7 @@ pub fn admit(ex: &mut Exchange, route: &Route, ingress: &Ingress) -> Result<(), 
                         format!("rate limit `{}` reached for {d}; retry after the time in Retry-After", lim.name)
                     }
                 };
-                return Err(GatewayError::rate_limited(
-                    msg,
-                    retry.or(if refused.dimension == "keys" { Some(1) } else { None }),
-                ));
+                return Err(GatewayError::rate_limited(msg, retry));
             }
         }
     }

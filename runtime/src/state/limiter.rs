@@ -237,7 +237,7 @@ pub struct Grant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// Milliseconds until the request would be admitted; `None` when it
-    /// never would (its cost alone is over the limit) or the table is full.
+    /// never would (its cost alone is over the limit).
     pub retry_ms: Option<u64>,
     pub dimension: &'static str,
     pub status: Status,
@@ -300,7 +300,7 @@ impl Limiter {
             });
             if table.len() >= MAX_KEYS / SHARDS {
                 let status = Status { limit: 0, remaining: 0, reset_ms: 0 };
-                return Err(Refusal { retry_ms: None, dimension: "keys", status });
+                return Err(Refusal { retry_ms: Some(1000), dimension: "keys", status });
             }
         }
         let state = table.entry(key.to_string()).or_default();
