@@ -68,6 +68,10 @@ enum Command {
     /// Issue, list, revoke and rotate API keys.
     #[command(subcommand)]
     Keys(cmd::keys::Keys),
+    /// Show the usage and remaining quota of each limit's keys (from the
+    /// running gateway's admin API).
+    #[command(subcommand)]
+    Limits(cmd::limits::Limits),
     /// Verify audit logs.
     #[command(subcommand)]
     Audit(cmd::audit::Audit),
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
         Command::Lsp => hapax_lsp::run(hapax_runtime::enforcement::refused()),
         Command::Keys(k) => cmd::keys::run(k),
         Command::Audit(a) => cmd::audit::run(a),
+        Command::Limits(l) => cmd::limits::run(l),
     };
     ExitCode::from(status)
 }

@@ -296,6 +296,17 @@ pub struct Limit {
     pub tokens: Option<Rate>,
     pub burst: Option<u64>,
     pub scope: Scope,
+    /// `notify webhook "URL" at 80%`: where and at what share of the limit
+    /// a key's crossing is announced.
+    pub notify: Vec<Notify>,
+}
+
+/// `notify webhook "URL" at PCT`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notify {
+    pub url: String,
+    /// A share of the limit, in (0, 1].
+    pub at: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -629,6 +640,7 @@ impl Graph {
                     output_per_mtok: 0.0,
                     cached_input_per_mtok: None,
                     context_window: 0,
+                    max_output_tokens: None,
                 });
                 p.model = model.to_string();
                 if let Some(v) = o.input_per_mtok {

@@ -183,7 +183,18 @@ pub const BLOCKS: &[BlockSpec] = &[
             s("headers"),
         ],
     ),
-    top("limit", Naming::Name, &[s("by"), s("requests"), s("tokens"), s("burst"), choice("scope", SCOPES)]),
+    top(
+        "limit",
+        Naming::Name,
+        &[
+            s("by"),
+            s("requests"),
+            s("tokens"),
+            s("burst"),
+            choice("scope", SCOPES),
+            Setting { key: "notify", repeat: true, choices: &["webhook"], refers: None, block: None },
+        ],
+    ),
     top(
         "queue",
         Naming::Name,

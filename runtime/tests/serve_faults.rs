@@ -40,9 +40,10 @@ route chat {{
     let faults = [
         ("500", Knobs { status: Some(500), ..Default::default() }),
         ("503", Knobs { status: Some(503), ..Default::default() }),
-        ("429", Knobs { status: Some(429), ..Default::default() }),
         ("timeout", Knobs { delay_ms: 3000, ..Default::default() }),
         ("reset", Knobs { reset: true, ..Default::default() }),
+        // Last: after a 429 the provider is paced (`upstream::pacer`).
+        ("429", Knobs { status: Some(429), ..Default::default() }),
     ];
     let url = format!("{}/v1/chat/completions", gw.url);
     for (name, knobs) in faults {
@@ -104,11 +105,10 @@ route chat {{
     let gw = Gateway::start_in(dir, path, &[]);
     let url = format!("{}/v1/chat/completions", gw.url);
     let c = client();
-    let cases: [(Headers, u16, &str); 7] = [
+    let cases: [(Headers, u16, &str); 6] = [
         // The provider refusing the gateway's key is the gateway's fault.
         (&[("x-mock-status", "401")], 502, "upstream_auth_error"),
         (&[("x-mock-status", "403")], 502, "upstream_auth_error"),
-        (&[("x-mock-status", "429")], 429, ""),
         (&[("x-mock-status", "500")], 500, ""),
         (&[("x-mock-status", "503")], 503, ""),
         (&[("x-mock-delay-ms", "2000")], 504, "upstream_timeout"),
@@ -136,6 +136,12 @@ route chat {{
     let last = s.data().last().cloned().unwrap_or_default();
     let v: serde_json::Value = serde_json::from_str(&last).unwrap_or_default();
     assert!(v["error"]["message"].is_string(), "{}", s.text());
+
+    // Last, as the provider is paced after it (`upstream::pacer`): its 429
+    // reaches the client.
+    let r = request(&c, "POST", &url, &chat("m", false), &[("x-mock-status", "429")]).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.header("retry-after"), "1");
 }
 
 /// A gateway whose one provider, `up`, has a breaker that opens after three

@@ -7,6 +7,7 @@ pub mod fmt;
 pub mod graph;
 pub mod init;
 pub mod keys;
+pub mod limits;
 pub mod test;
 
 use hapax_lang::{Checked, Mode, RealFs};

@@ -608,6 +608,13 @@ const KEYWORDS: &[KeywordDoc] = &[
     ),
     kw(
         "limit",
+        "notify",
+        "Posts an event to a webhook, once per key and window, when a key's usage crosses a share of the limit.",
+        r#"notify webhook "URL" at PCT"#,
+        r#"notify webhook "http://127.0.0.1:9999/limits" at 80%"#,
+    ),
+    kw(
+        "limit",
         "scope",
         "Chooses whether counters live on this node only or are shared by all nodes through the cluster store.",
         "scope local|cluster",
@@ -1190,7 +1197,7 @@ mod tests {
         ("auth.jwt", &["issuer", "audience", "jwks", "ca", "claims"]),
         ("auth.jwt.claims", &["client", "team", "roles", "tier"]),
         ("authz", &["cedar", "default", "role", "headers"]),
-        ("limit", &["by", "requests", "tokens", "burst", "scope"]),
+        ("limit", &["by", "requests", "tokens", "burst", "notify", "scope"]),
         ("queue", &["capacity", "concurrency", "order", "max_wait", "on_full", "persist"]),
         ("cache", &["key", "when", "ttl", "max_size", "scope"]),
         (

@@ -21,6 +21,9 @@ pub struct ModelPrice {
     pub cached_input_per_mtok: Option<f64>,
     /// The most tokens (prompt plus completion) one call may hold.
     pub context_window: u64,
+    /// The most tokens one answer may hold, where the provider fixes it.
+    #[serde(default)]
+    pub max_output_tokens: Option<u64>,
 }
 
 const PRICES_JSON: &str = include_str!("../data/prices.json");
@@ -192,6 +195,7 @@ mod tests {
             output_per_mtok: 8.0,
             cached_input_per_mtok: Some(1.0),
             context_window: 8192,
+            max_output_tokens: None,
         };
         assert!(close(cost_usd(&custom, 500_000, 250_000, 125_000), 2.0 + 0.25 + 1.0));
     }

@@ -587,13 +587,41 @@ impl Checker<'_> {
 
     fn limit(&mut self, d: &Directive, decl: Decl) -> Limit {
         self.block_expected(d, 1);
-        let mut l = Limit { decl, by: None, requests: None, tokens: None, burst: None, scope: Scope::Local };
+        let mut l = Limit {
+            decl,
+            by: None,
+            requests: None,
+            tokens: None,
+            burst: None,
+            scope: Scope::Local,
+            notify: Vec::new(),
+        };
         for s in self.settings("limit", d.block.as_ref()) {
             match s.key() {
                 "by" => l.by = self.one(s, "by client.id").map(|e| self.value_expr(e)),
                 "requests" => l.requests = self.one(s, "requests 600 per 1m").and_then(|e| self.rate(e)),
                 "tokens" => l.tokens = self.one(s, "tokens 200k per 1m").and_then(|e| self.rate(e)),
                 "burst" => l.burst = self.one(s, "burst 50").and_then(|e| self.count(e)),
+                "notify" => {
+                    const USAGE: &str = "notify webhook \"http://127.0.0.1:9999/limits\" at 80%";
+                    let args = self.args(s, 4, 4, USAGE);
+                    if let [kind, url, at, pct] = args.as_slice() {
+                        let kind = self.word(kind, &["webhook"]);
+                        self.keyword(at, "at", USAGE);
+                        let url = self.url(url, &["http", "https"]);
+                        let pct = self.percent(pct);
+                        if pct == Some(0.0) {
+                            let e = self.error(
+                                Code::BadValue,
+                                args[3].span,
+                                "a notification at 0% would fire on every key",
+                            );
+                            self.err(e.help("use a share above 0%, such as `at 80%`"));
+                        } else if let (Some(_), Some(url), Some(at)) = (kind, url, pct) {
+                            l.notify.push(Notify { url, at });
+                        }
+                    }
+                }
                 _ => l.scope = self.one(s, "scope local").map_or(Scope::Local, |e| self.scope(e)),
             }
         }

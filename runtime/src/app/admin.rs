@@ -1,6 +1,7 @@
 //! The admin listener: `/healthz` and `/readyz` for anyone; `/metrics`
-//! (Prometheus text format) and the admin API (`/admin/api/keys`) for an
-//! admin credential (see [`Admin::admit`]).
+//! (Prometheus text format) and the admin API (`/admin/api/keys`,
+//! `/admin/api/audit`, `/admin/api/limits` in [`super::admin_limits`]) for
+//! an admin credential (see [`Admin::admit`]).
 
 use crate::http::body::Body;
 use crate::http::error::{self, error_body, GatewayError};
@@ -61,6 +62,9 @@ impl Service for Admin {
             }
             (_, p) if p == "/admin/api/keys" || p.starts_with("/admin/api/keys/") => {
                 keys_api(&snap, req, &self.ctx, who.as_ref().map(|(_, c)| c.as_ref())).await
+            }
+            (_, p) if p == "/admin/api/limits" || p.starts_with("/admin/api/limits/") => {
+                super::admin_limits::api(&snap, req, &self.ctx).await
             }
             ("GET", "/admin/api/audit") => audit_search(&snap, req.uri.query()).await,
             ("GET", "/admin/api/audit/stream") => audit_stream(&snap, req.uri.query()),

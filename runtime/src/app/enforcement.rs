@@ -126,6 +126,7 @@ pub const DECLARATIONS: &[(&str, Serve)] = &[
     ("limit.tokens", Enforced),
     ("limit.burst", Enforced),
     ("limit.scope", Enforced),
+    ("limit.notify", Enforced),
     ("queue", Refused),
     ("cache", Refused),
     ("script", Refused),

@@ -3,6 +3,7 @@
 //! The top of the crate: it wires the layers below together.
 
 pub mod admin;
+pub mod admin_limits;
 pub mod enforcement;
 pub mod policy;
 pub mod reload;

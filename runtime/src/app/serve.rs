@@ -240,6 +240,8 @@ async fn serve(source: Source, files: Vec<PathBuf>, graph: hapax_lang::Graph, lo
     if let Some(a) = &ctx.current.load().audit {
         a.emit(crate::telemetry::audit::Event::new("stop"));
     }
+    // The last second of limit usage goes to the store.
+    ctx.state.flush_usage();
     ctx.state.close_audit(Duration::from_secs(5)).await;
     0
 }

@@ -218,6 +218,20 @@ impl GatewayError {
         e
     }
     /// 429: a limit is exhausted; `retry_after` in seconds, when known.
+    /// 429 before sending: the provider is held to a rate after it
+    /// signalled its own limit (`upstream::pacer`); a fallback may serve.
+    pub fn paced(provider: &str, wait: std::time::Duration) -> Self {
+        let mut e = Self::new(
+            Kind::RateLimited,
+            Origin::Gateway,
+            true,
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("provider `{provider}` signalled its rate limit; requests to it are paced"),
+        );
+        let secs = wait.as_millis().div_ceil(1000).max(1);
+        e.retry_after = HeaderValue::from_str(&secs.to_string()).ok();
+        e
+    }
     pub fn rate_limited(message: impl Into<String>, retry_after: Option<u64>) -> Self {
         let mut e = Self::new(Kind::RateLimited, Origin::Downstream, false, StatusCode::TOO_MANY_REQUESTS, message);
         e.retry_after = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok());

@@ -14,34 +14,46 @@
 use super::Exchange;
 use crate::http::error::GatewayError;
 use crate::http::ingress::Ingress;
-use crate::state::limiter::{self, Grant, Limiter, Status};
+use crate::state::limiter::{self, Crossing, Grant, RateLimiter, Status};
+use crate::state::State;
+use crate::telemetry::audit::Event;
+use crate::telemetry::notify::Note;
 use crate::telemetry::record::Settle;
 use crate::wire::Api;
 use hapax_lang::expr::RequestView;
-use hapax_lang::graph::Route;
+use hapax_lang::graph::{Limit, Route, Target};
 use http::header::{HeaderName, HeaderValue};
 use std::sync::Arc;
 
-/// The output tokens reserved when a request names no `max_tokens`.
+/// The output tokens reserved when a request names no `max_tokens` and its
+/// model's output limit is not in the price table.
 pub const DEFAULT_OUTPUT_TOKENS: u64 = 4096;
 
 /// The tokens a request is expected to use: its prompt plus its
-/// `max_tokens` (or `max_completion_tokens`), else [`DEFAULT_OUTPUT_TOKENS`].
-pub fn estimate(ingress: &Ingress) -> u64 {
+/// `max_tokens` (or `max_completion_tokens`), else the model's output limit
+/// from the price table, else [`DEFAULT_OUTPUT_TOKENS`].
+pub fn estimate(ingress: &Ingress, model: Option<&str>) -> u64 {
     let out = ingress
         .body()
         .and_then(|b| b.get("max_tokens").or_else(|| b.get("max_completion_tokens")))
         .and_then(serde_json::Value::as_u64)
+        .or_else(|| model.and_then(hapax_stdlib::prices::lookup).and_then(|p| p.max_output_tokens))
         .unwrap_or(DEFAULT_OUTPUT_TOKENS);
     ingress.tokens().saturating_add(out)
 }
 
-pub fn admit(ex: &mut Exchange, route: &Route, ingress: &Ingress) -> Result<(), GatewayError> {
+pub fn admit(
+    ex: &mut Exchange,
+    state: &State,
+    route: &Route,
+    primary: &Target,
+    ingress: &Ingress,
+) -> Result<(), GatewayError> {
     if route.limits.is_empty() {
         return Ok(());
     }
     let now = limiter::now_ms();
-    let tokens = estimate(ingress);
+    let tokens = estimate(ingress, primary.model.as_deref().or(ingress.model()));
     let mut requests: Option<Status> = None;
     let mut token_status: Option<Status> = None;
     let mut held: Vec<Held> = Vec::with_capacity(route.limits.len());
@@ -56,6 +68,9 @@ pub fn admit(ex: &mut Exchange, route: &Route, ingress: &Ingress) -> Result<(), 
             Ok(grant) => {
                 requests = closest(requests, grant.requests);
                 token_status = closest(token_status, grant.tokens_status);
+                for c in &grant.crossed {
+                    announce(ex, state, decl, &grant.key, c);
+                }
                 held.push(Held(lim, grant));
             }
             Err(refused) => {
@@ -70,18 +85,17 @@ pub fn admit(ex: &mut Exchange, route: &Route, ingress: &Ingress) -> Result<(), 
                 ex.limit_headers = headers(ex.api, requests, token_status, now);
                 tracing::info!(
                     target: "hapax::limit",
-                    limit = %lim.name,
+                    limit = %lim.name(),
                     dimension = refused.dimension,
                     client = ex.rec.client.as_deref().unwrap_or(""),
                     "request refused: limit exhausted"
                 );
                 let retry = refused.retry_ms.map(|ms| ms.div_ceil(1000).max(1));
+                let name = lim.name();
                 let msg = match (refused.dimension, refused.retry_ms) {
-                    ("keys", _) => format!("limit `{}` is tracking too many keys; try again later", lim.name),
-                    (d, None) => format!("the request's {d} alone exceed limit `{}`", lim.name),
-                    (d, Some(_)) => {
-                        format!("rate limit `{}` reached for {d}; retry after the time in Retry-After", lim.name)
-                    }
+                    ("keys", _) => format!("limit `{name}` is tracking too many keys; try again later"),
+                    (d, None) => format!("the request's {d} alone exceed limit `{name}`"),
+                    (d, Some(_)) => format!("rate limit `{name}` reached for {d}; retry after the time in Retry-After"),
                 };
                 return Err(GatewayError::rate_limited(msg, retry));
             }
@@ -92,13 +106,64 @@ pub fn admit(ex: &mut Exchange, route: &Route, ingress: &Ingress) -> Result<(), 
     Ok(())
 }
 
+/// A key crossed a `notify` threshold: the webhooks that asked for it get
+/// an event, and the log and the audit log say so.
+fn announce(ex: &Exchange, state: &State, decl: &Limit, key: &str, c: &Crossing) {
+    let percent = (c.at * 100.0).round() as u64;
+    tracing::info!(
+        target: "hapax::limit",
+        limit = %decl.decl.name,
+        key,
+        dimension = c.dimension,
+        percent,
+        used = c.used,
+        limit_value = c.limit,
+        "limit threshold crossed"
+    );
+    let client = ex.rec.client.as_deref().unwrap_or("");
+    let time = crate::telemetry::audit::chain::rfc3339(std::time::SystemTime::now());
+    let body = serde_json::json!({
+        "type": "limit.threshold",
+        "limit": decl.decl.name,
+        "key": key,
+        "client": client,
+        "dimension": c.dimension,
+        "threshold_percent": percent,
+        "used": c.used,
+        "allowed": c.limit,
+        "reset_seconds": c.reset_ms.div_ceil(1000),
+        "time": time,
+    });
+    if let Some(audit) = &ex.snap.audit {
+        audit.emit_nonblocking(
+            Event::new("limit")
+                .set("limit", decl.decl.name.as_str())
+                .set("key", key)
+                .set("client", client)
+                .set("dimension", c.dimension)
+                .set("threshold_percent", percent)
+                .set("used", c.used)
+                .set("allowed", c.limit),
+        );
+    }
+    for n in decl.notify.iter().filter(|n| n.at == c.at) {
+        state.notifier.send(Note {
+            url: n.url.clone(),
+            limit: decl.decl.name.clone(),
+            id: format!("{:032x}", rand::random::<u128>()),
+            body: body.clone(),
+        });
+    }
+}
+
 /// A limit's reservation for one request.
-struct Held(Arc<Limiter>, Grant);
+struct Held(Arc<dyn RateLimiter>, Grant);
 
 impl Settle for Held {
-    /// The tokens reserved become the tokens used. A failed request used
-    /// none; a success without usage (a stream cut short before its usage
-    /// came) keeps what was reserved.
+    /// The tokens reserved become the tokens used: the provider's usage, or
+    /// for a stream cut short before it, the prompt plus what was
+    /// delivered. A failed request used none; a success with no usage at
+    /// all keeps what was reserved.
     fn settle(self: Box<Self>, used: Option<u64>, success: bool) {
         let used = match (used, success) {
             (Some(u), true) => u,

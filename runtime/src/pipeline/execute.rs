@@ -12,6 +12,7 @@ use crate::telemetry::metrics::Metrics;
 use crate::telemetry::record::Record;
 use crate::upstream::breaker::Admit;
 use crate::upstream::call::{self, Reply};
+use crate::upstream::pacer::{self, Signal};
 use crate::upstream::provider::Upstream;
 use hapax_lang::expr::RequestView;
 use hapax_lang::graph::{Retry, Route, Target};
@@ -76,6 +77,12 @@ pub async fn run(
                 last = Some(e);
                 break;
             }
+            if let Err(wait) = up.pacer.admit(Instant::now()) {
+                let e = GatewayError::paced(&up.name, wait);
+                metrics.add(&metrics.upstream_errors, &[&up.name, "paced"], 1);
+                last = Some(e);
+                break;
+            }
             rec.attempts += 1;
             let started = Instant::now();
             rec.upstream_start = Some(started);
@@ -87,6 +94,8 @@ pub async fn run(
                     if let Some(b) = &up.breaker {
                         b.record_success();
                     }
+                    let said = pacer::left(&reply.headers).map_or(Signal::Quiet, Signal::Left);
+                    pace(up, said, metrics);
                     return Ok(Success { reply, upstream: up.clone(), model: model.to_string(), timeout });
                 }
                 Err(e) => {
@@ -99,6 +108,9 @@ pub async fn run(
                             b.record_success();
                         }
                     }
+                    if e.origin == Origin::Upstream && e.status == http::StatusCode::TOO_MANY_REQUESTS {
+                        pace(up, Signal::Limited, metrics);
+                    }
                     metrics.add(&metrics.upstream_errors, &[&up.name, e.kind.as_str()], 1);
                     tracing::debug!(target: "hapax::upstream", provider = %up.name, error = %e, attempt, "attempt failed");
                     if !e.retry_safe {
@@ -110,6 +122,22 @@ pub async fn run(
         }
     }
     Err(last.unwrap_or_else(|| GatewayError::internal("the route has no target")))
+}
+
+/// Tells the provider's pacer what it said, and the metric and the log
+/// when its rate changes.
+fn pace(up: &Upstream, said: Signal, metrics: &Metrics) {
+    match up.pacer.signal(said, Instant::now()) {
+        Some(Some(rate)) => {
+            metrics.provider_rate.with_label_values(&[&up.name]).set(rate);
+            tracing::info!(target: "hapax::upstream", provider = %up.name, rate, signal = ?said, "pacing the provider");
+        }
+        Some(None) => {
+            let _ = metrics.provider_rate.remove_label_values(&[&up.name]);
+            tracing::info!(target: "hapax::upstream", provider = %up.name, "the provider recovered; pacing lifted");
+        }
+        None => {}
+    }
 }
 
 /// The model to ask the target for: the target's own, else the client's.

@@ -167,7 +167,7 @@ async fn phases(ctx: &Ctx, ex: &mut Exchange, req: Request) -> Result<Response, 
     let route = snap.graph.route(route);
     let primary = route.pick(&ingress, rand::random::<u64>());
     authz::authorize(ex, route, primary, &ingress)?;
-    admit::admit(ex, route, &ingress)?;
+    admit::admit(ex, &ctx.state, route, primary, &ingress)?;
     let success = execute::run(&snap, route, primary, &ingress, &mut ex.rec, &ctx.state.metrics).await?;
     ex.target = target_header(Some(&success.upstream.name), Some(&success.model));
     let max_event = usize::try_from(ex.snap.graph.gateway.max_event).unwrap_or(usize::MAX);

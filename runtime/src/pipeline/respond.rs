@@ -11,7 +11,6 @@ use crate::pipeline::stream::SseBody;
 use crate::telemetry::record::Record;
 use crate::upstream::call::ReplyBody;
 use crate::upstream::translate::{self, StreamConv};
-use crate::wire::Api;
 use http::header::{self, HeaderName, HeaderValue};
 use http::StatusCode;
 
@@ -31,10 +30,9 @@ pub fn answer(s: Success, ingress: &Ingress, max_event: usize, rec: &mut Record)
         }
         ReplyBody::Stream(up) => {
             let include_usage = ingress.include_usage;
-            // An OpenAI stream only reports usage when asked to.
-            if s.reply.api == Api::OpenAi && !include_usage {
-                rec.prompt_estimate = ingress.tokens();
-            }
+            // An OpenAI stream only reports usage when asked to, and a
+            // stream cut short may never report it.
+            rec.prompt_estimate = ingress.tokens();
             let id = rec.request_id.to_str().unwrap_or("0").to_string();
             let conv = StreamConv::new(api, s.reply.api, &s.model, &id, include_usage);
             let body = SseBody::new(up, conv, api, s.timeout, max_event, rec.hand_off());

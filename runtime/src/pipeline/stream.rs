@@ -42,6 +42,8 @@ pub struct SseBody {
     timer: Pin<Box<Sleep>>,
     api: Api,
     ended: bool,
+    /// The bytes of text delivered, counted when a limit charges for them.
+    delivered: Option<u64>,
     record: Record,
 }
 
@@ -66,6 +68,7 @@ impl SseBody {
             timer: Box::pin(tokio::time::sleep(idle)),
             api,
             ended: false,
+            delivered: (!record.grants.is_empty()).then_some(0),
             record,
         }
     }
@@ -128,9 +131,13 @@ impl HttpBody for SseBody {
             if this.record.ttft.is_none() {
                 this.record.ttft = Some(this.record.start.elapsed());
             }
+            if let Some(d) = &mut this.delivered {
+                *d += crate::wire::delivered_text(&frame);
+            }
             return Poll::Ready(Some(Ok(Frame::data(frame))));
         }
         this.record.usage = this.conv.usage().or(this.record.usage);
+        this.record.delivered = this.delivered.map(|d| d.div_ceil(4));
         this.record.finish();
         Poll::Ready(None)
     }
@@ -157,6 +164,8 @@ impl Drop for SseBody {
         // the body), which also drops the upstream request.
         if !self.ended {
             self.record.error = Some("client_closed");
+            self.record.usage = self.conv.usage().or(self.record.usage);
+            self.record.delivered = self.delivered.map(|d| d.div_ceil(4));
         }
     }
 }

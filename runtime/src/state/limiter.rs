@@ -1,7 +1,8 @@
 //! Rate limits and quotas: one [`Limiter`] per `limit` declaration, with a
 //! counter per key (`by client.id`: one per client). Time is passed in (in
 //! milliseconds since the epoch), so the property tests run on a
-//! simulated clock.
+//! simulated clock. Call sites hold a [`RateLimiter`], the trait a shared
+//! (cluster) backend implements too.
 //!
 //! - `requests N per 1m` / `tokens N per 1m` (a sliding window): at most N
 //!   in any window of that length. Costs that arrive within 1/64 of the
@@ -10,18 +11,27 @@
 //!   1/64 of the window longer than strictly needed), never towards
 //!   admitting more.
 //! - `per day|week|month|...` (a calendar period): at most N from one UTC
-//!   boundary to the next.
+//!   boundary to the next. Its usage is written to the usage store under
+//!   `data_dir` (see [`Limiter::drain`]) and read back at start, so a
+//!   restart does not give a quota back.
 //! - `burst B` (requests): at most B requests at once; the allowance
 //!   refills at N per window. Without it, only the window limits.
 //! - A request reserves its cost in every dimension at once, under the
 //!   key's lock: concurrent requests can never pass a limit together (no
 //!   check-then-increment race). Tokens are reserved from an estimate and
-//!   settled to the real usage afterwards ([`Limiter::settle`]).
+//!   settled to the real usage afterwards ([`RateLimiter::settle`]).
+//! - An operator may reset a key or grant it a one-off extra allowance for
+//!   the current window or period ([`RateLimiter::add_allowance`]).
+//! - `notify ... at 80%`: a reservation that takes a key across the share
+//!   says so in its [`Grant`], once per key and window.
+//! - Each key's admitted and refused requests and its tokens are tallied
+//!   per hour for the usage analytics ([`Limiter::drain`]).
 //!
 //! The table of keys is bounded ([`MAX_KEYS`]): idle keys are dropped when
 //! it fills, and when every key is active a new key is refused rather than
 //! an active one forgotten (forgetting would let its client start over).
 
+use crate::telemetry::audit::chain::days_from_civil;
 use hapax_lang::graph::{Calendar, Limit, Rate, Window};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -32,6 +42,34 @@ pub const MAX_KEYS: usize = 100_000;
 const MAX_KEY_LEN: usize = 256;
 /// Costs closer than window / `GRAIN` share an entry.
 const GRAIN: u64 = 64;
+const HOUR_MS: u64 = 3_600_000;
+/// Hours of analytics a key keeps unwritten, at most (the store is written
+/// every second; more only piles up while it cannot be).
+const MAX_PENDING_HOURS: usize = 48;
+
+/// What call sites use: the local [`Limiter`], or a shared backend.
+pub trait RateLimiter: Send + Sync {
+    fn name(&self) -> &str;
+    fn limits_requests(&self) -> bool;
+    fn limits_tokens(&self) -> bool;
+    /// Reserves one request and `tokens` for `key`, or refuses with when
+    /// to come back. All or nothing.
+    fn reserve(&self, key: &str, now: u64, tokens: u64) -> Result<Grant, Refusal>;
+    /// Settles a grant's tokens to what was really used.
+    fn settle(&self, grant: &Grant, used: u64, now: u64);
+    /// Gives a whole grant back (the request was refused by a later limit).
+    fn release(&self, grant: &Grant);
+    /// A key's usage now.
+    fn usage(&self, key: &str, now: u64) -> KeyUsage;
+    /// How many keys are tracked, and up to `max` of them, the most used
+    /// first.
+    fn keys(&self, now: u64, max: usize) -> (usize, Vec<KeyUsage>);
+    /// Forgets a key's usage in every window; whether it had any.
+    fn reset(&self, key: &str, now: u64) -> bool;
+    /// Raises the key's limit by `requests` and `tokens` until the current
+    /// window (sliding: from now) or calendar period ends.
+    fn add_allowance(&self, key: &str, requests: u64, tokens: u64, now: u64);
+}
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
@@ -93,17 +131,6 @@ pub fn period(c: Calendar, now: u64) -> (u64, u64) {
             (days_from_civil(y, 1, 1) * DAY, days_from_civil(y + 1, 1, 1) * DAY)
         }
     }
-}
-
-/// Days since 1970-01-01 of a date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The use of one dimension by one key.
@@ -199,17 +226,78 @@ struct Bucket {
     at: u64,
 }
 
+/// An extra allowance: `amount` more until `until` (ms).
+#[derive(Debug, Clone, Copy, Default)]
+struct Extra {
+    amount: u64,
+    until: u64,
+}
+
+impl Extra {
+    fn at(self, now: u64) -> u64 {
+        if now < self.until {
+            self.amount
+        } else {
+            0
+        }
+    }
+}
+
+/// One hour of a key's traffic: admitted and refused requests and the
+/// tokens used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tally {
+    /// The hour's start (ms since the epoch).
+    pub hour: u64,
+    pub requests: u64,
+    pub tokens: u64,
+    pub refused: u64,
+}
+
+/// One dimension of one key.
+#[derive(Debug, Clone, Default)]
+struct Dim {
+    used: Use,
+    extra: Extra,
+    /// The window the last notification was for (a calendar period's
+    /// start, or when a sliding one was sent) and how many thresholds
+    /// were announced in it.
+    notified: Option<(u64, usize)>,
+}
+
+const REQUESTS: usize = 0;
+const TOKENS: usize = 1;
+const DIMENSIONS: [&str; 2] = ["requests", "tokens"];
+
 /// One key's state.
 #[derive(Debug, Clone, Default)]
 struct KeyState {
-    requests: Use,
-    tokens: Use,
+    dims: [Dim; 2],
     bucket: Option<Bucket>,
+    /// Hours of analytics not yet written.
+    pending: Vec<Tally>,
+    /// A calendar dimension changed since it was last written.
+    dirty: bool,
 }
 
 impl KeyState {
-    fn idle(&self) -> bool {
-        self.requests.sum == 0 && self.tokens.sum == 0
+    /// Nothing in any window and nothing left to write but analytics: the
+    /// key may be dropped (its analytics spilled first, see
+    /// [`Limiter::forget_idle`]).
+    fn idle(&self, now: u64) -> bool {
+        self.dims.iter().all(|d| d.used.sum == 0 && d.extra.at(now) == 0) && !self.dirty
+    }
+
+    fn tally(&mut self, now: u64) -> &mut Tally {
+        let hour = now / HOUR_MS * HOUR_MS;
+        if self.pending.last().is_none_or(|t| t.hour != hour) {
+            if self.pending.len() >= MAX_PENDING_HOURS {
+                self.pending.remove(0);
+            }
+            self.pending.push(Tally { hour, ..Tally::default() });
+        }
+        let last = self.pending.len() - 1;
+        &mut self.pending[last]
     }
 }
 
@@ -223,6 +311,17 @@ pub struct Status {
     pub reset_ms: u64,
 }
 
+/// A key's usage crossed a `notify` threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Crossing {
+    pub dimension: &'static str,
+    /// The threshold crossed, a share of the limit.
+    pub at: f64,
+    pub used: u64,
+    pub limit: u64,
+    pub reset_ms: u64,
+}
+
 /// What admission granted: to settle once the real usage is known.
 #[derive(Debug, Clone)]
 pub struct Grant {
@@ -231,6 +330,8 @@ pub struct Grant {
     pub tokens: u64,
     pub requests: Option<Status>,
     pub tokens_status: Option<Status>,
+    /// `notify` thresholds this reservation took the key across.
+    pub crossed: Vec<Crossing>,
 }
 
 /// Why not, and when to come back.
@@ -243,35 +344,90 @@ pub struct Refusal {
     pub status: Status,
 }
 
-/// One `limit` declaration's counters.
+/// One dimension of a key's usage, for the admin API.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DimUsage {
+    pub used: u64,
+    /// The limit, with any extra allowance in force.
+    pub limit: u64,
+    pub extra: u64,
+    pub remaining: u64,
+    pub reset_ms: u64,
+}
+
+/// A key's usage, for the admin API.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeyUsage {
+    pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<DimUsage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<DimUsage>,
+}
+
+impl KeyUsage {
+    /// The largest share of a limit used, in parts per million.
+    fn share(&self) -> u64 {
+        [&self.requests, &self.tokens]
+            .into_iter()
+            .flatten()
+            .map(|d| (u128::from(d.used) * 1_000_000 / u128::from(d.limit.max(1))) as u64)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// A calendar dimension's usage of one key, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaRow {
+    pub key: String,
+    pub dimension: &'static str,
+    pub period_start: u64,
+    pub used: u64,
+    pub extra: u64,
+    pub extra_until: u64,
+}
+
+/// What changed since the last [`Limiter::drain`].
+#[derive(Debug, Default)]
+pub struct Drained {
+    pub quotas: Vec<QuotaRow>,
+    pub tallies: Vec<(String, Tally)>,
+}
+
+/// One `limit` declaration's counters, in this process.
 pub struct Limiter {
     pub name: String,
-    requests: Option<(u64, Span)>,
-    tokens: Option<(u64, Span)>,
+    pub fingerprint: u64,
+    dims: [Option<(u64, Span)>; 2],
     burst: Option<u64>,
+    /// The `notify` shares, ascending and distinct.
+    thresholds: Vec<f64>,
     shards: Vec<Mutex<HashMap<String, KeyState>>>,
+    /// The analytics of keys dropped before they were written (at most
+    /// [`MAX_KEYS`] entries; more are lost).
+    spilled: Mutex<Vec<(String, Tally)>>,
 }
 
 const SHARDS: usize = 16;
 
+type Table = HashMap<String, KeyState>;
+
 impl Limiter {
     pub fn new(limit: &Limit) -> Limiter {
         let dim = |r: &Option<Rate>| r.map(|r| (r.count.max(0.0) as u64, Span::of(r.window)));
+        let mut thresholds: Vec<f64> = limit.notify.iter().map(|n| n.at).collect();
+        thresholds.sort_by(f64::total_cmp);
+        thresholds.dedup();
         Limiter {
             name: limit.decl.name.clone(),
-            requests: dim(&limit.requests),
-            tokens: dim(&limit.tokens),
+            fingerprint: limit.decl.fingerprint,
+            dims: [dim(&limit.requests), dim(&limit.tokens)],
             burst: limit.burst,
+            thresholds,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            spilled: Mutex::new(Vec::new()),
         }
-    }
-
-    pub fn limits_requests(&self) -> bool {
-        self.requests.is_some()
-    }
-
-    pub fn limits_tokens(&self) -> bool {
-        self.tokens.is_some()
     }
 
     /// The key a value stands under: itself, or its hash when long.
@@ -283,100 +439,306 @@ impl Limiter {
         }
     }
 
-    fn shard(&self, key: &str) -> &Mutex<HashMap<String, KeyState>> {
-        let h = hapax_lang::expr::stable_hash(key) as usize;
-        &self.shards[h % self.shards.len()]
+    /// Whether the limit has a calendar period, whose usage is kept across
+    /// restarts.
+    pub fn has_calendar(&self) -> bool {
+        self.dims.iter().flatten().any(|(_, s)| matches!(s, Span::Calendar(_)))
     }
 
-    /// Reserves one request and `tokens` for `key`, or refuses with when to
-    /// come back. All or nothing.
-    pub fn reserve(&self, key: &str, now: u64, tokens: u64) -> Result<Grant, Refusal> {
-        let mut table = self.shard(key).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, Table> {
+        let h = hapax_lang::expr::stable_hash(key) as usize;
+        self.shards[h % self.shards.len()].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock(&self, i: usize) -> std::sync::MutexGuard<'_, Table> {
+        self.shards[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Drops the keys with nothing in their windows, keeping their
+    /// analytics for the next [`Limiter::drain`].
+    fn forget_idle(&self, table: &mut Table, now: u64) {
+        let mut spilled = self.spilled.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        table.retain(|key, s| {
+            self.expire(s, now);
+            if !s.idle(now) {
+                return true;
+            }
+            let room = MAX_KEYS.saturating_sub(spilled.len());
+            spilled.extend(s.pending.drain(..).take(room).map(|t| (key.clone(), t)));
+            false
+        });
+    }
+
+    fn expire(&self, state: &mut KeyState, now: u64) {
+        for (dim, spec) in state.dims.iter_mut().zip(self.dims) {
+            if let Some((_, span)) = spec {
+                dim.used.expire(span, now);
+            }
+        }
+    }
+
+    fn usage_of(&self, key: &str, state: Option<&KeyState>, now: u64) -> KeyUsage {
+        let dim = |d: usize| {
+            let (limit, span) = self.dims[d]?;
+            let empty = Dim::default();
+            let dim = state.map_or(&empty, |s| &s.dims[d]);
+            let extra = dim.extra.at(now);
+            let s = status_of(&dim.used, limit + extra, span, now);
+            Some(DimUsage { used: dim.used.sum, limit: s.limit, extra, remaining: s.remaining, reset_ms: s.reset_ms })
+        };
+        KeyUsage { key: key.to_string(), requests: dim(REQUESTS), tokens: dim(TOKENS) }
+    }
+
+    /// Announces the thresholds `dim` is now at or over, once per window.
+    fn crossings(&self, dim: &mut Dim, d: usize, span: Span, limit: u64, now: u64, out: &mut Vec<Crossing>) {
+        let (window, in_window) = match (span, dim.notified) {
+            (Span::Calendar(c), Some((t, _))) => (period(c, now).0, t == period(c, now).0),
+            (Span::Calendar(c), None) => (period(c, now).0, false),
+            (Span::Sliding(w), Some((t, _))) => (if now < t + w { t } else { now }, now < t + w),
+            (Span::Sliding(_), None) => (now, false),
+        };
+        let done = if in_window { dim.notified.map_or(0, |n| n.1) } else { 0 };
+        let mut level = done;
+        for &at in &self.thresholds[done..] {
+            if (dim.used.sum as f64) < at * limit as f64 {
+                break;
+            }
+            level += 1;
+            let reset_ms = status_of(&dim.used, limit, span, now).reset_ms;
+            out.push(Crossing { dimension: DIMENSIONS[d], at, used: dim.used.sum, limit, reset_ms });
+        }
+        if level > done {
+            dim.notified = Some((window, level));
+        }
+    }
+
+    /// Takes what changed since the last call: the calendar usage of the
+    /// keys whose usage moved, and the analytics tallies. Keys left with
+    /// nothing to remember are dropped.
+    pub fn drain(&self, now: u64) -> Drained {
+        let mut out = Drained::default();
+        for i in 0..self.shards.len() {
+            let mut table = self.lock(i);
+            for (key, state) in table.iter_mut() {
+                self.expire(state, now);
+                if state.dirty {
+                    state.dirty = false;
+                    for (d, spec) in self.dims.iter().enumerate() {
+                        let Some((_, Span::Calendar(c))) = spec else { continue };
+                        let dim = &state.dims[d];
+                        let period_start = dim.used.entries.front().map_or(period(*c, now).0, |e| e.0);
+                        out.quotas.push(QuotaRow {
+                            key: key.clone(),
+                            dimension: DIMENSIONS[d],
+                            period_start,
+                            used: dim.used.sum,
+                            extra: dim.extra.at(now),
+                            extra_until: dim.extra.until,
+                        });
+                    }
+                }
+                out.tallies.extend(state.pending.drain(..).map(|t| (key.clone(), t)));
+            }
+            self.forget_idle(&mut table, now);
+        }
+        out.tallies.append(&mut self.spilled.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        out
+    }
+
+    /// Takes back the calendar usage the store kept: rows of the current
+    /// periods only.
+    pub fn restore(&self, rows: Vec<QuotaRow>, now: u64) {
+        for row in rows {
+            let Some(d) = DIMENSIONS.iter().position(|n| *n == row.dimension) else { continue };
+            let Some((_, Span::Calendar(c))) = self.dims[d] else { continue };
+            if row.period_start != period(c, now).0 {
+                continue;
+            }
+            let mut table = self.shard(&row.key);
+            let state = table.entry(row.key.clone()).or_default();
+            let dim = &mut state.dims[d];
+            dim.used = Use { entries: VecDeque::from([(row.period_start, row.used)]), sum: row.used };
+            if row.extra_until > now {
+                dim.extra = Extra { amount: row.extra, until: row.extra_until };
+            }
+        }
+    }
+}
+
+impl RateLimiter for Limiter {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn limits_requests(&self) -> bool {
+        self.dims[REQUESTS].is_some()
+    }
+
+    fn limits_tokens(&self) -> bool {
+        self.dims[TOKENS].is_some()
+    }
+
+    fn reserve(&self, key: &str, now: u64, tokens: u64) -> Result<Grant, Refusal> {
+        let mut table = self.shard(key);
         if !table.contains_key(key) && table.len() >= MAX_KEYS / SHARDS {
-            table.retain(|_, s| {
-                s.requests.expire(self.requests.map_or(Span::Sliding(1), |r| r.1), now);
-                s.tokens.expire(self.tokens.map_or(Span::Sliding(1), |r| r.1), now);
-                !s.idle()
-            });
+            self.forget_idle(&mut table, now);
             if table.len() >= MAX_KEYS / SHARDS {
                 let status = Status { limit: 0, remaining: 0, reset_ms: 0 };
                 return Err(Refusal { retry_ms: Some(1000), dimension: "keys", status });
             }
         }
         let state = table.entry(key.to_string()).or_default();
+        let costs = [1, tokens];
         // Check every dimension before taking anything.
-        if let Some((limit, span)) = self.requests {
-            state.requests.expire(span, now);
-            if let Some(wait) = state.requests.wait(span, now, limit, 1).filter(|w| *w > 0) {
-                let status = status_of(&state.requests, limit, span, now);
-                return Err(Refusal { retry_ms: Some(wait), dimension: "requests", status });
-            }
-        }
-        if let Some((limit, span)) = self.tokens {
-            state.tokens.expire(span, now);
-            match state.tokens.wait(span, now, limit, tokens) {
+        for d in [REQUESTS, TOKENS] {
+            let Some((limit, span)) = self.dims[d] else { continue };
+            let dim = &mut state.dims[d];
+            dim.used.expire(span, now);
+            let limit = limit + dim.extra.at(now);
+            match dim.used.wait(span, now, limit, costs[d]) {
                 Some(0) => {}
                 wait => {
-                    let status = status_of(&state.tokens, limit, span, now);
-                    return Err(Refusal { retry_ms: wait, dimension: "tokens", status });
+                    let status = status_of(&dim.used, limit, span, now);
+                    state.tally(now).refused += 1;
+                    return Err(Refusal { retry_ms: wait, dimension: DIMENSIONS[d], status });
                 }
             }
         }
-        if let (Some(burst), Some((limit, span))) = (self.burst, self.requests) {
+        if let (Some(burst), Some((limit, span))) = (self.burst, self.dims[REQUESTS]) {
             let rate = limit as f64 / span.len_ms(now) as f64;
             let b = state.bucket.get_or_insert(Bucket { tokens: burst as f64, at: now });
             b.tokens = (b.tokens + (now.saturating_sub(b.at)) as f64 * rate).min(burst as f64);
             b.at = now;
             if b.tokens < 1.0 {
                 let wait = ((1.0 - b.tokens) / rate.max(f64::MIN_POSITIVE)).ceil() as u64;
-                let status = status_of(&state.requests, limit, span, now);
+                let status = status_of(&state.dims[REQUESTS].used, limit, span, now);
+                state.tally(now).refused += 1;
                 return Err(Refusal { retry_ms: Some(wait.max(1)), dimension: "requests", status });
             }
             b.tokens -= 1.0;
         }
-        let mut grant = Grant { key: key.to_string(), at: now, tokens: 0, requests: None, tokens_status: None };
-        if let Some((limit, span)) = self.requests {
-            state.requests.add(span, now, 1);
-            grant.requests = Some(status_of(&state.requests, limit, span, now));
+        let mut grant = Grant {
+            key: key.to_string(),
+            at: now,
+            tokens: 0,
+            requests: None,
+            tokens_status: None,
+            crossed: Vec::new(),
+        };
+        for d in [REQUESTS, TOKENS] {
+            let Some((limit, span)) = self.dims[d] else { continue };
+            let dim = &mut state.dims[d];
+            dim.used.add(span, now, costs[d]);
+            let limit = limit + dim.extra.at(now);
+            let status = Some(status_of(&dim.used, limit, span, now));
+            if d == REQUESTS {
+                grant.requests = status;
+            } else {
+                grant.tokens = tokens;
+                grant.tokens_status = status;
+            }
+            if !self.thresholds.is_empty() {
+                self.crossings(dim, d, span, limit, now, &mut grant.crossed);
+            }
+            state.dirty |= matches!(span, Span::Calendar(_));
         }
-        if let Some((limit, span)) = self.tokens {
-            state.tokens.add(span, now, tokens);
-            grant.tokens = tokens;
-            grant.tokens_status = Some(status_of(&state.tokens, limit, span, now));
-        }
+        state.tally(now).requests += 1;
         Ok(grant)
     }
 
-    /// Settles a grant's tokens to what was really used.
-    pub fn settle(&self, grant: &Grant, used: u64, now: u64) {
-        let Some((_, span)) = self.tokens else { return };
+    fn settle(&self, grant: &Grant, used: u64, now: u64) {
+        let mut table = self.shard(&grant.key);
+        let Some(state) = table.get_mut(&grant.key) else { return };
+        state.tally(now).tokens += used;
+        let Some((_, span)) = self.dims[TOKENS] else { return };
         if used == grant.tokens {
             return;
         }
-        let mut table = self.shard(&grant.key).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(state) = table.get_mut(&grant.key) else { return };
+        let dim = &mut state.dims[TOKENS].used;
         if used < grant.tokens {
-            state.tokens.refund(span, grant.at, grant.tokens - used);
+            dim.refund(span, grant.at, grant.tokens - used);
         } else {
             // More than reserved: counted now (it may take the key over its
             // limit; the next request then waits).
-            state.tokens.expire(span, now);
-            state.tokens.add(span, now, used - grant.tokens);
+            dim.expire(span, now);
+            dim.add(span, now, used - grant.tokens);
         }
+        state.dirty |= matches!(span, Span::Calendar(_));
     }
 
-    /// Gives a whole grant back (the request was refused by a later limit).
-    pub fn release(&self, grant: &Grant) {
-        let mut table = self.shard(&grant.key).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn release(&self, grant: &Grant) {
+        let mut table = self.shard(&grant.key);
         let Some(state) = table.get_mut(&grant.key) else { return };
-        if let Some((_, span)) = self.requests {
-            state.requests.refund(span, grant.at, 1);
-        }
-        if let Some((_, span)) = self.tokens {
-            state.tokens.refund(span, grant.at, grant.tokens);
+        for (d, cost) in [(REQUESTS, 1), (TOKENS, grant.tokens)] {
+            if let Some((_, span)) = self.dims[d] {
+                state.dims[d].used.refund(span, grant.at, cost);
+                state.dirty |= matches!(span, Span::Calendar(_));
+            }
         }
         if let Some(b) = &mut state.bucket {
             b.tokens += 1.0;
+        }
+        let t = state.tally(grant.at);
+        t.requests = t.requests.saturating_sub(1);
+    }
+
+    fn usage(&self, key: &str, now: u64) -> KeyUsage {
+        let mut table = self.shard(key);
+        let state = table.get_mut(key);
+        if let Some(s) = state {
+            self.expire(s, now);
+            return self.usage_of(key, Some(s), now);
+        }
+        self.usage_of(key, None, now)
+    }
+
+    fn keys(&self, now: u64, max: usize) -> (usize, Vec<KeyUsage>) {
+        let mut all = Vec::new();
+        let mut total = 0;
+        for i in 0..self.shards.len() {
+            let mut table = self.lock(i);
+            for (key, state) in table.iter_mut() {
+                self.expire(state, now);
+                if state.dims.iter().any(|d| d.used.sum > 0 || d.extra.at(now) > 0) {
+                    total += 1;
+                    all.push(self.usage_of(key, Some(state), now));
+                }
+            }
+        }
+        all.sort_by(|a, b| b.share().cmp(&a.share()).then_with(|| a.key.cmp(&b.key)));
+        all.truncate(max);
+        (total, all)
+    }
+
+    fn reset(&self, key: &str, now: u64) -> bool {
+        let mut table = self.shard(key);
+        let Some(state) = table.get_mut(key) else { return false };
+        self.expire(state, now);
+        let had = state.dims.iter().any(|d| d.used.sum > 0);
+        for dim in &mut state.dims {
+            dim.used = Use::default();
+            dim.notified = None;
+        }
+        state.bucket = None;
+        state.dirty |= self.has_calendar();
+        had
+    }
+
+    fn add_allowance(&self, key: &str, requests: u64, tokens: u64, now: u64) {
+        let mut table = self.shard(key);
+        let state = table.entry(key.to_string()).or_default();
+        for (d, amount) in [(REQUESTS, requests), (TOKENS, tokens)] {
+            let Some((_, span)) = self.dims[d] else { continue };
+            if amount == 0 {
+                continue;
+            }
+            let until = match span {
+                Span::Calendar(c) => period(c, now).1,
+                Span::Sliding(w) => now + w,
+            };
+            let extra = &mut state.dims[d].extra;
+            *extra = Extra { amount: extra.at(now).saturating_add(amount), until: until.max(extra.until) };
+            state.dirty |= matches!(span, Span::Calendar(_));
         }
     }
 }
@@ -388,7 +750,6 @@ fn status_of(u: &Use, limit: u64, span: Span, now: u64) -> Status {
     };
     Status { limit, remaining: limit.saturating_sub(u.sum), reset_ms }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,6 +773,7 @@ mod tests {
             tokens: rate(tokens),
             burst,
             scope: hapax_lang::graph::Scope::Local,
+            notify: Vec::new(),
         })
     }
 

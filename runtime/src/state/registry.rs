@@ -6,7 +6,8 @@
 
 use crate::state::jwks::Verifier;
 use crate::state::keys::Live;
-use crate::state::limiter::Limiter;
+use crate::state::limiter::{Limiter, RateLimiter};
+use crate::state::usage::{Flusher, Kept, UsageStore};
 use crate::telemetry::audit::Auditor;
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::provider::Upstream;
@@ -17,8 +18,29 @@ use std::sync::{Arc, Mutex, Weak};
 
 type Key = (String, u64, Option<u64>);
 
+/// Drains the limiters into their stores; a limiter no snapshot holds any
+/// more is drained once more under the lock (nothing can reach it then)
+/// and forgotten.
+fn flush(limiters: &Mutex<HashMap<(String, u64), Kept>>, flusher: &Mutex<Flusher>) {
+    let lock = || limiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let kept: Vec<Kept> =
+        lock().values().map(|k| Kept { limiter: k.limiter.clone(), store: k.store.clone() }).collect();
+    let mut flusher = flusher.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let now = crate::state::limiter::now_ms();
+    flusher.flush(&kept, now);
+    drop(kept);
+    let mut map = lock();
+    let unused: Vec<_> =
+        map.iter().filter(|(_, k)| Arc::strong_count(&k.limiter) == 1).map(|(n, _)| n.clone()).collect();
+    let gone: Vec<Kept> = unused.iter().filter_map(|n| map.remove(n)).collect();
+    drop(map);
+    flusher.flush(&gone, now);
+}
+
 pub struct State {
     pub metrics: Arc<Metrics>,
+    /// Where limit notifications go out.
+    pub notifier: crate::telemetry::notify::Notifier,
     upstreams: Mutex<HashMap<Key, Weak<Upstream>>>,
     /// The live key tables, by the store's folder.
     keys: Mutex<HashMap<std::path::PathBuf, Weak<Live>>>,
@@ -28,32 +50,82 @@ pub struct State {
     audit: Mutex<Option<Arc<Auditor>>>,
     /// The limiters, by name and definition: a reload that leaves a
     /// `limit` unchanged keeps its counters; a changed one starts afresh.
-    limiters: Mutex<HashMap<(String, u64), Weak<Limiter>>>,
+    /// Each is written to its usage store every second (see
+    /// [`crate::state::usage`]), and forgotten once written and unused.
+    limiters: Arc<Mutex<HashMap<(String, u64), Kept>>>,
+    /// The usage stores, by `data_dir`.
+    usage: Mutex<HashMap<std::path::PathBuf, Weak<UsageStore>>>,
+    flusher: Arc<Mutex<Flusher>>,
+    flushing: std::sync::Once,
 }
 
 impl State {
     pub fn new(metrics: Arc<Metrics>) -> Self {
+        let notifier = crate::telemetry::notify::Notifier::new(metrics.clone());
+        let flusher = Arc::new(Mutex::new(Flusher::new(metrics.clone())));
         State {
+            notifier,
             metrics,
             upstreams: Mutex::new(HashMap::new()),
             keys: Mutex::new(HashMap::new()),
             jwts: Mutex::new(HashMap::new()),
             audit: Mutex::new(None),
-            limiters: Mutex::new(HashMap::new()),
+            limiters: Arc::new(Mutex::new(HashMap::new())),
+            usage: Mutex::new(HashMap::new()),
+            flusher,
+            flushing: std::sync::Once::new(),
         }
     }
 
-    /// The limiter of a `limit` declaration.
-    pub fn limiter(&self, limit: &hapax_lang::graph::Limit) -> Arc<Limiter> {
+    /// The usage store under `data_dir`.
+    pub fn usage_store(&self, data_dir: &std::path::Path) -> Result<Arc<UsageStore>, String> {
+        let mut map = self.usage.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(s) = map.get(data_dir).and_then(Weak::upgrade) {
+            return Ok(s);
+        }
+        let s = Arc::new(UsageStore::open(data_dir).map_err(|e| e.to_string())?);
+        map.retain(|_, w| w.strong_count() > 0);
+        map.insert(data_dir.to_path_buf(), Arc::downgrade(&s));
+        Ok(s)
+    }
+
+    /// The limiter of a `limit` declaration: the running one when its
+    /// definition is unchanged, else a new one that takes back the calendar
+    /// usage its store kept.
+    pub fn limiter(
+        &self,
+        limit: &hapax_lang::graph::Limit,
+        data_dir: &std::path::Path,
+    ) -> Result<Arc<dyn RateLimiter>, String> {
         let key = (limit.decl.name.clone(), limit.decl.fingerprint);
         let mut map = self.limiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(l) = map.get(&key).and_then(Weak::upgrade) {
-            return l;
+        if let Some(k) = map.get(&key) {
+            return Ok(k.limiter.clone());
         }
+        let store = self.usage_store(data_dir)?;
         let l = Arc::new(Limiter::new(limit));
-        map.retain(|_, w| w.strong_count() > 0);
-        map.insert(key, Arc::downgrade(&l));
-        l
+        if l.has_calendar() {
+            let rows = store.quotas(&l.name, l.fingerprint).map_err(|e| e.to_string())?;
+            l.restore(rows, crate::state::limiter::now_ms());
+        }
+        map.insert(key, Kept { limiter: l.clone(), store });
+        drop(map);
+        self.flushing.call_once(|| {
+            let (limiters, flusher) = (self.limiters.clone(), self.flusher.clone());
+            let spawned = std::thread::Builder::new().name("hapax-usage".into()).spawn(move || loop {
+                std::thread::sleep(crate::state::usage::EVERY);
+                flush(&limiters, &flusher);
+            });
+            if let Err(e) = spawned {
+                tracing::warn!(target: "hapax::limit", error = %e, "cannot start the usage writer");
+            }
+        });
+        Ok(l)
+    }
+
+    /// Writes every limiter's usage now (at shutdown).
+    pub fn flush_usage(&self) {
+        flush(&self.limiters, &self.flusher);
     }
 
     /// The auditor, started or reconfigured for `audit`.

@@ -41,7 +41,7 @@ pub struct Snapshot {
     /// The audit log, when `audit` is declared.
     pub audit: Option<Arc<Auditor>>,
     /// Indexed by `LimitId`.
-    pub limits: Vec<Arc<crate::state::limiter::Limiter>>,
+    pub limits: Vec<Arc<dyn crate::state::limiter::RateLimiter>>,
 }
 
 /// The snapshot being served.
@@ -91,7 +91,8 @@ impl Snapshot {
         if let Some(live) = &keys {
             live.audit.store(audit.clone());
         }
-        let limits = graph.limits.iter().map(|l| state.limiter(l)).collect();
+        let limits =
+            graph.limits.iter().map(|l| state.limiter(l, &graph.gateway.data_dir)).collect::<Result<_, _>>()?;
         Ok(Snapshot { graph, upstreams, route_names, models, known_models, keys, jwt, clients, authz, audit, limits })
     }
 

@@ -40,6 +40,16 @@ pub struct Metrics {
     pub audit_events: IntCounterVec,
     /// Audit events lost, by kind (`webhook`: lines a webhook could not take).
     pub audit_dropped: IntCounterVec,
+    /// Requests a limit admitted or refused, by limit, key (at most
+    /// `usage::LABELLED_KEYS` keys, the rest as `_other`) and result.
+    pub limit_requests: IntCounterVec,
+    /// Tokens used under a limit, by limit and key (bounded as above).
+    pub limit_tokens: IntCounterVec,
+    /// `notify` events, by limit and result (`sent`, `failed`, `dropped`).
+    pub limit_notifications: IntCounterVec,
+    /// The rate Hapax lets through to a provider that signalled its own
+    /// limit (requests per second); absent while it is not held back.
+    pub provider_rate: prometheus::GaugeVec,
     /// Request body bytes held, read when metrics are rendered.
     body_memory: IntGauge,
 }
@@ -103,6 +113,29 @@ impl Metrics {
             Opts::new("hapax_audit_dropped_total", "Audit events dropped because a sink fell behind, by kind"),
             &["kind"],
         )?;
+        let limit_requests = IntCounterVec::new(
+            Opts::new("hapax_limit_requests_total", "Requests a limit admitted or refused, by limit, key and result"),
+            &["limit", "key", "result"],
+        )?;
+        let limit_tokens = IntCounterVec::new(
+            Opts::new("hapax_limit_tokens_total", "Tokens used under a limit, by limit and key"),
+            &["limit", "key"],
+        )?;
+        let limit_notifications = IntCounterVec::new(
+            Opts::new("hapax_limit_notifications_total", "Limit notifications, by limit and result"),
+            &["limit", "result"],
+        )?;
+        let provider_rate = prometheus::GaugeVec::new(
+            Opts::new(
+                "hapax_provider_rate_limit",
+                "Requests per second let through to a provider that signalled its own rate limit (AIMD)",
+            ),
+            &["provider"],
+        )?;
+        registry.register(Box::new(limit_requests.clone()))?;
+        registry.register(Box::new(limit_tokens.clone()))?;
+        registry.register(Box::new(limit_notifications.clone()))?;
+        registry.register(Box::new(provider_rate.clone()))?;
         registry.register(Box::new(audit_events.clone()))?;
         registry.register(Box::new(audit_dropped.clone()))?;
         Ok(Metrics {
@@ -119,6 +152,10 @@ impl Metrics {
             in_flight,
             audit_events,
             audit_dropped,
+            limit_requests,
+            limit_tokens,
+            limit_notifications,
+            provider_rate,
             body_memory,
         })
     }

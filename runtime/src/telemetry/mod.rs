@@ -4,4 +4,5 @@
 pub mod audit;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod record;

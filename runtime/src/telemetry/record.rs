@@ -39,6 +39,10 @@ pub struct Record {
     pub upstream_start: Option<Instant>,
     pub ttft: Option<Duration>,
     pub usage: Option<Usage>,
+    /// The output tokens a stream delivered, estimated from its text (four
+    /// bytes a token), when a limit needs it: what a stream cut short
+    /// before its usage is charged.
+    pub delivered: Option<u64>,
     pub attempts: u32,
     pub error: Option<&'static str>,
     /// An answer whose usage is read when the record is finished.
@@ -94,6 +98,7 @@ impl Record {
             upstream_start: None,
             ttft: None,
             usage: None,
+            delivered: None,
             attempts: 0,
             error: None,
             usage_in: None,
@@ -145,6 +150,7 @@ impl Record {
             upstream_start: self.upstream_start,
             ttft: self.ttft,
             usage: self.usage,
+            delivered: self.delivered,
             attempts: self.attempts,
             error: self.error,
             usage_in: self.usage_in.take(),
@@ -180,10 +186,16 @@ impl Record {
             Some(u) => (u.input_tokens, u.output_tokens),
             None => (self.prompt_estimate, 0),
         };
-        // Limits: the tokens reserved become the tokens used. A failed
-        // request used none; a success without usage (a stream cut short
-        // before its usage) keeps what was reserved.
-        let used = self.usage.as_ref().map(|u| u.input_tokens + u.output_tokens);
+        // Limits: the tokens reserved become the tokens used (see
+        // `pipeline::admit::Held`); a stream cut short before its usage
+        // used its prompt and what it delivered.
+        let cut = self.error.is_some();
+        let used = match (&self.usage, self.delivered) {
+            (Some(u), Some(out)) if cut => Some(u.input_tokens + u.output_tokens.max(out)),
+            (Some(u), _) => Some(u.input_tokens + u.output_tokens),
+            (None, Some(out)) => Some(self.prompt_estimate + out),
+            (None, None) => None,
+        };
         for grant in self.grants.drain(..) {
             grant.settle(used, self.status.is_success());
         }

@@ -73,6 +73,8 @@ pub struct Upstream {
     endpoints: Endpoints,
     transport: Transport,
     pub breaker: Option<Breaker>,
+    /// Held to a rate while the provider signals its own limit.
+    pub pacer: crate::upstream::pacer::Pacer,
     healthy: Arc<AtomicBool>,
     pub mock: MockConfig,
     health_task: Option<tokio::task::AbortHandle>,
@@ -154,6 +156,7 @@ impl Upstream {
             endpoints,
             transport,
             breaker,
+            pacer: crate::upstream::pacer::Pacer::default(),
             healthy,
             mock: MockConfig { latency: p.latency, mode: p.mode, count: AtomicU64::new(0) },
             health_task: None,

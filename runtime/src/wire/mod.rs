@@ -35,11 +35,11 @@ pub fn put_decimal(out: &mut Vec<u8>, mut n: u64) {
 
 pub use sse::{SseEvent, SseParser};
 pub use translate::{
-    anthropic_error_to_openai, anthropic_request_to_openai, anthropic_response_to_openai, error_type_for_status,
-    finish_reason_for_stop_reason, mentions_usage, openai_error_to_anthropic, openai_request_to_anthropic,
-    openai_response_to_anthropic, status_for_error_type, stop_reason_for_finish_reason, upstream_error_to_anthropic,
-    upstream_error_to_openai, AnthropicToOpenAiStream, AnthropicUsageTap, Api, OpenAiToAnthropicStream, OpenAiUsageTap,
-    TranslateError, Usage,
+    anthropic_error_to_openai, anthropic_request_to_openai, anthropic_response_to_openai, delivered_text,
+    error_type_for_status, finish_reason_for_stop_reason, mentions_usage, openai_error_to_anthropic,
+    openai_request_to_anthropic, openai_response_to_anthropic, status_for_error_type, stop_reason_for_finish_reason,
+    upstream_error_to_anthropic, upstream_error_to_openai, AnthropicToOpenAiStream, AnthropicUsageTap, Api,
+    OpenAiToAnthropicStream, OpenAiUsageTap, TranslateError, Usage,
 };
 
 #[cfg(test)]

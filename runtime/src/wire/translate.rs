@@ -29,7 +29,7 @@ pub use response::{
 };
 pub use to_anthropic_stream::OpenAiToAnthropicStream;
 pub use to_openai_stream::AnthropicToOpenAiStream;
-pub use usage::{mentions_usage, AnthropicUsageTap, OpenAiUsageTap, Usage};
+pub use usage::{delivered_text, mentions_usage, AnthropicUsageTap, OpenAiUsageTap, Usage};
 
 use super::{anthropic, openai};
 

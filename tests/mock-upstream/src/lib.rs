@@ -58,6 +58,10 @@ pub struct Knobs {
     /// Drop the TCP connection (with a reset) without any response. Over h2
     /// this drops every stream of the connection.
     pub reset: bool,
+    /// Admit at most this many API requests per second (a fixed window, as
+    /// a provider's rate limit): the rest get 429 with `retry-after`, and
+    /// every answer carries OpenAI's `x-ratelimit-*-requests` headers.
+    pub rate_limit: Option<u64>,
 }
 
 impl Knobs {
@@ -91,6 +95,13 @@ pub struct Stats {
     pub requests: u64,
     /// Requests per path.
     pub by_path: BTreeMap<String, u64>,
+    /// Requests answered 429 by `rate_limit` (left out when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rate_limited: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A running mock upstream; dropping it stops accepting connections.
@@ -112,6 +123,7 @@ impl MockServer {
             require_key: config.require_key,
             knobs: RwLock::new(config.knobs),
             counters: Counters::default(),
+            window: std::sync::Mutex::new((0, 0)),
         });
         let accept = tokio::spawn(server::accept_loop(listener, state.clone()));
         Ok(Self { addr, state, accept })

@@ -48,6 +48,7 @@ async fn main() -> ExitCode {
             trickle_ms: args.trickle_ms,
             disconnect_after: args.disconnect_after,
             reset: args.reset,
+            rate_limit: None,
         },
         latency: Duration::from_millis(args.latency_ms),
         require_key: std::env::var("MOCK_REQUIRE_KEY").ok().filter(|k| !k.is_empty()),

@@ -41,6 +41,8 @@ pub(crate) struct State {
     pub(crate) require_key: Option<String>,
     pub(crate) knobs: RwLock<Knobs>,
     pub(crate) counters: Counters,
+    /// `rate_limit`'s window: the second it counts and the requests in it.
+    pub(crate) window: Mutex<(u64, u64)>,
 }
 
 impl State {
@@ -50,6 +52,23 @@ impl State {
 
     pub(crate) fn set_knobs(&self, knobs: Knobs) {
         *self.knobs.write().unwrap_or_else(PoisonError::into_inner) = knobs;
+    }
+
+    /// Counts a request against `limit` per second: what remains after it
+    /// and the milliseconds to the next second, or `None` when over.
+    fn take(&self, limit: u64) -> (Option<u64>, u64) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let (second, reset_ms) = (now.as_secs(), 1000 - u64::from(now.subsec_millis()));
+        let mut w = self.window.lock().unwrap_or_else(PoisonError::into_inner);
+        if w.0 != second {
+            *w = (second, 0);
+        }
+        if w.1 >= limit {
+            self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return (None, reset_ms);
+        }
+        w.1 += 1;
+        (Some(limit - w.1), reset_ms)
     }
 }
 
@@ -104,6 +123,7 @@ impl Route {
 #[derive(Default)]
 pub(crate) struct Counters {
     total: AtomicU64,
+    rate_limited: AtomicU64,
     known: [AtomicU64; Route::ALL.len()],
     other: Mutex<HashMap<String, u64>>,
 }
@@ -132,13 +152,18 @@ impl Counters {
                 by_path.insert(route.path().to_owned(), n);
             }
         }
-        Stats { requests: self.total.load(Ordering::Relaxed), by_path }
+        Stats {
+            requests: self.total.load(Ordering::Relaxed),
+            by_path,
+            rate_limited: self.rate_limited.load(Ordering::Relaxed),
+        }
     }
 
     pub(crate) fn reset(&self) {
         let mut other = self.other.lock().unwrap_or_else(PoisonError::into_inner);
         other.clear();
         self.total.store(0, Ordering::Relaxed);
+        self.rate_limited.store(0, Ordering::Relaxed);
         self.known.iter().for_each(|n| n.store(0, Ordering::Relaxed));
     }
 }
@@ -293,14 +318,28 @@ async fn api(state: &State, ctl: Arc<ConnCtl>, req: Request<Incoming>) -> Respon
     if !delay.is_zero() {
         sleep(delay).await;
     }
-    match respond(state, api, route, &parts, &body, &knobs) {
+    let limited = knobs.rate_limit.map(|limit| (limit, state.take(limit)));
+    let answer = match limited {
+        Some((_, (None, _))) => Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "mock upstream: rate limit reached")),
+        _ => respond(state, api, route, &parts, &body, &knobs),
+    };
+    let mut resp = match answer {
         Ok(Reply::Json(doc)) => body::json(StatusCode::OK, doc),
         Ok(Reply::Events(events)) => body::sse(
             events,
             Pacing { trickle: Duration::from_millis(knobs.trickle_ms), disconnect_after: knobs.disconnect_after, ctl },
         ),
         Err(err) => api.error(&err),
+    };
+    if let Some((limit, (remaining, reset_ms))) = limited {
+        let h = resp.headers_mut();
+        h.insert("x-ratelimit-limit-requests", HeaderValue::from(limit));
+        h.insert("x-ratelimit-remaining-requests", HeaderValue::from(remaining.unwrap_or(0)));
+        if let Ok(v) = HeaderValue::from_str(&format!("{reset_ms}ms")) {
+            h.insert("x-ratelimit-reset-requests", v);
+        }
     }
+    resp
 }
 
 fn respond(
@@ -366,6 +405,9 @@ fn request_knobs(mut knobs: Knobs, headers: &HeaderMap) -> Result<Knobs, ApiErro
     }
     if let Some(ms) = header(headers, "x-mock-trickle-ms")? {
         knobs.trickle_ms = ms;
+    }
+    if let Some(n) = header(headers, "x-mock-rate-limit")? {
+        knobs.rate_limit = Some(n);
     }
     if let Some(k) = header(headers, "x-mock-disconnect-after")? {
         knobs.disconnect_after = Some(k);

@@ -31,7 +31,7 @@ syn keyword hapaxSetting     to model availability over below error_rate alert w
 syn keyword hapaxSetting     on_exceed downgrade input output sink rotate keep redact store node request
 syn keyword hapaxSetting     expect method target allow
 syn match   hapaxSetting     "\<file\>\ze\s"
-syn keyword hapaxSetting     api_version cached_input context header header_timeout limits log_prompts on_full inherits headers role
+syn keyword hapaxSetting     api_version cached_input context header header_timeout limits log_prompts on_full inherits headers role notify
 syn keyword hapaxSetting     mode models open shutdown_grace status stream body busy_poll forward
 syn keyword hapaxConstant    adaptive allow anthropic azure backoff bbr below block drop cluster cubic daily deny downgrade error fifo flaky h3 hourly http https local log mock never newreno normal ollama openai openai_compatible over p50 p90 p95 p99 priority reject response retry_after slow stdout store warn webhook weekly within
 

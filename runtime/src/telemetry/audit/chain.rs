@@ -154,6 +154,39 @@ pub fn civil(days: u64) -> (u64, u64, u64) {
     (yoe + era * 400 + u64::from(m <= 2), m, d)
 }
 
+/// Days since 1970-01-01 of a date (Howard Hinnant's `days_from_civil`).
+pub fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A UTC time, RFC 3339 or a prefix of it (`2026-12-02`,
+/// `2026-12-02T16`, `2026-12-02T16:04:05Z`), in ms since the epoch.
+pub fn parse_utc(s: &str) -> Option<u64> {
+    let s = s.trim_end_matches('Z');
+    let (date, time) = s.split_once('T').unwrap_or((s, ""));
+    let mut d = date.split('-').map(|p| p.parse::<u64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    if d.next().is_some() || !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut secs = 0;
+    for (i, part) in time.split(':').filter(|p| !p.is_empty()).enumerate() {
+        let whole = part.split('.').next()?.parse::<u64>().ok()?;
+        let (unit, max) = [(3600, 23), (60, 59), (1, 60)].get(i).copied()?;
+        if whole > max {
+            return None;
+        }
+        secs += whole * unit;
+    }
+    Some((days_from_civil(y, m, day) * 86_400 + secs) * 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +253,15 @@ mod tests {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_796_227_445_123);
         assert_eq!(rfc3339(t), "2026-12-02T16:04:05.123Z");
         assert_eq!(civil(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn utc_times_and_their_prefixes_parse() {
+        assert_eq!(parse_utc("1970-01-02"), Some(86_400_000));
+        assert_eq!(parse_utc("1970-01-01T01"), Some(3_600_000));
+        assert_eq!(parse_utc("1970-01-01T00:01:02.5Z"), Some(62_000));
+        for bad in ["", "2026", "2026-13-01", "2026-12-02T25", "2026-12-02Tx", "2026-12-02-01"] {
+            assert_eq!(parse_utc(bad), None, "{bad}");
+        }
     }
 }

@@ -69,7 +69,7 @@ impl Filter {
 }
 
 /// Percent-decoding of a query value (`+` is a space).
-fn decode(s: &str) -> Option<String> {
+pub fn decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

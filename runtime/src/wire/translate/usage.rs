@@ -453,3 +453,54 @@ mod tests {
         );
     }
 }
+
+/// The text an event stream carries to its reader, in bytes of decoded
+/// characters: the string values of `content`, `text`, `arguments`,
+/// `partial_json`, `thinking` and `reasoning_content`, in either API's
+/// events. What a stream cut short before its usage is charged for.
+pub fn delivered_text(frame: &[u8]) -> u64 {
+    static KEYS: std::sync::LazyLock<Vec<memchr::memmem::Finder<'static>>> = std::sync::LazyLock::new(|| {
+        ["\"content\":", "\"text\":", "\"arguments\":", "\"partial_json\":", "\"thinking\":", "\"reasoning_content\":"]
+            .into_iter()
+            .map(memchr::memmem::Finder::new)
+            .collect()
+    });
+    let mut total = 0;
+    for key in KEYS.iter() {
+        for at in key.find_iter(frame) {
+            let mut i = at + key.needle().len();
+            while frame.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
+                i += 1;
+            }
+            if frame.get(i) != Some(&b'"') {
+                continue;
+            }
+            i += 1;
+            while let Some(&b) = frame.get(i) {
+                match b {
+                    b'"' => break,
+                    b'\\' if frame.get(i + 1) == Some(&b'u') => i += 6,
+                    b'\\' => i += 2,
+                    _ => i += 1,
+                }
+                total += 1;
+            }
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod delivered_tests {
+    use super::delivered_text;
+
+    #[test]
+    fn counts_the_text_of_either_api_s_events() {
+        let openai = br#"data: {"choices":[{"delta":{"content":"Hi \"you\"\n"}}]}"#;
+        assert_eq!(delivered_text(openai), 9);
+        let anthropic = br#"data: {"type":"content_block_delta","delta":{"type":"text_delta","text":"caf\u00e9"}}"#;
+        assert_eq!(delivered_text(anthropic), 4);
+        assert_eq!(delivered_text(br#"{"content": null}"#), 0);
+        assert_eq!(delivered_text(br#"{"content":"unterminated"#), 12);
+    }
+}
