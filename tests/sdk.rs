@@ -190,3 +190,35 @@ fn official_sdks_authenticate_with_a_hapax_key() {
     assert!(text.contains("all sdk auth checks passed"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn official_sdks_surface_rate_limits() {
+    let py = match python() {
+        Ok(py) => py,
+        Err(why) => {
+            skip_or_fail(&why);
+            return;
+        }
+    };
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("hapax-sdk-limits-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let policy = dir.join("limits.hapax");
+    std::fs::write(
+        &policy,
+        format!(
+            "gateway {{\n  listen http \"127.0.0.1:{port}\"\n  data_dir \"state\"\n}}\nauth {{ api_keys store }}\nprovider m {{ type mock }}\nlimit per_client {{ by client.id; requests 2 per 1m }}\nroute all {{\n  match POST \"/v1/*\"\n  use per_client\n  to m\n}}\n"
+        ),
+    )
+    .expect("write policy");
+    let made = Command::new(env!("CARGO_BIN_EXE_hapax"))
+        .args(["keys", "create", "--client", "sdk", policy.to_str().expect("utf-8")])
+        .output()
+        .expect("hapax keys");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let key = String::from_utf8_lossy(&made.stdout).lines().last().unwrap_or("").to_string();
+    let text = serve_and_run(&policy, port, &py, "sdk_limits.py", &key);
+    assert!(text.contains("all sdk limit checks passed"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -23,6 +23,7 @@ pub mod wire;
 
 pub use app::enforcement;
 pub use state::keys;
+pub use state::limiter;
 pub use telemetry::audit::chain as audit_chain;
 
 /// Runs `hapax serve` over the given policy files or folders (the

@@ -14,7 +14,6 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::*;
 
@@ -49,56 +48,6 @@ route chat {{
 
 const SECRET_PROMPT: &str = "the launch code is 0451-tangerine";
 const SECRET_USER: &str = "night-owl@example.com";
-
-/// A webhook receiver: answers 500 to its first batch, then 200; keeps the
-/// batches it took with their idempotency keys.
-async fn webhook() -> (u16, Arc<Mutex<Vec<(String, String)>>>, Arc<Mutex<u32>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let calls: Arc<Mutex<u32>> = Arc::default();
-    let (g, c) = (got.clone(), calls.clone());
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (g, c) = (g.clone(), c.clone());
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let (g, c) = (g.clone(), c.clone());
-                    async move {
-                        let key = req
-                            .headers()
-                            .get("idempotency-key")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("")
-                            .to_string();
-                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        let n = {
-                            let mut c = c.lock().unwrap();
-                            *c += 1;
-                            *c
-                        };
-                        let status = if n == 1 {
-                            500
-                        } else {
-                            g.lock().unwrap().push((key, String::from_utf8_lossy(&body).into_owned()));
-                            200
-                        };
-                        Ok::<_, std::convert::Infallible>(
-                            hyper::Response::builder()
-                                .status(status)
-                                .body(http_body_util::Full::new(bytes::Bytes::new()))
-                                .unwrap(),
-                        )
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
-                    .await;
-            });
-        }
-    });
-    (port, got, calls)
-}
 
 fn key(policy: &Path, args: &[&str]) -> String {
     let out = Command::new(hapax_bin()).args(["keys", "create"]).args(args).arg(policy).output().unwrap();

@@ -2,14 +2,16 @@
 //! provider answers 429, or its `x-ratelimit-remaining-requests` (or
 //! Anthropic's `anthropic-ratelimit-requests-remaining`) falls under
 //! [`NEAR`] of its limit, Hapax holds the requests it sends there to a rate:
-//! the rate observed in the last second, halved (a 429) or cut by a fifth
-//! (near the limit), at most once per [`COOLDOWN`]. Each quiet
-//! [`COOLDOWN`] after that adds a tenth of the rate it was first held at,
-//! and once back there it lets go. A request over the rate is not sent:
-//! the next target of the route is tried, and without one the client gets
-//! 429 with `Retry-After` (see `pipeline::execute`).
+//! first the rate the provider accepted in the last second, then, at each
+//! further signal (at most once per [`COOLDOWN`]), that rate halved (a 429)
+//! or cut by a fifth (near the limit). Each quiet [`COOLDOWN`] adds a tenth
+//! of the first rate; at twice the first rate (demand has fallen under the
+//! provider's limit) it lets go. A request over the rate is not sent: the
+//! next target of the route is tried, and without one the client gets 429
+//! with `Retry-After` (see `pipeline::execute`).
 //!
-//! Not held back, the cost is two relaxed atomic operations per request.
+//! Not held back, the cost is one relaxed atomic load per request, and two
+//! atomic operations per success.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -24,8 +26,8 @@ pub const MIN_RATE: f64 = 0.5;
 
 pub struct Pacer {
     held: AtomicBool,
-    /// Sends per second: the second they are counted in, this second's and
-    /// the last one's.
+    /// Answers the provider accepted per second: the second they are
+    /// counted in, this second's and the last one's.
     second: AtomicU64,
     this: AtomicU64,
     last: AtomicU64,
@@ -37,7 +39,7 @@ pub struct Pacer {
 struct Pace {
     /// Requests per second let through, while held back.
     rate: f64,
-    /// The rate first held at, which lets go once reached again.
+    /// Twice the rate first held at: reached again, it lets go.
     ceiling: f64,
     /// The allowance (at most one second's worth) and when it was topped up.
     tokens: f64,
@@ -82,7 +84,6 @@ impl Pacer {
 
     /// May a request be sent now? Else, how long until one may.
     pub fn admit(&self, now: Instant) -> Result<(), Duration> {
-        self.count(now);
         if !self.held.load(Ordering::Relaxed) {
             return Ok(());
         }
@@ -109,14 +110,18 @@ impl Pacer {
         self.this.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The send rate of the last whole second (or of this one, if higher).
-    fn observed(&self) -> f64 {
+    /// The accepted rate of the last whole second (or of this one, if
+    /// higher).
+    fn accepted(&self) -> f64 {
         self.last.load(Ordering::Relaxed).max(self.this.load(Ordering::Relaxed)) as f64
     }
 
     /// Takes in what an answer said; returns the new rate when it changed
     /// (`Some(None)`: let go).
     pub fn signal(&self, s: Signal, now: Instant) -> Option<Option<f64>> {
+        if s != Signal::Limited {
+            self.count(now);
+        }
         let cut = match s {
             Signal::Limited => 0.5,
             Signal::Left(share) if share <= NEAR => 0.8,
@@ -129,7 +134,7 @@ impl Pacer {
                     return None;
                 }
                 p.changed = now;
-                p.rate += (p.ceiling / 10.0).max(MIN_RATE);
+                p.rate += (p.ceiling / 20.0).max(MIN_RATE);
                 if p.rate >= p.ceiling {
                     self.held.store(false, Ordering::Relaxed);
                     return Some(None);
@@ -142,13 +147,15 @@ impl Pacer {
         if held && now.saturating_duration_since(p.changed) < COOLDOWN {
             return None;
         }
-        let from = if held { p.rate } else { self.observed().max(MIN_RATE) };
         if !held {
-            p.ceiling = from;
+            let first = self.accepted().max(MIN_RATE);
+            p.ceiling = 2.0 * first;
+            p.rate = first;
             p.tokens = 0.0;
             p.at = now;
+        } else {
+            p.rate = (p.rate * cut).max(MIN_RATE);
         }
-        p.rate = (from * cut).max(MIN_RATE);
         p.changed = now;
         self.held.store(true, Ordering::Relaxed);
         Some(Some(p.rate))
@@ -170,33 +177,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_429_halves_the_observed_rate_and_quiet_seconds_raise_it_back() {
+    fn a_429_holds_to_the_accepted_rate_and_quiet_seconds_raise_it_until_let_go() {
         let p = Pacer::default();
         let t0 = p.epoch;
-        // 20 requests in the first second.
+        // 20 answers accepted in the first second.
         for i in 0..20 {
             assert!(p.admit(t0 + Duration::from_millis(i * 50)).is_ok());
+            assert_eq!(p.signal(Signal::Quiet, t0 + Duration::from_millis(i * 50)), None);
         }
         let t1 = t0 + Duration::from_millis(1000);
-        assert_eq!(p.signal(Signal::Limited, t1), Some(Some(10.0)));
-        // A second 429 within the cooldown does not cut again.
+        assert_eq!(p.signal(Signal::Limited, t1), Some(Some(20.0)));
+        // A second 429 within the cooldown does not cut again; one after it
+        // halves the rate.
         assert_eq!(p.signal(Signal::Limited, t1 + Duration::from_millis(10)), None);
+        let t2 = t1 + COOLDOWN;
+        assert_eq!(p.signal(Signal::Limited, t2), Some(Some(10.0)));
         // Held to 10/s: the allowance refills at that rate.
-        assert!(p.admit(t1).is_err());
-        assert!(p.admit(t1 + Duration::from_millis(100)).is_ok());
-        let wait = p.admit(t1 + Duration::from_millis(150)).unwrap_err();
+        assert!(p.admit(t2).is_ok(), "a second of allowance was left");
+        let mut t = t2;
+        while p.admit(t).is_ok() {}
+        t += Duration::from_millis(100);
+        assert!(p.admit(t).is_ok());
+        let wait = p.admit(t + Duration::from_millis(50)).unwrap_err();
         assert!(wait.abs_diff(Duration::from_millis(50)) < Duration::from_micros(10), "{wait:?}");
-        // Quiet answers add a tenth of the first rate each second...
-        let mut t = t1;
+        // Quiet answers add a twentieth of the ceiling (40) each second...
         let mut rates = Vec::new();
-        for _ in 0..12 {
+        for _ in 0..40 {
             t += COOLDOWN;
             if let Some(r) = p.signal(Signal::Quiet, t) {
                 rates.push(r);
             }
         }
         assert_eq!(rates[0], Some(12.0));
-        // ...until it lets go at the rate it was first held at.
+        // ...until it lets go at twice the rate first held at.
+        assert_eq!(rates.len(), 15, "{rates:?}");
         assert_eq!(rates.last(), Some(&None));
         assert_eq!(p.rate(), None);
         assert!(p.admit(t).is_ok());
@@ -206,11 +220,12 @@ mod tests {
     fn near_the_provider_s_limit_the_rate_is_cut_by_a_fifth() {
         let p = Pacer::default();
         let t0 = p.epoch + Duration::from_secs(5);
-        for _ in 0..10 {
-            p.admit(t0).ok();
+        for _ in 0..8 {
+            p.signal(Signal::Quiet, t0);
         }
         assert_eq!(p.signal(Signal::Left(0.5), t0), None, "far from the limit: nothing changes");
-        assert_eq!(p.signal(Signal::Left(0.01), t0), Some(Some(8.0)));
+        assert_eq!(p.signal(Signal::Left(0.01), t0), Some(Some(10.0)), "held to the accepted rate");
+        assert_eq!(p.signal(Signal::Left(0.01), t0 + COOLDOWN), Some(Some(8.0)));
     }
 
     #[test]
