@@ -10,7 +10,8 @@
 //!   taking bytes), then any pipelined request after it.
 //! - [`http1_response`]: a provider's answer with the client's parser and
 //!   body decoder.
-//! - [`sse`]: the event-stream parser, fed in pieces.
+//! - [`sse`]: the event-stream parser, fed in pieces (and the scan of the
+//!   text a stream delivered, which a cut-short stream is charged for).
 //! - [`scan`]: the JSON body scanner, against `serde_json`.
 //!
 //! Every decoder is also checked against a small reference written here from
@@ -531,6 +532,8 @@ mod harness {
         all.extend(last);
         assert_eq!(all, expected, "cut into {} pieces", pieces.len());
 
+        // What a cut-short stream is charged for reads the same bytes.
+        assert!(crate::wire::delivered_text(stream) <= stream.len() as u64, "more text than bytes");
         let size: usize = expected.iter().map(|e| e.data.len() + e.event.as_ref().map_or(0, String::len)).sum();
         assert!(size <= 3 * stream.len(), "events larger than the stream could make");
         for e in &expected {

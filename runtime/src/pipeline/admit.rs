@@ -187,42 +187,53 @@ fn closest(a: Option<Status>, b: Option<Status>) -> Option<Status> {
     }
 }
 
+/// The header names, by API and dimension: limit, remaining, reset.
+const NAMES: [[[HeaderName; 3]; 2]; 2] = [
+    [
+        [
+            HeaderName::from_static("x-ratelimit-limit-requests"),
+            HeaderName::from_static("x-ratelimit-remaining-requests"),
+            HeaderName::from_static("x-ratelimit-reset-requests"),
+        ],
+        [
+            HeaderName::from_static("x-ratelimit-limit-tokens"),
+            HeaderName::from_static("x-ratelimit-remaining-tokens"),
+            HeaderName::from_static("x-ratelimit-reset-tokens"),
+        ],
+    ],
+    [
+        [
+            HeaderName::from_static("anthropic-ratelimit-requests-limit"),
+            HeaderName::from_static("anthropic-ratelimit-requests-remaining"),
+            HeaderName::from_static("anthropic-ratelimit-requests-reset"),
+        ],
+        [
+            HeaderName::from_static("anthropic-ratelimit-tokens-limit"),
+            HeaderName::from_static("anthropic-ratelimit-tokens-remaining"),
+            HeaderName::from_static("anthropic-ratelimit-tokens-reset"),
+        ],
+    ],
+];
+
 fn headers(api: Api, requests: Option<Status>, tokens: Option<Status>, now: u64) -> Vec<(HeaderName, HeaderValue)> {
-    let mut out = Vec::new();
-    for (dim, status) in [("requests", requests), ("tokens", tokens)] {
+    let mut out = Vec::with_capacity(6);
+    let anthropic = api == Api::Anthropic;
+    for (dim, status) in [requests, tokens].into_iter().enumerate() {
         let Some(s) = status else { continue };
-        let num = |n: u64| HeaderValue::from(n);
-        let name = |n: String| HeaderName::from_bytes(n.as_bytes()).ok();
-        match api {
-            Api::Anthropic => {
-                let reset = crate::telemetry::audit::chain::rfc3339(
-                    std::time::UNIX_EPOCH + std::time::Duration::from_millis(now + s.reset_ms),
-                );
-                let reset = reset.split('.').next().map(|r| format!("{r}Z")).unwrap_or_default();
-                for (suffix, value) in [
-                    ("limit", num(s.limit)),
-                    ("remaining", num(s.remaining)),
-                    ("reset", HeaderValue::from_str(&reset).unwrap_or(HeaderValue::from_static(""))),
-                ] {
-                    if let Some(n) = name(format!("anthropic-ratelimit-{dim}-{suffix}")) {
-                        out.push((n, value));
-                    }
-                }
-            }
-            _ => {
-                for (what, value) in [
-                    ("limit", num(s.limit)),
-                    ("remaining", num(s.remaining)),
-                    (
-                        "reset",
-                        HeaderValue::from_str(&openai_duration(s.reset_ms)).unwrap_or(HeaderValue::from_static("0s")),
-                    ),
-                ] {
-                    if let Some(n) = name(format!("x-ratelimit-{what}-{dim}")) {
-                        out.push((n, value));
-                    }
-                }
-            }
+        let [limit, remaining, reset] = &NAMES[usize::from(anthropic)][dim];
+        let when = if anthropic {
+            // An RFC 3339 time, to the second.
+            let t = crate::telemetry::audit::chain::rfc3339(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(now + s.reset_ms),
+            );
+            t.split('.').next().map(|r| format!("{r}Z")).unwrap_or_default()
+        } else {
+            openai_duration(s.reset_ms)
+        };
+        out.push((limit.clone(), HeaderValue::from(s.limit)));
+        out.push((remaining.clone(), HeaderValue::from(s.remaining)));
+        if let Ok(v) = HeaderValue::from_str(&when) {
+            out.push((reset.clone(), v));
         }
     }
     out

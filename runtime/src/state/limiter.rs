@@ -210,7 +210,8 @@ impl Use {
         };
         // Entries only ever move later, so the reservation is in the first
         // entry stamped at or after it (if it has not expired).
-        if let Some(e) = self.entries.iter_mut().find(|(t, _)| *t >= stamp) {
+        let i = self.entries.partition_point(|(t, _)| *t < stamp);
+        if let Some(e) = self.entries.get_mut(i) {
             let back = cost.min(e.1);
             e.1 -= back;
             self.sum -= back;
