@@ -170,11 +170,11 @@ impl Use {
             // Kept together, at the later time: it expires later, never sooner.
             Some((t, c)) if stamp.saturating_sub(*t) <= grain => {
                 *t = (*t).max(stamp);
-                *c += cost;
+                *c = c.saturating_add(cost);
             }
             _ => self.entries.push_back((stamp, cost)),
         }
-        self.sum += cost;
+        self.sum = self.sum.saturating_add(cost);
     }
 
     /// How long until `cost` more would fit under `limit` (ms); `None`
@@ -183,7 +183,7 @@ impl Use {
         if cost > limit {
             return None;
         }
-        let need = (self.sum + cost).saturating_sub(limit);
+        let need = self.sum.saturating_add(cost).saturating_sub(limit);
         if need == 0 {
             return Some(0);
         }
@@ -484,7 +484,7 @@ impl Limiter {
             let empty = Dim::default();
             let dim = state.map_or(&empty, |s| &s.dims[d]);
             let extra = dim.extra.at(now);
-            let s = status_of(&dim.used, limit + extra, span, now);
+            let s = status_of(&dim.used, limit.saturating_add(extra), span, now);
             Some(DimUsage { used: dim.used.sum, limit: s.limit, extra, remaining: s.remaining, reset_ms: s.reset_ms })
         };
         KeyUsage { key: key.to_string(), requests: dim(REQUESTS), tokens: dim(TOKENS) }
@@ -595,7 +595,7 @@ impl RateLimiter for Limiter {
             let Some((limit, span)) = self.dims[d] else { continue };
             let dim = &mut state.dims[d];
             dim.used.expire(span, now);
-            let limit = limit + dim.extra.at(now);
+            let limit = limit.saturating_add(dim.extra.at(now));
             match dim.used.wait(span, now, limit, costs[d]) {
                 Some(0) => {}
                 wait => {
@@ -630,7 +630,7 @@ impl RateLimiter for Limiter {
             let Some((limit, span)) = self.dims[d] else { continue };
             let dim = &mut state.dims[d];
             dim.used.add(span, now, costs[d]);
-            let limit = limit + dim.extra.at(now);
+            let limit = limit.saturating_add(dim.extra.at(now));
             let status = Some(status_of(&dim.used, limit, span, now));
             if d == REQUESTS {
                 grant.requests = status;
